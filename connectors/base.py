@@ -1,0 +1,119 @@
+"""The contract every tracker connector fulfils, and the numbers it reports about itself.
+
+Connectors know tracker APIs and the normalized `WorkItem`; they never see OKRs or WSJF.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal, Protocol, runtime_checkable
+
+from spm_sync.domain import ConnectionPlan, WorkItem, WriteResult
+
+RankKind = Literal["lexorank", "numeric"]
+
+
+class ConnectorError(Exception):
+    """A problem the user can fix (bad URL, auth, unknown field name, scope query rejected).
+
+    The message is meant for the user; the pipeline reports it for this connection and goes on
+    with the others.
+    """
+
+
+class UnknownFieldError(ConnectorError):
+    """A configured field name does not exist (or is ambiguous) on the tracker."""
+
+    def __init__(self, setting: str, name: str, candidates: list[str]) -> None:
+        hint = f"; close matches: {', '.join(candidates)}" if candidates else ""
+        super().__init__(f"{setting}: field {name!r} does not exist on the tracker{hint}")
+        self.setting = setting
+        self.name = name
+        self.candidates = candidates
+
+
+@dataclass
+class RequestStats:
+    """Thread-safe request accounting for one connector over one run.
+
+    `by_endpoint` keys look like "POST /rest/api/3/search/jql" with ids replaced by
+    placeholders, so the report and the benchmarks can show where the calls went.
+    """
+
+    by_endpoint: Counter[str] = field(default_factory=Counter)
+    retries: int = 0
+    throttled: int = 0
+    waited_seconds: float = 0.0
+    rate_limit: dict[str, str] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    @property
+    def requests(self) -> int:
+        return sum(self.by_endpoint.values())
+
+    def count(self, endpoint: str) -> None:
+        with self._lock:
+            self.by_endpoint[endpoint] += 1
+
+    def retried(self, waited: float, throttled: bool) -> None:
+        with self._lock:
+            self.retries += 1
+            self.waited_seconds += waited
+            if throttled:
+                self.throttled += 1
+
+    def paced(self, waited: float) -> None:
+        """A success asked us to slow down (Retry-After on a 200, X-RateLimit-Delay)."""
+        with self._lock:
+            self.throttled += 1
+            self.waited_seconds += waited
+
+    def saw_rate_limit_headers(self, headers: dict[str, str]) -> None:
+        with self._lock:
+            self.rate_limit.update(headers)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "requests": self.requests,
+            "by_endpoint": dict(sorted(self.by_endpoint.items())),
+            "retries": self.retries,
+            "throttled": self.throttled,
+            "waited_seconds": round(self.waited_seconds, 3),
+            "rate_limit": dict(self.rate_limit),
+        }
+
+
+@runtime_checkable
+class Connector(Protocol):
+    """One configured tracker connection.
+
+    `pull(since)` streams items changed at or after `since` (None: everything in scope), paging
+    lazily. The caller applies the safety overlap to `since`; the connector converts it to the
+    tracker's time zone and precision.
+
+    `scan_keys()` is the cheap id-only scan of the whole scope that finds items deleted or moved
+    out of scope since the last full sync.
+
+    `push(plan)` executes one connection's write plan: it checks every item's revision first and
+    skips changed items as `conflict`, writes only the planned values, then executes rank moves.
+    It yields one `WriteResult` per `PlannedWrite` (including the RANK rows carried by moves).
+    This replaces the design's separate `apply`/`rerank`: a single freshness check for both kinds
+    of write avoids our own score write being mistaken for a human edit by the rank step.
+    """
+
+    name: str
+    rank_kind: RankKind
+    stats: RequestStats
+    warnings: list[str]
+
+    def pull(self, since: datetime | None) -> Iterator[WorkItem]: ...
+
+    def scan_keys(self) -> set[str]: ...
+
+    def push(self, plan: ConnectionPlan) -> Iterator[WriteResult]: ...
+
+    def close(self) -> None: ...

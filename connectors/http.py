@@ -1,0 +1,205 @@
+"""One HTTP policy for every connector: count each request, back off on 429/503, honour
+Retry-After, and pause when a tracker asks us to slow down on a successful answer.
+
+It is a `requests` transport adapter, so it slots under both client libraries without patching
+them: the `jira` library's session and msrest's session (azure-devops) are plain
+`requests.Session`s. Mount it with `mount_policy(session, ...)` and switch the libraries' own
+retries off so backoff is never stacked (the `jira` library retries 429/503 three times with its
+own delays; msrest retries 5xx through urllib3).
+
+Retry-After semantics (Atlassian rate-limiting page; Azure DevOps rate-limits page):
+- 429 and 503 may carry `Retry-After` in seconds (or an HTTP date); retrying earlier fails.
+- Jira sometimes sends `Beta-Retry-After`; Azure DevOps sends `Retry-After` on a *200* while it
+  delays us, and `X-RateLimit-Delay` with the delay it applied.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from urllib.parse import urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
+
+from connectors.base import RequestStats
+
+RATE_LIMIT_HEADERS = (
+    "X-RateLimit-Limit",
+    "X-RateLimit-Remaining",
+    "X-RateLimit-Reset",
+    "X-RateLimit-NearLimit",
+    "X-RateLimit-Resource",
+    "X-RateLimit-Delay",
+    "RateLimit-Reason",
+    "Retry-After",
+    "Beta-Retry-After",
+)
+RETRYABLE_STATUS = frozenset({429, 503})
+
+_ID_SEGMENT = re.compile(r"^(\d+|[A-Z][A-Z0-9_]*-\d+)$")
+
+
+def endpoint_name(request: requests.PreparedRequest) -> str:
+    """'GET /rest/api/3/issue/{id}': the path with ids and issue keys folded, for counting."""
+    path = urlsplit(request.url or "").path
+    parts = ["{id}" if _ID_SEGMENT.match(part) else part for part in path.split("/")]
+    return f"{request.method} {'/'.join(parts)}"
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a Retry-After value: delta-seconds (also fractional) or HTTP-date."""
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    try:
+        return max(0.0, float(text))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    current = time.time() if now is None else now
+    return max(0.0, when.timestamp() - current)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Bounded retries: `max_attempts` tries in all, waits capped at `max_wait` each.
+
+    Without a Retry-After the wait is exponential from `base_delay`, with full jitter between
+    half and all of it so parallel workers do not retry in lockstep. With a Retry-After we wait
+    at least that long (plus up to 10% jitter); a Retry-After beyond `max_wait` ends the retries,
+    because a nightly job should report the throttling instead of sleeping for an hour.
+    """
+
+    max_attempts: int = 6
+    base_delay: float = 0.5
+    max_wait: float = 120.0
+
+    def backoff(self, attempt: int, retry_after: float | None) -> float | None:
+        if retry_after is not None:
+            if retry_after > self.max_wait:
+                return None
+            return retry_after * random.uniform(1.0, 1.1)
+        ceiling = min(self.max_wait, self.base_delay * 2**attempt)
+        return ceiling * random.uniform(0.5, 1.0)
+
+
+class RetryableResponse(Exception):
+    """Raised inside the retry loop for a 429/503, carrying the response for the wait logic."""
+
+    def __init__(self, response: requests.Response, retry_after: float | None) -> None:
+        super().__init__(f"HTTP {response.status_code}")
+        self.response = response
+        self.retry_after = retry_after
+
+
+class RetryBudgetExceeded(requests.HTTPError):
+    """Retry-After asked for longer than the policy allows."""
+
+
+class PolicyAdapter(HTTPAdapter):
+    """Counts, retries and paces every request sent through it."""
+
+    def __init__(
+        self,
+        stats: RequestStats,
+        policy: RetryPolicy | None = None,
+        *,
+        name_endpoint: Callable[[requests.PreparedRequest], str] = endpoint_name,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        pool_maxsize: int = 16,
+    ) -> None:
+        super().__init__(pool_connections=4, pool_maxsize=pool_maxsize, max_retries=0)
+        self.stats = stats
+        self.policy = policy or RetryPolicy()
+        self._name_endpoint = name_endpoint
+        self._sleep = sleep
+        self._clock = clock
+        self._pause_until = 0.0
+        self._pause_lock = threading.Lock()
+
+    def send(self, request: requests.PreparedRequest, **kwargs: object) -> requests.Response:  # type: ignore[override]
+        endpoint = self._name_endpoint(request)
+        retrying = Retrying(
+            stop=stop_after_attempt(self.policy.max_attempts),
+            retry=retry_if_exception_type(
+                (RetryableResponse, requests.ConnectionError, requests.Timeout)
+            ),
+            wait=self._wait,
+            sleep=self._sleep,
+            reraise=True,
+        )
+        try:
+            return retrying(self._send_once, endpoint, request, kwargs)
+        except RetryableResponse as exhausted:
+            # Out of attempts: hand the last 429/503 to the caller, which reports it.
+            return exhausted.response
+
+    def _send_once(
+        self, endpoint: str, request: requests.PreparedRequest, kwargs: dict[str, object]
+    ) -> requests.Response:
+        self._respect_pause()
+        self.stats.count(endpoint)
+        response = super().send(request, **kwargs)  # type: ignore[arg-type]
+        seen = {h: response.headers[h] for h in RATE_LIMIT_HEADERS if h in response.headers}
+        if seen:
+            self.stats.saw_rate_limit_headers(seen)
+        retry_after = parse_retry_after(
+            response.headers.get("Retry-After") or response.headers.get("Beta-Retry-After")
+        )
+        if response.status_code in RETRYABLE_STATUS:
+            raise RetryableResponse(response, retry_after)
+        delay_hint = retry_after or parse_retry_after(response.headers.get("X-RateLimit-Delay"))
+        if delay_hint:
+            # A success that says "slow down": pace the next requests instead of retrying.
+            self._pause_for(min(delay_hint, self.policy.max_wait))
+        return response
+
+    def _wait(self, state: RetryCallState) -> float:
+        error = state.outcome.exception() if state.outcome else None
+        retry_after = error.retry_after if isinstance(error, RetryableResponse) else None
+        delay = self.policy.backoff(state.attempt_number - 1, retry_after)
+        if delay is None:
+            assert isinstance(error, RetryableResponse)
+            raise RetryBudgetExceeded(
+                f"{error.response.status_code} with Retry-After {retry_after:.0f}s, more than "
+                f"the {self.policy.max_wait:.0f}s this run may wait",
+                response=error.response,
+            )
+        throttled = isinstance(error, RetryableResponse)
+        self.stats.retried(delay, throttled)
+        return delay
+
+    def _pause_for(self, seconds: float) -> None:
+        with self._pause_lock:
+            self._pause_until = max(self._pause_until, self._clock() + seconds)
+
+    def _respect_pause(self) -> None:
+        with self._pause_lock:
+            remaining = self._pause_until - self._clock()
+        if remaining > 0:
+            self.stats.paced(remaining)
+            self._sleep(remaining)
+
+
+def mount_policy(
+    session: requests.Session,
+    stats: RequestStats,
+    policy: RetryPolicy | None = None,
+    **adapter_options: object,
+) -> PolicyAdapter:
+    """Route every http(s) request of `session` through one `PolicyAdapter`."""
+    adapter = PolicyAdapter(stats, policy, **adapter_options)  # type: ignore[arg-type]
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return adapter

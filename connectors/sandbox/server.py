@@ -1,0 +1,300 @@
+"""The HTTP machinery shared by the sandbox trackers: threads, routing, auth, counting, faults.
+
+A sandbox is a real HTTP/1.1 server on 127.0.0.1 (keep-alive, one thread per connection), so
+the connectors and the unmodified `jira` / `azure-devops` client libraries talk to it exactly
+as they talk to the cloud. Tracker servers subclass `SandboxServer`, register routes and
+answer with JSON; faults (latency, 429/503 with Retry-After, connection resets, slow bodies)
+are injected here so every route gets them the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import socket
+import struct
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from email.message import Message
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+
+@dataclass(frozen=True)
+class Faults:
+    """What goes wrong, and how often. Shares are probabilities per request (0..1).
+
+    `only_paths`: when set, faults hit only requests whose path contains one of these strings,
+    so a test can throttle, say, the search endpoint alone.
+    """
+
+    latency_ms: float = 0.0
+    jitter_ms: float = 0.0
+    throttle_rate: float = 0.0
+    unavailable_rate: float = 0.0
+    reset_rate: float = 0.0
+    slow_body_rate: float = 0.0
+    slow_body_seconds: float = 0.5
+    retry_after_seconds: int = 1
+    seed: int = 0
+    only_paths: tuple[str, ...] = ()
+
+    def applies_to(self, path: str) -> bool:
+        return not self.only_paths or any(part in path for part in self.only_paths)
+
+
+NO_FAULTS = Faults()
+
+
+@dataclass
+class SandboxRequest:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: Message
+    body: bytes
+
+    def param(self, name: str, default: str | None = None) -> str | None:
+        values = self.query.get(name)
+        return values[-1] if values else default
+
+    def json(self) -> Any:
+        if not self.body:
+            raise HttpError(400, {"errorMessages": ["Request body is empty"]})
+        try:
+            return json.loads(self.body)
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise HttpError(400, {"errorMessages": [f"Invalid JSON: {error}"]}) from error
+
+
+@dataclass
+class SandboxResponse:
+    status: int = 200
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    content_type: str = "application/json;charset=UTF-8"
+
+    def encoded(self) -> bytes:
+        if self.body is None:
+            return b""
+        if isinstance(self.body, bytes):
+            return self.body
+        return json.dumps(self.body, separators=(",", ":")).encode()
+
+
+class HttpError(Exception):
+    """Raised by a handler to answer with an error status and a tracker-shaped body."""
+
+    def __init__(self, status: int, body: Any = None, headers: dict[str, str] | None = None):
+        super().__init__(f"HTTP {status}")
+        self.status = status
+        self.body = body
+        self.headers = headers or {}
+
+
+Handler = Callable[[SandboxRequest, re.Match[str]], SandboxResponse]
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    pattern: re.Pattern[str]
+    name: str
+    handler: Handler
+
+
+class SandboxServer:
+    """Base class of the tracker sandboxes. Use as a context manager:
+
+        with JiraSandbox(...) as jira:
+            client = JIRA(jira.url, basic_auth=jira.basic_auth)
+
+    `counts` counts answered requests per route name ("POST /rest/api/3/search/jql");
+    `faults` can be swapped at any time with `set_faults`.
+    """
+
+    def __init__(self, faults: Faults = NO_FAULTS) -> None:
+        self.routes: list[Route] = []
+        self.counts: Counter[str] = Counter()
+        self.faults = faults
+        self.lock = threading.RLock()
+        self._random = random.Random(faults.seed)
+        self._random_lock = threading.Lock()
+        self._httpd: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        handler = _make_handler(self)
+        self._httpd = ThreadingHTTPServer((host, port), handler)
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"{type(self).__name__}-http",
+            daemon=True,
+        )
+        self._thread.start()
+        return self.url
+
+    def stop(self) -> None:
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self) -> SandboxServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        if self._httpd is None:
+            raise RuntimeError("sandbox is not running")
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    # -- configuration -----------------------------------------------------------------------
+    def add_route(self, method: str, pattern: str, handler: Handler, name: str = "") -> None:
+        compiled = re.compile(f"^{pattern}$")
+        self.routes.append(Route(method.upper(), compiled, name or f"{method} {pattern}", handler))
+
+    def set_faults(self, faults: Faults) -> None:
+        with self._random_lock:
+            self.faults = faults
+            self._random = random.Random(faults.seed)
+
+    def without_faults(self) -> Faults:
+        """Switch faults off and return the previous setting (to restore later)."""
+        previous = self.faults
+        self.set_faults(replace(NO_FAULTS, seed=previous.seed))
+        return previous
+
+    def reset_counts(self) -> None:
+        with self.lock:
+            self.counts.clear()
+
+    @property
+    def request_count(self) -> int:
+        return sum(self.counts.values())
+
+    # -- hooks for subclasses ----------------------------------------------------------------
+    def authenticate(self, request: SandboxRequest) -> None:
+        """Raise HttpError(401) when the request's credentials are wrong. Default: open."""
+
+    def not_found(self, request: SandboxRequest) -> SandboxResponse:
+        return SandboxResponse(404, {"errorMessages": [f"No route for {request.path}"]})
+
+    def throttled_response(self, status: int) -> SandboxResponse:
+        """The body a 429/503 carries; trackers override with their own wording."""
+        return SandboxResponse(status, {"message": "Rate limit exceeded"})
+
+    # -- dispatch ----------------------------------------------------------------------------
+    def dispatch(self, request: SandboxRequest) -> tuple[SandboxResponse, str]:
+        for route in self.routes:
+            if route.method != request.method:
+                continue
+            match = route.pattern.match(request.path)
+            if match:
+                try:
+                    self.authenticate(request)
+                    return route.handler(request, match), route.name
+                except HttpError as error:
+                    return SandboxResponse(error.status, error.body, error.headers), route.name
+        return self.not_found(request), f"{request.method} (unrouted)"
+
+    def draw(self) -> float:
+        with self._random_lock:
+            return self._random.random()
+
+
+def _make_handler(server: SandboxServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        server_version = "spm-sync-sandbox/1"
+
+        def log_message(self, format: str, *args: object) -> None:
+            """Quiet: tests and benchmarks would drown in access logs."""
+
+        def _handle(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            parts = urlsplit(self.path)
+            request = SandboxRequest(
+                method=self.command,
+                path=parts.path,
+                query=parse_qs(parts.query, keep_blank_values=True),
+                headers=self.headers,
+                body=body,
+            )
+            faults = server.faults
+            if faults.latency_ms or faults.jitter_ms:
+                time.sleep((faults.latency_ms + server.draw() * faults.jitter_ms) / 1000)
+            if faults.applies_to(request.path):
+                if server.draw() < faults.reset_rate:
+                    self._reset_connection()
+                    return
+                injected = self._injected_error(faults)
+                if injected is not None:
+                    self._send(injected, slow=False)
+                    return
+            response, route_name = server.dispatch(request)
+            with server.lock:
+                server.counts[route_name] += 1
+            slow = faults.applies_to(request.path) and server.draw() < faults.slow_body_rate
+            self._send(response, slow=slow)
+
+        def _injected_error(self, faults: Faults) -> SandboxResponse | None:
+            roll = server.draw()
+            if roll < faults.throttle_rate:
+                status = 429
+            elif roll < faults.throttle_rate + faults.unavailable_rate:
+                status = 503
+            else:
+                return None
+            response = server.throttled_response(status)
+            response.headers.setdefault("Retry-After", str(faults.retry_after_seconds))
+            return response
+
+        def _reset_connection(self) -> None:
+            # SO_LINGER with a zero timeout makes close() send RST: the client sees
+            # "connection reset by peer", as with a load balancer dropping the connection.
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.close_connection = True
+            self.connection.close()
+
+        def _send(self, response: SandboxResponse, *, slow: bool) -> None:
+            payload = response.encoded()
+            self.send_response(response.status)
+            if payload:
+                self.send_header("Content-Type", response.content_type)
+            self.send_header("Content-Length", str(len(payload)))
+            for name, value in response.headers.items():
+                self.send_header(name, value)
+            self.end_headers()
+            if not slow or len(payload) < 2:
+                self.wfile.write(payload)
+                return
+            # A slow body: the headers arrive at once, the bytes trickle in over the period.
+            pieces = 8
+            step = max(1, len(payload) // pieces)
+            pause = server.faults.slow_body_seconds / pieces
+            for start in range(0, len(payload), step):
+                self.wfile.write(payload[start : start + step])
+                self.wfile.flush()
+                time.sleep(pause)
+
+        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _handle
+
+    return Handler
