@@ -1,0 +1,214 @@
+"""WSJF scoring: Cost of Delay over job size, and a deterministic rank per backlog.
+
+Cost of Delay = business value + time criticality + risk reduction/opportunity enablement;
+WSJF = Cost of Delay / job size (SAFe). Items whose inputs are missing or wrong are never dropped
+and never scored as zero: they get a reason that names the inputs and rank after every scored
+item, so the report shows what to fix.
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_left
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from operator import itemgetter
+from typing import NamedTuple
+
+from spm_sync.bulk import paused_gc
+from spm_sync.domain import WSJF_INPUTS, Level, StatusCategory, WorkItem
+from spm_sync.ranking import natural_key
+
+MODIFIED_FIBONACCI: tuple[float, ...] = (1, 2, 3, 5, 8, 13, 20, 40, 100)
+"""The estimation scale SAFe uses for the WSJF inputs."""
+
+INPUT_NAMES: dict[str, str] = {
+    "business_value": "business value",
+    "time_criticality": "time criticality",
+    "risk_reduction": "risk reduction",
+    "job_size": "job size",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class WsjfSettings:
+    """What to score and how.
+
+    `status_categories`: Done work has no delay left to cost, so by default it is neither scored
+    nor ranked (re-ranking finished epics would only produce writes nobody needs).
+    `portfolio_rank`: also rank across all connections, for the report's portfolio view.
+    """
+
+    levels: tuple[Level, ...] = (Level.EPIC, Level.FEATURE)
+    status_categories: tuple[StatusCategory, ...] = (
+        StatusCategory.TODO,
+        StatusCategory.IN_PROGRESS,
+    )
+    snap_to_scale: bool = False
+    decimals: int = 2
+    portfolio_rank: bool = True
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.decimals <= 6:
+            raise ValueError(f"WSJF decimals must be between 0 and 6, not {self.decimals}")
+        if not self.levels:
+            raise ValueError("WSJF levels must name at least one level")
+
+
+class Score(NamedTuple):
+    """One item's WSJF, or the reason it has none (a named tuple: a backlog has many).
+
+    Inputs are the values used (after snapping); `cost_of_delay` and `wsjf` are rounded to the
+    settings' decimals, and the order uses those rounded values, so two items the report shows
+    with the same score are ordered by the documented tie-breaks, never by hidden digits.
+    Rounding is Python's `round` (half to even on the binary value), the same rule the planner
+    uses to compare with the tracker's stored score. `rank` is 1-based within the connection's
+    backlog; `portfolio_rank` across all connections.
+    """
+
+    connection: str
+    item_key: str
+    level: Level | None
+    business_value: float | None
+    time_criticality: float | None
+    risk_reduction: float | None
+    job_size: float | None
+    cost_of_delay: float | None
+    wsjf: float | None
+    rank: int
+    portfolio_rank: int | None = None
+    reason: str | None = None
+
+    @property
+    def scored(self) -> bool:
+        return self.wsjf is not None
+
+
+def snap(value: float, scale: Sequence[float] = MODIFIED_FIBONACCI) -> float:
+    """The nearest scale value; a value halfway between two goes up (4 → 5, 30 → 40).
+
+    Up, because underestimating value or size is the more common error, and a fixed rule keeps
+    scores reproducible. Values above the scale become its top, positive values below it its
+    bottom; 0 stays 0 (an honest "no value" has no place on the scale, and a zero job size is
+    unscorable before snapping anyway).
+    """
+    if value <= 0:
+        return value
+    index = bisect_left(scale, value)
+    if index == 0:
+        return float(scale[0])
+    if index == len(scale):
+        return float(scale[-1])
+    lower, upper = scale[index - 1], scale[index]
+    return float(upper if value - lower >= upper - value else lower)
+
+
+def unscorable_reason(item: WorkItem) -> str | None:
+    """Why `item` cannot be scored, naming each input; None when it can.
+
+    Problems the connector found (`field_problems`, e.g. "'high' is not a number") come first, in
+    input order, then invalid values, then the list of missing inputs.
+    """
+    problems: list[str] = []
+    missing: list[str] = []
+    for name in WSJF_INPUTS:
+        label = INPUT_NAMES[name]
+        value: float | None = getattr(item, name)
+        if name in item.field_problems:
+            problems.append(f"{label}: {item.field_problems[name]}")
+        elif value is None:
+            missing.append(label)
+        elif not math.isfinite(value):
+            problems.append(f"{label} is not a finite number ({value})")
+        elif value < 0:
+            problems.append(f"{label} is negative ({value:g})")
+        elif name == "job_size" and value == 0:
+            problems.append("job size is 0")
+    if missing:
+        problems.append("missing: " + ", ".join(missing))
+    return "; ".join(problems) or None
+
+
+Evaluation = tuple[tuple[float | None, ...], float | None, float | None, str | None]
+"""(inputs as used, cost of delay, WSJF, reason if unscorable) of one item."""
+
+
+def evaluate(item: WorkItem, settings: WsjfSettings) -> Evaluation:
+    """One item's inputs (snapped if configured), Cost of Delay and WSJF, or why it has none."""
+    raw: tuple[float | None, ...] = (
+        item.business_value,
+        item.time_criticality,
+        item.risk_reduction,
+        item.job_size,
+    )
+    reason = unscorable_reason(item)
+    if reason is not None:  # keep what is usable for the report; NaN/inf are named in the reason
+        shown = tuple(value if value is None or math.isfinite(value) else None for value in raw)
+        return shown, None, None, reason
+    inputs = tuple(snap(value) for value in raw) if settings.snap_to_scale else raw  # type: ignore[arg-type]
+    business_value, time_criticality, risk_reduction, job_size = inputs
+    assert None not in inputs and job_size
+    cost_of_delay = business_value + time_criticality + risk_reduction  # type: ignore[operator]
+    wsjf = round(cost_of_delay / job_size, settings.decimals)
+    return inputs, round(cost_of_delay, settings.decimals), wsjf, None
+
+
+def is_scored_scope(item: WorkItem, settings: WsjfSettings) -> bool:
+    return item.level in settings.levels and item.status_category in settings.status_categories
+
+
+@paused_gc()
+def score_items(items: Iterable[WorkItem], settings: WsjfSettings | None = None) -> list[Score]:
+    """Score every item of the configured levels and statuses, ranked per connection.
+
+    Order: WSJF desc, then higher Cost of Delay, then smaller job size, then the item key in
+    natural order ("PAY-9" before "PAY-10", see `natural_key`), then the connection name;
+    unscorable items after all scored ones, by natural key then connection. Returns the scores
+    ordered by connection name, then rank.
+    """
+    settings = settings or WsjfSettings()
+    levels, statuses = frozenset(settings.levels), frozenset(settings.status_categories)
+    rows: list[tuple[tuple[object, ...], WorkItem, Evaluation]] = []
+    for item in items:
+        if item.level not in levels or item.status_category not in statuses:
+            continue
+        evaluation = evaluate(item, settings)
+        inputs, cost_of_delay, wsjf, _ = evaluation
+        key = natural_key(item.key)
+        if wsjf is None:
+            order: tuple[object, ...] = (1, key, item.connection)
+        else:
+            order = (0, -wsjf, -cost_of_delay, inputs[3], key, item.connection)  # type: ignore[operator]
+        rows.append((order, item, evaluation))
+    rows.sort(key=itemgetter(0))
+    portfolio = settings.portfolio_rank
+    ranked = sorted(
+        ((row[1], row[2], place if portfolio else None) for place, row in enumerate(rows, 1)),
+        key=lambda entry: entry[0].connection,  # stable: keeps the WSJF order within each
+    )
+    ranks: dict[str, int] = {}
+    scores: list[Score] = []
+    for item, (inputs, cost_of_delay, wsjf, reason), place in ranked:
+        rank = ranks[item.connection] = ranks.get(item.connection, 0) + 1
+        scores.append(
+            Score(
+                item.connection,
+                item.key,
+                item.level,
+                *inputs,
+                cost_of_delay,
+                wsjf,
+                rank,
+                place,
+                reason,
+            )
+        )
+    return scores
+
+
+def portfolio_order(scores: Iterable[Score]) -> list[Score]:
+    """Scores across all connections in portfolio order (requires `portfolio_rank`)."""
+    ranked = list(scores)
+    if any(score.portfolio_rank is None for score in ranked):
+        raise ValueError("scores were computed without portfolio_rank")
+    return sorted(ranked, key=lambda score: score.portfolio_rank or 0)
