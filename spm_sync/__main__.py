@@ -1,0 +1,8 @@
+"""`python -m spm_sync` is the `spm-sync` command."""
+
+from __future__ import annotations
+
+from spm_sync.cli import main
+
+if __name__ == "__main__":
+    main(prog_name="spm-sync")

@@ -1,0 +1,251 @@
+"""The `spm-sync` command line.
+
+Exit status: 0 success, 1 a check or a run failed, 2 the command could not start (bad config,
+bad options, or a part not installed). Every command that reads the config takes `-c FILE`,
+defaulting to `$SPM_SYNC_CONFIG`, else `spm-sync.yaml` in the working directory.
+
+The commands that drive the pipeline import it only when they run, so `--help` and `check` work
+in any install and a missing part is one clear line instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from spm_sync.check import CheckLine, offline_checks
+from spm_sync.config import (
+    CONFIG_ENV,
+    DEFAULT_CONFIG_FILE,
+    Config,
+    ConfigError,
+    WriteMode,
+    load_config,
+)
+
+USAGE_ERROR = 2
+
+
+def config_option(function: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "-c",
+        "--config",
+        "config_path",
+        type=click.Path(path_type=Path, dir_okay=False),
+        envvar=CONFIG_ENV,
+        default=DEFAULT_CONFIG_FILE,
+        show_default=True,
+        show_envvar=True,
+        help="Config file (YAML).",
+    )(function)
+
+
+def load_or_exit(config_path: Path, *, secrets: bool = True, email: bool = True) -> Config:
+    """The config and its OKR file, or exit 2 with one line per problem on stderr.
+
+    `secrets`: the environment variables the config names must be set too (`email`: also
+    those of the SMTP login), so a run fails at once instead of halfway through.
+    """
+    try:
+        config = load_config(config_path)
+    except ConfigError as exc:
+        _exit_with_problems(exc.problems)
+    if secrets:
+        problems = config.env_problems(include_email=email)
+        if problems:
+            _exit_with_problems([f"{config_path}: {problem}" for problem in problems])
+    return config
+
+
+def _exit_with_problems(problems: Iterable[str]) -> NoReturn:
+    for problem in problems:
+        click.echo(problem, err=True)
+    raise SystemExit(USAGE_ERROR)
+
+
+def later_part(command: str, module: str, function: str) -> Callable[..., int]:
+    """`module.function`, or exit 2 with "<command>: not available yet" when that part is not
+    installed. An import error from *inside* an installed module is a bug and propagates."""
+    try:
+        loaded = importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name is None or not (module == exc.name or module.startswith(f"{exc.name}.")):
+            raise
+        loaded = None
+    target = getattr(loaded, function, None)
+    if not callable(target):
+        click.echo(f"{command}: not available yet", err=True)
+        raise SystemExit(USAGE_ERROR)
+    return target  # type: ignore[no-any-return]
+
+
+def _mode(flag: str | None) -> WriteMode | None:
+    """--apply / --plan as a `WriteMode`; None when neither was given (the config decides)."""
+    return None if flag is None else WriteMode(flag)
+
+
+def _exit_with(status: object) -> None:
+    raise SystemExit(int(status) if isinstance(status, int) else 0)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", count=True, help="Log progress (-v) or debug details (-vv).")
+def main(verbose: int) -> None:
+    """spm-sync: align Jira and Azure DevOps work to OKRs, rank it by WSJF, write the ranking
+    back, and mail the alignment report."""
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@main.command()
+@config_option
+@click.option("--apply", "mode", flag_value="apply", help="Perform the planned writes.")
+@click.option("--plan", "mode", flag_value="plan", help="Only plan and report writes (dry run).")
+@click.option("--no-email", is_flag=True, help="Do not send the report, even if email is on.")
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(path_type=Path, dir_okay=False, writable=True),
+    help="Also write the cycle's result as JSON to FILE.",
+)
+def run(config_path: Path, mode: str | None, no_email: bool, json_path: Path | None) -> None:
+    """Run one cycle now: pull, align, score, plan, write back (apply mode), report.
+
+    Without --apply or --plan the config's write_back.mode decides (default: plan).
+    """
+    config = load_or_exit(config_path, email=not no_email)
+    run_command = later_part("run", "spm_sync.pipeline", "run_command")
+    _exit_with(run_command(config, mode=_mode(mode), send_email=not no_email, json_path=json_path))
+
+
+@main.command()
+@config_option
+def serve(config_path: Path) -> None:
+    """Run cycles on the config's schedule until stopped (one run at a time; a missed run is
+    coalesced, not stacked; the job store lives in the same database)."""
+    config = load_or_exit(config_path)
+    _exit_with(later_part("serve", "spm_sync.scheduler", "serve")(config))
+
+
+@main.command()
+@click.option(
+    "--items",
+    type=click.IntRange(min=10),
+    default=400,
+    show_default=True,
+    help="Work items in the seeded demo portfolio.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("spm-sync-demo"),
+    show_default=True,
+    help="Folder for the demo database and the report (.html, .txt, .eml).",
+)
+@click.option("--seed", type=int, default=7, show_default=True, help="Portfolio seed.")
+def demo(items: int, out_dir: Path, seed: int) -> None:
+    """Start sandbox trackers on 127.0.0.1 with a seeded portfolio, run a full cycle against
+    them with write-back applied, and write the report. Needs no config and no network."""
+    run_demo = later_part("demo", "spm_sync.demo", "run_demo")
+    _exit_with(run_demo(items=items, out_dir=out_dir, seed=seed))
+
+
+@main.command()
+@config_option
+@click.option(
+    "--online",
+    is_flag=True,
+    help="Also check the store and, on each tracker, every named field, project, "
+    "board and link type.",
+)
+def check(config_path: Path, online: bool) -> None:
+    """Check the setup: config and OKR file valid, rules pointing at existing key results,
+    secrets' environment variables set. One line per check; exit status 1 if any fails."""
+    lines, config = offline_checks(config_path)
+    failed = _print_checks(lines)
+    if online and config is not None and not failed:
+        online_checks = later_part("check --online", "spm_sync.online_check", "check_online")
+        failed = _print_checks(online_checks(config))
+    raise SystemExit(1 if failed else 0)
+
+
+def _print_checks(lines: Iterable[CheckLine]) -> bool:
+    failed = False
+    for line in lines:
+        click.echo(line.render())
+        failed = failed or not line.ok
+    return failed
+
+
+@main.command()
+@config_option
+@click.option(
+    "--run",
+    "run_id",
+    type=click.IntRange(min=1),
+    help="Run to report on [default: the latest finished run].",
+)
+@click.option("--send", is_flag=True, help="Also email it as configured in report.email.")
+def report(config_path: Path, run_id: int | None, send: bool) -> None:
+    """Render the report of a stored run again (and send it)."""
+    config = load_or_exit(config_path, secrets=False)  # the SMTP login is checked when sending
+    report_command = later_part("report", "spm_sync.pipeline", "report_command")
+    _exit_with(report_command(config, run_id=run_id, send=send))
+
+
+@main.command()
+@config_option
+@click.option(
+    "--run",
+    "run_id",
+    type=click.IntRange(min=1),
+    required=True,
+    help="Run whose written values to restore.",
+)
+@click.option("--apply", "mode", flag_value="apply", help="Perform the restoring writes.")
+@click.option("--plan", "mode", flag_value="plan", help="Only plan and report them (dry run).")
+def undo(config_path: Path, run_id: int, mode: str | None) -> None:
+    """Write back the values a run replaced, for every write it made, unless a person changed
+    the item since (those are reported as conflicts). Audited like any write."""
+    config = load_or_exit(config_path, email=False)
+    undo_command = later_part("undo", "spm_sync.pipeline", "undo_command")
+    _exit_with(undo_command(config, run_id=run_id, mode=_mode(mode)))
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--jira-port",
+    type=click.IntRange(0, 65535),
+    default=0,
+    show_default=True,
+    help="Port of the Jira sandbox (0: any free port).",
+)
+@click.option(
+    "--ado-port",
+    type=click.IntRange(0, 65535),
+    default=0,
+    show_default=True,
+    help="Port of the Azure DevOps sandbox (0: any free port).",
+)
+@click.option(
+    "--items",
+    type=click.IntRange(min=10),
+    default=400,
+    show_default=True,
+    help="Work items in the seeded portfolio.",
+)
+@click.option("--seed", type=int, default=7, show_default=True, help="Portfolio seed.")
+def sandbox(host: str, jira_port: int, ado_port: int, items: int, seed: int) -> None:
+    """Serve the sandbox Jira and Azure DevOps trackers with a seeded portfolio until
+    interrupted, printing their URLs (for trying configs and connectors by hand)."""
+    serve_sandboxes = later_part("sandbox", "connectors.sandbox.cli", "serve_sandboxes")
+    _exit_with(
+        serve_sandboxes(host=host, jira_port=jira_port, ado_port=ado_port, items=items, seed=seed)
+    )

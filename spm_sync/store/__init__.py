@@ -1,0 +1,70 @@
+"""The spm-sync store: work items, sync state, runs and the audit log, on SQLite or PostgreSQL.
+
+    store = Store("sqlite:///spm-sync.db")          # schema created/upgraded on first use
+    store = Store.from_settings(config.store)        # password from its environment variable
+    run_id = store.start_run("plan", trigger="schedule")
+    counts = store.upsert_items(connector.pull(since), run_id)
+
+Every method opens its own connection from the engine's pool, so one `Store` may be shared by
+the threads that pull connections in parallel. Datetimes go in timezone-aware and come back in
+UTC on both backends.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from spm_sync.config_sections import StoreSettings
+from spm_sync.store.audit import AuditStore
+from spm_sync.store.engine import current_revision
+from spm_sync.store.items import ItemStore, MissingScan
+from spm_sync.store.outcomes import OutcomeStore
+from spm_sync.store.records import (
+    AlignmentRecord,
+    AuditRow,
+    AuditStatus,
+    OrphanRecord,
+    RunRecord,
+    RunStatus,
+    ScoreRecord,
+    StageRecord,
+    StageStatus,
+    SyncState,
+    SyncStats,
+    UpsertCounts,
+)
+from spm_sync.store.runs import WHOLE_RUN, RunStore
+
+__all__ = [
+    "WHOLE_RUN",
+    "AlignmentRecord",
+    "AuditRow",
+    "AuditStatus",
+    "MissingScan",
+    "OrphanRecord",
+    "RunRecord",
+    "RunStatus",
+    "ScoreRecord",
+    "StageRecord",
+    "StageStatus",
+    "Store",
+    "SyncState",
+    "SyncStats",
+    "UpsertCounts",
+]
+
+
+class Store(ItemStore, RunStore, OutcomeStore, AuditStore):
+    """`Store(url, *, schema=None, migrate=True, clock=utc_now, echo=False)`."""
+
+    @classmethod
+    def from_settings(cls, settings: StoreSettings, **options: Any) -> Store:
+        """The store a config describes (`store:` section), password read from its env var."""
+        return cls(settings.connect_url(), schema=settings.db_schema, **options)
+
+    def schema_revision(self) -> str | None:
+        """The Alembic revision the database is at."""
+        return current_revision(self._engine)
+
+    def __enter__(self) -> Store:
+        return self

@@ -1,0 +1,171 @@
+"""The store's engine, transactions, schema upgrade and advisory locks."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from itertools import islice
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, Table, delete, insert, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import URL
+
+from spm_sync.store.columns import utc_now
+from spm_sync.store.engine import (
+    WRITE_OPTION,
+    build_engine,
+    lock_key,
+    normalize_url,
+    upgrade_schema,
+)
+
+Clock = Callable[[], datetime]
+T = TypeVar("T")
+
+BATCH_ROWS = 500
+"""Rows per statement batch: well under SQLite's 32,766 and PostgreSQL's 65,535 bound
+parameters for the widest table, and small enough to keep transactions short."""
+
+
+def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """Consecutive lists of at most `size` items (itertools.batched arrives in Python 3.12)."""
+    iterator = iter(items)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
+
+
+class StoreBase:
+    """Owns one SQLAlchemy engine (a thread-safe connection pool); every method takes its own
+    connection, so one `Store` serves a pool of pulling threads."""
+
+    def __init__(
+        self,
+        url: str | URL,
+        *,
+        schema: str | None = None,
+        migrate: bool = True,
+        clock: Clock = utc_now,
+        echo: bool = False,
+    ) -> None:
+        self._url = normalize_url(url, schema)
+        self._schema = schema
+        self._clock = clock
+        self._engine = build_engine(self._url, echo=echo)
+        self._namespace: str | None = None
+        self._namespace_lock = threading.Lock()
+        if migrate:
+            self.migrate()
+
+    @property
+    def backend(self) -> str:
+        """ "sqlite" or "postgresql"."""
+        return self._engine.dialect.name
+
+    @property
+    def url(self) -> str:
+        """The database URL with any password masked (safe to log)."""
+        return self._url.render_as_string(hide_password=True)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.url!r})"
+
+    def migrate(self) -> None:
+        """Bring the schema to the latest revision (a no-op when it already is)."""
+        upgrade_schema(self._engine, self._schema)
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    def __enter__(self) -> StoreBase:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _writing(self) -> Iterator[Connection]:
+        """A write transaction: committed on success, rolled back on error."""
+        options = {WRITE_OPTION: True}
+        with self._engine.connect().execution_options(**options) as connection, connection.begin():
+            yield connection
+
+    @contextmanager
+    def _reading(self) -> Iterator[Connection]:
+        with self._engine.connect() as connection, connection.begin():
+            yield connection
+
+    def _now(self) -> datetime:
+        return self._clock()
+
+    @contextmanager
+    def advisory_lock(self, name: str) -> Iterator[bool]:
+        """Try to take the lock `name` for the duration of the block; yields whether it did.
+
+        PostgreSQL: `pg_try_advisory_lock` (held until unlocked, not per transaction) on a
+        dedicated connection, keyed by a stable 64-bit hash of the schema and `name`, so
+        workers sharing one database exclude each other per name (e.g. one sync per
+        connection) and never wait. The lock goes when the block ends, or with the connection
+        if the worker dies.
+        SQLite: always succeeds. SQLite serves a single worker process; its callers share a
+        process and coordinate with ordinary thread locks.
+        """
+        if self.backend != "postgresql":
+            yield True
+            return
+        key = lock_key(f"{self._lock_namespace()}:{name}")
+        connection = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        acquired = False
+        try:
+            taken = connection.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": key})
+            acquired = bool(taken.scalar())
+            yield acquired
+        finally:
+            try:
+                if acquired:
+                    connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+            except Exception:
+                connection.invalidate()  # never pool a connection that may still hold the lock
+                raise
+            finally:
+                connection.close()
+
+    def _lock_namespace(self) -> str:
+        with self._namespace_lock:
+            if self._namespace is None:
+                with self._reading() as connection:
+                    schema = connection.execute(text("SELECT current_schema()")).scalar()
+                self._namespace = f"spm-sync:{schema}"
+            return self._namespace
+
+    def _insert(self, table: Table) -> postgresql.Insert | sqlite.Insert:
+        """The dialect's INSERT, which has `on_conflict_do_update` on both backends."""
+        if self.backend == "postgresql":
+            return postgresql.insert(table)
+        return sqlite.insert(table)
+
+    def _replace_run_rows(
+        self,
+        table: Table,
+        run_id: int,
+        rows: list[dict[str, Any]],
+        connection_name: str | None,
+    ) -> int:
+        """Replace a run's rows (or one connection's share of them): re-running a stage of a
+        resumed run leaves exactly one copy."""
+        with self._writing() as connection:
+            scope = table.c.run_id == run_id
+            if connection_name is not None:
+                scope = scope & (table.c.connection == connection_name)
+                foreign = [row for row in rows if row["connection"] != connection_name]
+                if foreign:
+                    raise ValueError(
+                        f"rows of connection {foreign[0]['connection']!r} given to replace "
+                        f"those of {connection_name!r}"
+                    )
+            connection.execute(delete(table).where(scope))
+            for chunk in batched(rows, BATCH_ROWS):
+                connection.execute(insert(table), [{**row, "run_id": run_id} for row in chunk])
+        return len(rows)

@@ -1,0 +1,267 @@
+"""Work items and the sync state of each connection."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, func, select, tuple_, update
+
+from spm_sync.domain import Level, Link, StatusCategory, WorkItem
+from spm_sync.store.base import BATCH_ROWS, StoreBase, batched
+from spm_sync.store.records import SyncState, UpsertCounts
+from spm_sync.store.tables import SyncStateRow, WorkItemRow
+
+ITEMS = WorkItemRow.__table__  # type: ignore[attr-defined]
+SYNC_STATE = SyncStateRow.__table__  # type: ignore[attr-defined]
+_NOT_ON_UPDATE = {"connection", "key", "first_seen_run", "last_seen_run"}
+
+
+@dataclass(frozen=True, slots=True)
+class MissingScan:
+    """What `mark_missing` did: items newly marked deleted, deleted items seen again, and keys
+    the tracker has that the store does not (an item the pull has not delivered yet)."""
+
+    marked_deleted: int
+    restored: int
+    not_stored: tuple[str, ...]
+
+
+def item_values(item: WorkItem, run_id: int | None, now: datetime) -> dict[str, Any]:
+    return {
+        "connection": item.connection,
+        "key": item.key,
+        "tracker_id": item.id,
+        "type": item.type,
+        "level": None if item.level is None else int(item.level),
+        "title": item.title,
+        "status": item.status,
+        "status_category": StatusCategory(item.status_category).value,
+        "updated": item.updated,
+        "revision": item.revision,
+        "created": item.created,
+        "parent_key": item.parent_key,
+        "labels": list(item.labels),
+        "links": [
+            {"type": link.type, "direction": link.direction, "target_key": link.target_key}
+            for link in item.links
+        ],
+        "project": item.project,
+        "team": item.team,
+        "components": list(item.components),
+        "url": item.url,
+        "business_value": item.business_value,
+        "time_criticality": item.time_criticality,
+        "risk_reduction": item.risk_reduction,
+        "job_size": item.job_size,
+        "wsjf_score": item.wsjf_score,
+        "cost_of_delay": item.cost_of_delay,
+        "priority": item.priority,
+        "rank": item.rank,
+        "field_problems": dict(item.field_problems),
+        "first_seen_run": run_id,
+        "last_seen_run": run_id,
+        "stored_at": now,
+        "deleted_at": None,
+    }
+
+
+def work_item(row: Mapping[str, Any]) -> WorkItem:
+    return WorkItem(
+        connection=row["connection"],
+        key=row["key"],
+        id=row["tracker_id"],
+        type=row["type"],
+        level=None if row["level"] is None else Level(row["level"]),
+        title=row["title"],
+        status=row["status"],
+        status_category=StatusCategory(row["status_category"]),
+        updated=row["updated"],
+        revision=row["revision"],
+        created=row["created"],
+        parent_key=row["parent_key"],
+        labels=tuple(row["labels"]),
+        links=tuple(
+            Link(type=link["type"], direction=link["direction"], target_key=link["target_key"])
+            for link in row["links"]
+        ),
+        project=row["project"],
+        team=row["team"],
+        components=tuple(row["components"]),
+        url=row["url"],
+        business_value=row["business_value"],
+        time_criticality=row["time_criticality"],
+        risk_reduction=row["risk_reduction"],
+        job_size=row["job_size"],
+        wsjf_score=row["wsjf_score"],
+        cost_of_delay=row["cost_of_delay"],
+        priority=row["priority"],
+        rank=row["rank"],
+        field_problems=dict(row["field_problems"]),
+    )
+
+
+class ItemStore(StoreBase):
+    def upsert_items(self, items: Iterable[WorkItem], run_id: int | None = None) -> UpsertCounts:
+        """Insert new items and overwrite known ones, in batches, one transaction each.
+
+        `INSERT ... ON CONFLICT (connection, key) DO UPDATE`, so pulling the same item twice
+        never duplicates it; an item seen again is no longer marked deleted. Streams: items
+        are consumed lazily, so a connector's generator is stored as it pages.
+        """
+        counts = UpsertCounts()
+        for batch in batched(items, BATCH_ROWS):
+            now = self._now()
+            rows = {(item.connection, item.key): item_values(item, run_id, now) for item in batch}
+            with self._writing() as connection:
+                counts += self._count_changes(connection, rows)
+                statement = self._insert(ITEMS)
+                changes = {
+                    column.name: statement.excluded[column.name]
+                    for column in ITEMS.columns
+                    if column.name not in _NOT_ON_UPDATE
+                }
+                changes["last_seen_run"] = func.coalesce(
+                    statement.excluded.last_seen_run, ITEMS.c.last_seen_run
+                )
+                statement = statement.on_conflict_do_update(
+                    index_elements=["connection", "key"], set_=changes
+                )
+                connection.execute(statement, list(rows.values()))
+        return counts
+
+    def _count_changes(
+        self, connection: Connection, rows: Mapping[tuple[str, str], dict[str, Any]]
+    ) -> UpsertCounts:
+        by_connection: dict[str, list[str]] = defaultdict(list)
+        for connection_name, key in rows:
+            by_connection[connection_name].append(key)
+        known: dict[tuple[str, str], tuple[str, datetime | None]] = {}
+        for connection_name, keys in by_connection.items():
+            query = select(ITEMS.c.key, ITEMS.c.revision, ITEMS.c.deleted_at).where(
+                ITEMS.c.connection == connection_name, ITEMS.c.key.in_(keys)
+            )
+            for key, revision, deleted_at in connection.execute(query):
+                known[(connection_name, key)] = (revision, deleted_at)
+        inserted = updated = 0
+        for item_ref, row in rows.items():
+            if item_ref not in known:
+                inserted += 1
+            elif known[item_ref] != (row["revision"], None):
+                updated += 1
+        return UpsertCounts(inserted, updated, len(rows) - inserted - updated)
+
+    def iter_items(
+        self, connection: str | None = None, *, include_deleted: bool = False
+    ) -> Iterator[WorkItem]:
+        """Stored items ordered by (connection, key), read page by page (keyset paging), so no
+        transaction stays open while the caller works through them."""
+        after: tuple[str, str] | None = None
+        while True:
+            query = select(ITEMS).order_by(ITEMS.c.connection, ITEMS.c.key).limit(BATCH_ROWS * 4)
+            if connection is not None:
+                query = query.where(ITEMS.c.connection == connection)
+            if not include_deleted:
+                query = query.where(ITEMS.c.deleted_at.is_(None))
+            if after is not None:
+                query = query.where(tuple_(ITEMS.c.connection, ITEMS.c.key) > tuple_(*after))
+            with self._reading() as db:
+                page = [work_item(row) for row in db.execute(query).mappings()]
+            yield from page
+            if len(page) < BATCH_ROWS * 4:
+                return
+            after = (page[-1].connection, page[-1].key)
+
+    def load_items(
+        self, connection: str | None = None, *, include_deleted: bool = False
+    ) -> list[WorkItem]:
+        return list(self.iter_items(connection, include_deleted=include_deleted))
+
+    def get_item(self, connection: str, key: str) -> WorkItem | None:
+        query = select(ITEMS).where(ITEMS.c.connection == connection, ITEMS.c.key == key)
+        with self._reading() as db:
+            row = db.execute(query).mappings().first()
+        return None if row is None else work_item(row)
+
+    def count_items(self, connection: str | None = None, *, include_deleted: bool = False) -> int:
+        query = select(func.count()).select_from(ITEMS)
+        if connection is not None:
+            query = query.where(ITEMS.c.connection == connection)
+        if not include_deleted:
+            query = query.where(ITEMS.c.deleted_at.is_(None))
+        with self._reading() as db:
+            return int(db.execute(query).scalar_one())
+
+    def max_updated(self, connection: str) -> datetime | None:
+        """The newest `updated` stored for `connection`: the next incremental pull's start."""
+        query = select(func.max(ITEMS.c.updated)).where(ITEMS.c.connection == connection)
+        with self._reading() as db:
+            value: datetime | None = db.execute(query).scalar_one()
+        return value
+
+    def mark_missing(
+        self, connection: str, seen_keys: Collection[str], run_id: int | None = None
+    ) -> MissingScan:
+        """Reconcile with a full key scan of the tracker scope: stored items whose key is not
+        in `seen_keys` are marked deleted (kept, for the audit trail and `undo`); deleted items
+        whose key is seen again are restored; seen items get `last_seen_run = run_id`."""
+        seen = set(seen_keys)
+        now = self._now()
+        with self._writing() as db:
+            query = select(ITEMS.c.key, ITEMS.c.deleted_at).where(ITEMS.c.connection == connection)
+            stored = {key: deleted_at for key, deleted_at in db.execute(query)}
+            gone = [key for key, deleted in stored.items() if deleted is None and key not in seen]
+            back = [key for key, deleted in stored.items() if deleted is not None and key in seen]
+            present = [key for key in stored if key in seen]
+            scope = ITEMS.c.connection == connection
+            for chunk in batched(gone, BATCH_ROWS):
+                db.execute(update(ITEMS).where(scope, ITEMS.c.key.in_(chunk)), {"deleted_at": now})
+            for chunk in batched(back, BATCH_ROWS):
+                db.execute(update(ITEMS).where(scope, ITEMS.c.key.in_(chunk)), {"deleted_at": None})
+            if run_id is not None:
+                for chunk in batched(present, BATCH_ROWS):
+                    statement = update(ITEMS).where(scope, ITEMS.c.key.in_(chunk))
+                    db.execute(statement, {"last_seen_run": run_id})
+        not_stored = tuple(sorted(seen - stored.keys()))
+        return MissingScan(len(gone), len(back), not_stored)
+
+    def get_sync_state(self, connection: str) -> SyncState | None:
+        query = select(SYNC_STATE).where(SYNC_STATE.c.connection == connection)
+        with self._reading() as db:
+            row = db.execute(query).mappings().first()
+        return None if row is None else _sync_state(row)
+
+    def sync_states(self) -> dict[str, SyncState]:
+        with self._reading() as db:
+            rows = db.execute(select(SYNC_STATE)).mappings().all()
+        return {row["connection"]: _sync_state(row) for row in rows}
+
+    def save_sync_state(self, state: SyncState) -> None:
+        values = {
+            "connection": state.connection,
+            "watermark": state.watermark,
+            "last_full_sync": state.last_full_sync,
+            "last_deletion_scan": state.last_deletion_scan,
+            "cursor": state.cursor,
+            "updated_at": self._now(),
+        }
+        statement = self._insert(SYNC_STATE).values(values)
+        statement = statement.on_conflict_do_update(
+            index_elements=["connection"],
+            set_={name: value for name, value in values.items() if name != "connection"},
+        )
+        with self._writing() as db:
+            db.execute(statement)
+
+
+def _sync_state(row: Mapping[str, Any]) -> SyncState:
+    return SyncState(
+        connection=row["connection"],
+        watermark=row["watermark"],
+        last_full_sync=row["last_full_sync"],
+        last_deletion_scan=row["last_deletion_scan"],
+        cursor=row["cursor"],
+    )

@@ -1,0 +1,208 @@
+"""Runs, their stage progress (so a crashed run resumes), and per-connection sync stats."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import Table, insert, select, update
+
+from spm_sync.store.base import StoreBase
+from spm_sync.store.records import RunRecord, RunStatus, StageRecord, StageStatus, SyncStats
+from spm_sync.store.tables import RunRow, StageProgressRow, SyncStatsRow
+
+RUNS: Table = RunRow.__table__  # type: ignore[attr-defined]
+STAGES: Table = StageProgressRow.__table__  # type: ignore[attr-defined]
+STATS: Table = SyncStatsRow.__table__  # type: ignore[attr-defined]
+WHOLE_RUN = ""
+"""`connection` of a stage record that covers every connection."""
+
+
+class RunStore(StoreBase):
+    def start_run(self, mode: str, *, trigger: str = "cli") -> int:
+        """Record a new run as running; returns its id. `trigger`: cli, schedule, demo, ..."""
+        values = {"started": self._now(), "status": RunStatus.RUNNING.value, "mode": str(mode)}
+        with self._writing() as db:
+            result = db.execute(insert(RUNS).values(**values, trigger=trigger))
+            return int(result.inserted_primary_key[0])
+
+    def set_stage(self, run_id: int, stage: str) -> None:
+        self._update_run(run_id, {"stage": stage})
+
+    def finish_run(
+        self,
+        run_id: int,
+        status: RunStatus | str,
+        *,
+        error: str | None = None,
+        result: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Close a run. `result` is the JSON document the report is rendered from, kept so
+        `spm-sync report --run ID` can render it again; omitted, a saved one stays."""
+        values: dict[str, Any] = {
+            "status": RunStatus(status).value,
+            "finished": self._now(),
+            "error": error,
+        }
+        if result is not None:
+            values["result"] = dict(result)
+        self._update_run(run_id, values)
+
+    def save_result(self, run_id: int, result: Mapping[str, Any]) -> None:
+        self._update_run(run_id, {"result": dict(result)})
+
+    def _update_run(self, run_id: int, values: dict[str, Any]) -> None:
+        with self._writing() as db:
+            changed = db.execute(update(RUNS).where(RUNS.c.id == run_id).values(**values))
+            if changed.rowcount == 0:
+                raise LookupError(f"no run {run_id}")
+
+    def get_run(self, run_id: int) -> RunRecord | None:
+        with self._reading() as db:
+            row = db.execute(select(RUNS).where(RUNS.c.id == run_id)).mappings().first()
+        return None if row is None else _run(row)
+
+    def last_runs(self, n: int = 10, *, status: RunStatus | str | None = None) -> list[RunRecord]:
+        """The `n` most recent runs, newest first."""
+        query = select(RUNS).order_by(RUNS.c.id.desc()).limit(n)
+        if status is not None:
+            query = query.where(RUNS.c.status == RunStatus(status).value)
+        with self._reading() as db:
+            return [_run(row) for row in db.execute(query).mappings()]
+
+    def unfinished_runs(self) -> list[RunRecord]:
+        """Runs still marked running: crashed ones, or one in progress in another worker."""
+        query = select(RUNS).where(RUNS.c.status == RunStatus.RUNNING.value).order_by(RUNS.c.id)
+        with self._reading() as db:
+            return [_run(row) for row in db.execute(query).mappings()]
+
+    def start_stage(self, run_id: int, stage: str, connection: str = WHOLE_RUN) -> None:
+        """Mark a stage (of one connection, or of the whole run) as started; starting it again
+        after a crash resets it."""
+        values = {
+            "run_id": run_id,
+            "stage": stage,
+            "connection": connection,
+            "status": StageStatus.RUNNING.value,
+            "started_at": self._now(),
+            "finished_at": None,
+            "detail": None,
+        }
+        statement = self._insert(STAGES).values(values)
+        statement = statement.on_conflict_do_update(
+            index_elements=["run_id", "stage", "connection"],
+            set_={key: value for key, value in values.items() if key not in ("run_id", "stage")},
+        )
+        with self._writing() as db:
+            db.execute(statement)
+
+    def finish_stage(
+        self,
+        run_id: int,
+        stage: str,
+        connection: str = WHOLE_RUN,
+        *,
+        status: StageStatus | str = StageStatus.DONE,
+        detail: Mapping[str, Any] | None = None,
+    ) -> None:
+        scope = (
+            (STAGES.c.run_id == run_id)
+            & (STAGES.c.stage == stage)
+            & (STAGES.c.connection == connection)
+        )
+        values = {
+            "status": StageStatus(status).value,
+            "finished_at": self._now(),
+            "detail": None if detail is None else dict(detail),
+        }
+        with self._writing() as db:
+            if db.execute(update(STAGES).where(scope).values(**values)).rowcount == 0:
+                raise LookupError(f"stage {stage!r} of run {run_id} was not started")
+
+    def stage_progress(self, run_id: int) -> list[StageRecord]:
+        query = select(STAGES).where(STAGES.c.run_id == run_id).order_by(STAGES.c.started_at)
+        with self._reading() as db:
+            return [_stage(row) for row in db.execute(query).mappings()]
+
+    def is_stage_done(self, run_id: int, stage: str, connection: str = WHOLE_RUN) -> bool:
+        return any(
+            record.stage == stage
+            and record.connection == connection
+            and record.status is StageStatus.DONE
+            for record in self.stage_progress(run_id)
+        )
+
+    def record_sync_stats(self, run_id: int, stats: SyncStats) -> None:
+        """Store (or replace, on a resumed run) what pulling one connection took."""
+        values = {
+            "run_id": run_id,
+            "connection": stats.connection,
+            "since": stats.since,
+            "pulled": stats.pulled,
+            "marked_deleted": stats.marked_deleted,
+            "requests": stats.requests,
+            "by_endpoint": dict(stats.by_endpoint),
+            "retries": stats.retries,
+            "throttled": stats.throttled,
+            "waited_seconds": stats.waited_seconds,
+            "rate_limit": dict(stats.rate_limit),
+            "duration_seconds": stats.duration_seconds,
+            "warnings": list(stats.warnings),
+            "error": stats.error,
+        }
+        statement = self._insert(STATS).values(values)
+        statement = statement.on_conflict_do_update(
+            index_elements=["run_id", "connection"],
+            set_={k: v for k, v in values.items() if k not in ("run_id", "connection")},
+        )
+        with self._writing() as db:
+            db.execute(statement)
+
+    def sync_stats(self, run_id: int) -> list[SyncStats]:
+        query = select(STATS).where(STATS.c.run_id == run_id).order_by(STATS.c.connection)
+        with self._reading() as db:
+            rows = db.execute(query).mappings().all()
+        return [
+            SyncStats(
+                connection=row["connection"],
+                since=row["since"],
+                pulled=row["pulled"],
+                marked_deleted=row["marked_deleted"],
+                requests=row["requests"],
+                by_endpoint=dict(row["by_endpoint"]),
+                retries=row["retries"],
+                throttled=row["throttled"],
+                waited_seconds=row["waited_seconds"],
+                rate_limit=dict(row["rate_limit"]),
+                duration_seconds=row["duration_seconds"],
+                warnings=tuple(row["warnings"]),
+                error=row["error"],
+            )
+            for row in rows
+        ]
+
+
+def _run(row: Mapping[str, Any]) -> RunRecord:
+    return RunRecord(
+        id=row["id"],
+        started=row["started"],
+        finished=row["finished"],
+        status=RunStatus(row["status"]),
+        stage=row["stage"],
+        mode=row["mode"],
+        trigger=row["trigger"],
+        error=row["error"],
+        result=row["result"],
+    )
+
+
+def _stage(row: Mapping[str, Any]) -> StageRecord:
+    return StageRecord(
+        run_id=row["run_id"],
+        stage=row["stage"],
+        connection=row["connection"],
+        status=StageStatus(row["status"]),
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+        detail=row["detail"],
+    )
