@@ -1,0 +1,118 @@
+"""Charts of the report, as PNG bytes.
+
+PNG, not SVG: mail clients (Gmail, Outlook) drop inline SVG, while a PNG attached as a
+`multipart/related` part and referenced by `cid:` shows everywhere. The Agg backend renders
+without a display; a figure is drawn on its own `Figure` (not pyplot's global state), so
+rendering is thread-safe for the scheduler's worker threads. PNG metadata is left out so the
+same data gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from datetime import datetime
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+from matplotlib.axes import Axes
+from matplotlib.dates import AutoDateLocator, DateFormatter
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator, PercentFormatter
+
+from spm_sync.results import TrendPoint
+
+INK = "#1f2937"
+MUTED = "#6b7280"
+GRID = "#e5e7eb"
+ITEMS = "#1d4ed8"
+JOB_SIZE = "#0f766e"
+ORPHANS = "#d97706"
+WIDTH_INCHES, HEIGHT_INCHES, DPI = 7.2, 2.6, 160
+
+
+def trend_chart(points: Sequence[TrendPoint]) -> bytes:
+    """Alignment % (items and job size, left axis) and orphan count (bars, right axis).
+
+    Needs at least two points; the caller shows a sentence instead on a first run.
+    """
+    if len(points) < 2:
+        raise ValueError("a trend needs at least two runs")
+    when = [point.finished for point in points]
+    figure = Figure(figsize=(WIDTH_INCHES, HEIGHT_INCHES), dpi=DPI)
+    figure.patch.set_facecolor("white")
+    left = figure.add_subplot()
+    right = left.twinx()
+    left.set_zorder(right.get_zorder() + 1)
+    left.patch.set_visible(False)
+
+    span = (when[-1] - when[0]) / max(1, len(when) - 1)
+    orphans = [p.orphans for p in points]
+    right.bar(when, orphans, width=span * 0.45, color=ORPHANS, alpha=0.28, label="Orphan items")
+    items = [p.alignment_pct_items for p in points]
+    job_size = [p.alignment_pct_job_size for p in points]
+    items_on_top = (items[-1] or 0) >= (job_size[-1] or 0)
+    _line(left, when, items, ITEMS, "Aligned, by items", above=items_on_top)
+    _line(left, when, job_size, JOB_SIZE, "Aligned, by job size", above=not items_on_top)
+
+    left.set_ylim(0, 100)
+    left.yaxis.set_major_formatter(PercentFormatter(decimals=0))
+    right.yaxis.set_major_locator(MaxNLocator(nbins=4, integer=True))
+    right.set_ylim(0, max(1, *orphans) * 1.6)
+    locator = AutoDateLocator(minticks=3, maxticks=8)
+    left.xaxis.set_major_locator(locator)
+    left.xaxis.set_major_formatter(DateFormatter("%d %b"))
+    _style(left, right)
+    handles = [*left.get_legend_handles_labels()[0], *right.get_legend_handles_labels()[0]]
+    left.legend(
+        handles=handles,
+        loc="upper left",
+        ncols=3,
+        frameon=False,
+        fontsize=8,
+        labelcolor=INK,
+        bbox_to_anchor=(0, 1.2),
+    )
+    figure.subplots_adjust(left=0.07, right=0.89, top=0.84, bottom=0.14)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", metadata={"Software": None})
+    return buffer.getvalue()
+
+
+def _line(
+    axes: Axes,
+    when: list[datetime],
+    values: list[float | None],
+    colour: str,
+    label: str,
+    above: bool,
+) -> None:
+    """A line with a marker per run; runs without a figure leave a gap instead of a zero.
+
+    The last value is written next to its point, above or below so two labels never overlap.
+    """
+    plotted = [float("nan") if value is None else value for value in values]
+    axes.plot(when, plotted, color=colour, linewidth=2, marker="o", markersize=3.5, label=label)
+    last = next((value for value in reversed(values) if value is not None), None)
+    if last is not None:
+        axes.annotate(
+            f"{last:.1f}%",
+            (when[-1], last),
+            textcoords="offset points",
+            xytext=(5, 5 if above else -12),
+            fontsize=8,
+            color=colour,
+            fontweight="bold",
+        )
+
+
+def _style(left: Axes, right: Axes) -> None:
+    for axes in (left, right):
+        for side in ("top", "left", "right"):
+            axes.spines[side].set_visible(False)
+        axes.spines["bottom"].set_color(GRID)
+        axes.tick_params(colors=MUTED, labelsize=8, length=0)
+    left.grid(axis="y", color=GRID, linewidth=0.8)
+    left.set_axisbelow(True)

@@ -1,0 +1,125 @@
+"""Settings of the report and of its delivery, as plain dataclasses.
+
+The YAML models live in `spm_sync.config` (`report.output_dir`, `report.top_n`,
+`report.email.*`); these mirror their names so the pipeline can pass them through with
+`ReportOptions.from_config(...)` / `EmailSettings.from_config(...)`, and tests can build them
+without a config file.
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+SmtpSecurity = Literal["starttls", "ssl", "none"]
+
+SUBJECT_FIELDS = (
+    "run_id",
+    "date",
+    "status",
+    "alignment_pct",
+    "alignment_pct_job_size",
+    "orphans",
+    "uncovered_key_results",
+)
+DEFAULT_SUBJECT = "Strategy alignment {date}: {alignment_pct} aligned, {orphans} orphans"
+
+
+def _as_mapping(source: object) -> Mapping[str, Any]:
+    """A config section as a dict: pydantic models by alias (so `from_` reads as "from")."""
+    if isinstance(source, Mapping):
+        return source
+    dump = getattr(source, "model_dump", None)
+    if callable(dump):
+        return dump(by_alias=True)
+    return vars(source)
+
+
+@dataclass(frozen=True)
+class ReportOptions:
+    """What the report shows. `top_n` rows of the WSJF table; coverage colours by threshold."""
+
+    top_n: int = 25
+    title: str = "Strategy alignment report"
+    full_report_url: str | None = None
+    """Where readers of the email find the uncapped report: an intranet URL or a file path;
+    one ending in "/" is the output folder and gets this run's file name appended. Without it
+    the email names the full file by its name."""
+    coverage_green: float = 80.0
+    coverage_amber: float = 60.0
+    title_length: int = 110
+    """Tracker titles longer than this are cut at a word boundary with an ellipsis."""
+    max_email_html_bytes: int = 100_000
+    """Gmail clips a message whose HTML exceeds about 102 KB; lists are capped to stay under."""
+
+    def __post_init__(self) -> None:
+        if self.top_n < 1:
+            raise ValueError(f"report.top_n must be at least 1, not {self.top_n}")
+        if not 0 <= self.coverage_amber <= self.coverage_green <= 100:
+            raise ValueError("coverage thresholds must satisfy 0 <= amber <= green <= 100")
+        if self.title_length < 20:
+            raise ValueError("title_length must be at least 20 characters")
+
+    @classmethod
+    def from_config(cls, report: object, **overrides: Any) -> ReportOptions:
+        values = _as_mapping(report)
+        known = {name: values[name] for name in ("top_n", "full_report_url") if name in values}
+        return cls(**{**known, **overrides})
+
+
+@dataclass(frozen=True)
+class EmailSettings:
+    """SMTP delivery, mirroring `report.email` of the config. Secrets are env var names."""
+
+    host: str
+    sender: str
+    to: Sequence[str]
+    port: int = 587
+    security: SmtpSecurity = "starttls"
+    user_env: str | None = None
+    password_env: str | None = None
+    subject: str = DEFAULT_SUBJECT
+    enabled: bool = True
+    timeout_seconds: float = 30.0
+    max_attempts: int = 4
+    """Tries in all for temporary failures (4xx replies, refused or reset connections)."""
+    backoff_seconds: float = 2.0
+    cc: Sequence[str] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        if not self.to:
+            raise ValueError("report.email.to must name at least one recipient")
+        if self.security not in ("starttls", "ssl", "none"):
+            raise ValueError(
+                f"report.email.security must be starttls, ssl or none, not {self.security!r}"
+            )
+        if (self.user_env is None) != (self.password_env is None):
+            raise ValueError("report.email.user_env and password_env go together (or neither)")
+        if self.max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        unknown = [
+            name
+            for _, name, _, _ in string.Formatter().parse(self.subject)
+            if name is not None and name not in SUBJECT_FIELDS
+        ]
+        if unknown:
+            raise ValueError(
+                f"report.email.subject uses unknown placeholder(s) {', '.join(unknown)}; "
+                f"known: {', '.join(SUBJECT_FIELDS)}"
+            )
+
+    @classmethod
+    def from_config(cls, email: object, **overrides: Any) -> EmailSettings | None:
+        """From the `report.email` section (a pydantic model or a dict); None when the
+        section is switched off (`enabled: false`), so the report is written but not sent."""
+        values = dict(_as_mapping(email))
+        if not values.get("enabled", True):
+            return None
+        sender = values.pop("from", None) or values.pop("from_", None) or values.pop("sender")
+        to = values.pop("to")
+        names = {"host", "port", "security", "user_env", "password_env", "subject"}
+        known = {name: values[name] for name in names if values.get(name) is not None}
+        recipients = (to,) if isinstance(to, str) else tuple(to)
+        return cls(sender=sender, to=recipients, **{**known, **overrides})

@@ -1,0 +1,411 @@
+"""What the templates show, computed once from a `CycleResult`: grouped, sorted and capped.
+
+The HTML and the text template read the same `ReportView`, so both carry the same facts and
+the same "and N more" counts. Templates only format; every decision (what is at risk, which
+orphans come first, what a breach is, how much fits into an email) is made here.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from itertools import groupby
+from typing import Generic, TypeVar
+
+from reports.settings import ReportOptions
+from spm_sync.domain import StatusCategory
+from spm_sync.results import (
+    AlignedItem,
+    ConnectionHealth,
+    CycleResult,
+    KeyResultAlignment,
+    ObjectiveAlignment,
+    Orphan,
+    TrendPoint,
+    WipLane,
+    WriteRow,
+    WsjfRow,
+)
+
+T = TypeVar("T")
+ALL = sys.maxsize
+
+
+@dataclass(frozen=True)
+class Caps:
+    """How many rows of each long list are shown; the rest is counted as "and N more"."""
+
+    kr_items: int = ALL
+    orphan_groups: int = ALL
+    orphans_per_group: int = ALL
+    unscored: int = ALL
+    writes: int = ALL
+    warnings: int = ALL
+    trend_points: int = ALL
+
+
+UNCAPPED = Caps()
+EMAIL_CAPS: tuple[Caps, ...] = (
+    Caps(
+        kr_items=8,
+        orphan_groups=8,
+        orphans_per_group=8,
+        unscored=12,
+        writes=20,
+        warnings=8,
+        trend_points=12,
+    ),
+    Caps(
+        kr_items=5,
+        orphan_groups=6,
+        orphans_per_group=5,
+        unscored=8,
+        writes=12,
+        warnings=5,
+        trend_points=8,
+    ),
+    Caps(
+        kr_items=3,
+        orphan_groups=4,
+        orphans_per_group=3,
+        unscored=5,
+        writes=6,
+        warnings=3,
+        trend_points=6,
+    ),
+    # Last resort for a very large OKR tree: Key Results with their counts, no items.
+    Caps(
+        kr_items=0,
+        orphan_groups=3,
+        orphans_per_group=2,
+        unscored=3,
+        writes=3,
+        warnings=2,
+        trend_points=4,
+    ),
+)
+"""Tried in order until the email HTML fits its size budget."""
+
+
+@dataclass(frozen=True)
+class Shown(Generic[T]):
+    rows: list[T]
+    total: int
+
+    @property
+    def more(self) -> int:
+        return self.total - len(self.rows)
+
+    @classmethod
+    def cap(cls, rows: Sequence[T], limit: int) -> Shown[T]:
+        return cls(rows=list(rows[:limit]), total=len(rows))
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One headline number with its change since the previous run."""
+
+    name: str
+    label: str
+    value: str
+    change: str
+    tone: str
+    """Colour of the change: "good", "bad" or "neutral"."""
+    level: str | None = None
+    """Colour of the value for coverage figures: "green", "amber", "red"."""
+
+
+@dataclass(frozen=True)
+class KeyResultView:
+    key_result: KeyResultAlignment
+    items: Shown[AlignedItem]
+    progress: str
+    mix: str
+    """'2 in progress · 1 to do · 1 done', empty categories left out."""
+
+
+@dataclass(frozen=True)
+class ObjectiveView:
+    objective: ObjectiveAlignment
+    key_results: list[KeyResultView]
+    at_risk: int
+
+
+@dataclass(frozen=True)
+class OrphanGroup:
+    connection: str
+    team: str
+    job_size: float
+    orphans: Shown[Orphan]
+
+
+@dataclass(frozen=True)
+class RankedRow:
+    row: WsjfRow
+    movement: str
+    tone: str
+
+
+@dataclass(frozen=True)
+class LaneCell:
+    count: int
+    limit: int | None
+    breach: bool
+
+
+@dataclass(frozen=True)
+class ReportView:
+    result: CycleResult
+    options: ReportOptions
+    figures: list[Figure]
+    previous_label: str | None
+    objectives: list[ObjectiveView]
+    orphan_groups: Shown[OrphanGroup]
+    orphan_count: int
+    ranking: list[RankedRow]
+    scored_count: int
+    unscored: Shown[WsjfRow]
+    lanes: list[tuple[str, str | None, list[LaneCell]]]
+    connections: list[tuple[ConnectionHealth, str]]
+    trend: Shown[TrendPoint]
+    writes: Shown[WriteRow]
+    warnings: Shown[str]
+    problems: list[str]
+    duration: str
+    categories: tuple[StatusCategory, ...] = tuple(StatusCategory)
+    write_badges: dict[str, str] = field(default_factory=lambda: dict(WRITE_BADGES))
+
+    @property
+    def hidden_orphans(self) -> int:
+        """Orphans in the groups that did not fit."""
+        shown = sum(group.orphans.total for group in self.orphan_groups.rows)
+        return self.orphan_count - shown
+
+    @property
+    def truncated(self) -> bool:
+        """Whether any list was cut, so readers need the full report."""
+        lists: list[Shown] = [self.orphan_groups, self.unscored, self.trend, self.writes]
+        lists += [self.warnings, *(group.orphans for group in self.orphan_groups.rows)]
+        lists += [kr.items for objective in self.objectives for kr in objective.key_results]
+        return any(shown.more > 0 for shown in lists)
+
+    @property
+    def breaches(self) -> int:
+        return sum(1 for _, _, cells in self.lanes for cell in cells if cell.breach)
+
+
+def build_view(result: CycleResult, options: ReportOptions, caps: Caps = UNCAPPED) -> ReportView:
+    scored = sorted((r for r in result.wsjf if r.scored), key=_rank_order)
+    unscored = [row for row in result.wsjf if not row.scored]
+    previous = result.previous
+    trend = list(reversed(result.trend))
+    return ReportView(
+        result=result,
+        options=options,
+        figures=headline_figures(result, options),
+        previous_label=(
+            f"{previous.run_id} ({previous.finished:%d %b %Y})" if previous is not None else None
+        ),
+        objectives=[_objective(objective, caps) for objective in result.alignment.objectives],
+        orphan_groups=Shown.cap(_orphan_groups(result.alignment.orphans, caps), caps.orphan_groups),
+        orphan_count=len(result.alignment.orphans),
+        ranking=[_ranked(row) for row in scored[: options.top_n]],
+        scored_count=len(scored),
+        unscored=Shown.cap(unscored, caps.unscored),
+        lanes=[(lane.team, lane.connection, _lane_cells(lane)) for lane in result.wip],
+        connections=[(health, rate_limit_budget(health)) for health in result.connections],
+        trend=Shown.cap(trend, caps.trend_points),
+        writes=Shown.cap(sorted(result.writes.rows, key=_write_order), caps.writes),
+        warnings=Shown.cap(_warnings(result), caps.warnings),
+        problems=[*result.errors, *(f"{c.name}: {c.error}" for c in result.connections if c.error)],
+        duration=format_seconds((result.finished - result.started).total_seconds()),
+    )
+
+
+# --- headline --------------------------------------------------------------------------------
+
+HEADLINE_LABELS: tuple[tuple[str, str, int], ...] = (
+    # (Headline field, label, +1 when a rise is good / -1 when bad / 0 neutral)
+    ("alignment_pct_items", "Aligned work, by item count", +1),
+    ("alignment_pct_job_size", "Aligned work, by job size", +1),
+    ("orphans", "Orphan items", -1),
+    ("uncovered_key_results", "Key Results nothing moves", -1),
+    ("unscored", "Items without a WSJF score", -1),
+    ("writes_applied", "Writes applied", 0),
+    ("writes_planned", "Writes planned", 0),
+    ("write_conflicts", "Write conflicts", -1),
+)
+
+
+def headline_figures(result: CycleResult, options: ReportOptions) -> list[Figure]:
+    headline, change = result.headline, result.change
+    figures = []
+    for name, label, good_direction in HEADLINE_LABELS:
+        value = getattr(headline, name)
+        is_pct = name.startswith("alignment_pct")
+        delta = None if change is None else getattr(change, name)
+        figures.append(
+            Figure(
+                name=name,
+                label=label,
+                value=format_pct(value) if is_pct else format_count(value),
+                change=format_change(delta, is_pct, first_run=change is None),
+                tone=_tone(delta, good_direction),
+                level=coverage_level(value, options) if is_pct else None,
+            )
+        )
+    return figures
+
+
+def format_pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1f}%"
+
+
+def format_count(value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    if float(value).is_integer():
+        return f"{value:,.0f}"
+    return f"{value:,.2f}".rstrip("0").rstrip(".")
+
+
+def format_change(delta: float | None, is_pct: bool, first_run: bool) -> str:
+    """'▲ 2.5 pts', '▼ 3', 'no change', 'first run' (or 'n/a' when a side has no figure)."""
+    if first_run:
+        return "first run"
+    if delta is None:
+        return "n/a"
+    shown = round(delta, 1) if is_pct else round(delta)
+    if shown == 0:
+        return "no change"
+    arrow = "▲" if shown > 0 else "▼"
+    magnitude = f"{abs(shown):.1f} pts" if is_pct else f"{abs(shown):,}"
+    return f"{arrow} {magnitude}"
+
+
+def _tone(delta: float | None, good_direction: int) -> str:
+    if delta is None or good_direction == 0 or round(delta, 1) == 0:
+        return "neutral"
+    return "good" if (delta > 0) == (good_direction > 0) else "bad"
+
+
+def coverage_level(value: float | None, options: ReportOptions) -> str | None:
+    if value is None:
+        return None
+    if value >= options.coverage_green:
+        return "green"
+    return "amber" if value >= options.coverage_amber else "red"
+
+
+# --- sections --------------------------------------------------------------------------------
+
+
+def _objective(objective: ObjectiveAlignment, caps: Caps) -> ObjectiveView:
+    key_results = []
+    for key_result in objective.key_results:
+        items = sorted(key_result.items, key=_item_order)
+        key_results.append(
+            KeyResultView(
+                key_result=key_result,
+                items=Shown.cap(items, caps.kr_items),
+                progress=_progress(key_result),
+                mix=" · ".join(
+                    f"{count} {category.value.lower()}"
+                    for category, count in key_result.status_mix.items()
+                    if count
+                ),
+            )
+        )
+    at_risk = sum(1 for key_result in objective.key_results if key_result.at_risk)
+    return ObjectiveView(objective=objective, key_results=key_results, at_risk=at_risk)
+
+
+def _progress(key_result: KeyResultAlignment) -> str:
+    current, target = key_result.current, key_result.target
+    if current is None and target is None:
+        return ""
+    return f"now {format_count(current)}, target {format_count(target)}"
+
+
+STATUS_ORDER = {StatusCategory.IN_PROGRESS: 0, StatusCategory.TODO: 1, StatusCategory.DONE: 2}
+
+
+def _item_order(item: AlignedItem) -> tuple[int, float, str]:
+    """Work in progress first, then what is next, then what is done; bigger before smaller."""
+    return (STATUS_ORDER[item.status_category], -(item.job_size or 0.0), item.key)
+
+
+def _orphan_groups(orphans: Sequence[Orphan], caps: Caps) -> list[OrphanGroup]:
+    """Grouped by connection and team; biggest total job size first, then biggest item first."""
+
+    def group_key(orphan: Orphan) -> tuple[str, str]:
+        return (orphan.connection, orphan.team or "(no team)")
+
+    groups = []
+    for (connection, team), members in groupby(sorted(orphans, key=group_key), key=group_key):
+        rows = sorted(members, key=lambda o: (o.job_size is None, -(o.job_size or 0.0), o.key))
+        total = sum(orphan.job_size or 0.0 for orphan in rows)
+        groups.append(OrphanGroup(connection, team, total, Shown.cap(rows, caps.orphans_per_group)))
+    return sorted(groups, key=lambda g: (-g.job_size, -g.orphans.total, g.connection, g.team))
+
+
+def _rank_order(row: WsjfRow) -> tuple[int, float, str]:
+    return (row.new_rank or ALL, -(row.wsjf or 0.0), row.key)
+
+
+def _ranked(row: WsjfRow) -> RankedRow:
+    movement = row.movement
+    if row.old_rank is None:
+        return RankedRow(row, "", "neutral")
+    if not movement:
+        return RankedRow(row, "=", "neutral")
+    arrow = "▲" if movement > 0 else "▼"
+    return RankedRow(row, f"{arrow}{abs(movement)}", "good" if movement > 0 else "bad")
+
+
+def _lane_cells(lane: WipLane) -> list[LaneCell]:
+    breaches = lane.breaches
+    return [
+        LaneCell(lane.counts.get(category, 0), lane.limits.get(category), category in breaches)
+        for category in StatusCategory
+    ]
+
+
+def rate_limit_budget(health: ConnectionHealth) -> str:
+    """'281 of 350 left' from X-RateLimit-* headers; else the headers as seen; else 'not sent'."""
+    headers = {name.lower(): value for name, value in health.rate_limit.items()}
+    remaining, limit = headers.get("x-ratelimit-remaining"), headers.get("x-ratelimit-limit")
+    if remaining and limit:
+        return f"{remaining} of {limit} left"
+    if health.rate_limit:
+        return ", ".join(f"{name}: {value}" for name, value in sorted(health.rate_limit.items()))
+    return "not sent"
+
+
+WRITE_ORDER = {"failed": 0, "conflict": 1, "written": 2, "planned": 3, "unchanged": 4}
+WRITE_BADGES = {
+    "failed": "risk",
+    "conflict": "warn",
+    "written": "ok",
+    "planned": "m",
+    "unchanged": "m",
+}
+
+
+def _write_order(row: WriteRow) -> tuple[int, str, str, str]:
+    return (WRITE_ORDER[row.status], row.connection, row.key, row.field.value)
+
+
+def _warnings(result: CycleResult) -> list[str]:
+    return [
+        *(f"{c.name}: {warning}" for c in result.connections for warning in c.warnings),
+        *result.alignment.warnings,
+    ]
+
+
+def format_seconds(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes} min {rest:02d} s"

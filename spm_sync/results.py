@@ -1,0 +1,487 @@
+"""The result document of one cycle: what the pipeline builds, stores and reports.
+
+`CycleResult` is the contract between the pipeline and the report. The pipeline fills it from
+the engines' outputs, stores it as JSON in the runs table (`model_dump_json`), writes it for
+`spm-sync run --json FILE`, and hands it to `reports.render_report`; `spm-sync report --run ID`
+re-renders a past run from the stored JSON (`model_validate_json`). The document carries every
+row the report shows, uncapped; capping long lists is the report's job.
+
+Every model forbids unknown keys, so a typo in the pipeline fails loudly. Figures the document
+can derive itself (status mix, job size totals, breach flags, write counts, the headline) are
+computed fields: they appear in the JSON for readers of `--json` files, and are ignored (then
+recomputed) when a stored document is read back, so they can never disagree with the rows.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal, get_args
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    computed_field,
+    model_validator,
+)
+
+from connectors.base import RequestStats
+from spm_sync.domain import Level, PlannedWrite, StatusCategory, WorkItem, WriteField, WriteResult
+
+SCHEMA_VERSION = 1
+
+
+def _to_utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+def _level_label(value: object) -> object:
+    """Accept `Level` members, their names or labels; store the label ("epic") for readable
+    JSON that survives a reordering of the enum."""
+    if isinstance(value, Level):
+        return value.label
+    if isinstance(value, str):
+        return value.strip().lower()
+    return value
+
+
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
+"""Timezone-aware, normalized to UTC; a naive datetime is rejected (it is always a bug)."""
+LevelLabel = Annotated[
+    Literal["task", "story", "feature", "epic", "initiative"], BeforeValidator(_level_label)
+]
+Percent = Annotated[float, Field(ge=0, le=100)]
+Count = Annotated[int, Field(ge=0)]
+AlignmentVia = Literal["label", "link", "parent", "rule"]
+WriteRowStatus = Literal["planned", "written", "unchanged", "conflict", "failed"]
+WriteRowValue = float | int | str | tuple[str, ...] | None
+
+
+class ResultModel(BaseModel):
+    """Strict about unknown keys, tolerant of its own computed fields on the way back in."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_computed_fields(cls, data: Any) -> Any:
+        if isinstance(data, dict) and cls.model_computed_fields:
+            return {
+                key: value for key, value in data.items() if key not in cls.model_computed_fields
+            }
+        return data
+
+
+# --- sync health -----------------------------------------------------------------------------
+
+
+class ConnectionHealth(ResultModel):
+    """How pulling (and pushing) one connection went. Numbers come from `RequestStats`."""
+
+    name: str
+    kind: str
+    """The config `kind`: "jira" or "azure_devops"."""
+    items_pulled: Count = 0
+    sync: Literal["full", "incremental"] = "full"
+    deleted_detected: Count = 0
+    """Items gone from the tracker or moved out of scope, found by the full key scan."""
+    requests_total: Count = 0
+    requests_by_endpoint: dict[str, Count] = Field(default_factory=dict)
+    """Keys like "POST /rest/api/3/search/jql" (ids folded), see `connectors.http`."""
+    retries: Count = 0
+    throttled: Count = 0
+    waited_seconds: float = Field(0.0, ge=0)
+    rate_limit: dict[str, str] = Field(default_factory=dict)
+    """The last rate-limit headers the tracker sent (X-RateLimit-Remaining, Retry-After...)."""
+    duration_seconds: float = Field(0.0, ge=0)
+    warnings: list[str] = Field(default_factory=list)
+    """Unknown fields, unparseable values, skipped items: things a human should look at."""
+    error: str | None = None
+    """Set when the connection failed; the cycle then has status "partial" or "failed"."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _total_from_endpoints(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "requests_total" not in data:
+            by_endpoint = data.get("requests_by_endpoint") or {}
+            return {**data, "requests_total": sum(by_endpoint.values())}
+        return data
+
+    @classmethod
+    def from_stats(
+        cls, name: str, kind: str, stats: RequestStats, **fields: Any
+    ) -> ConnectionHealth:
+        """Health from a connector's `RequestStats`; pass items_pulled, duration etc. as fields."""
+        return cls(
+            name=name,
+            kind=kind,
+            requests_total=stats.requests,
+            requests_by_endpoint=dict(sorted(stats.by_endpoint.items())),
+            retries=stats.retries,
+            throttled=stats.throttled,
+            waited_seconds=round(stats.waited_seconds, 3),
+            rate_limit=dict(stats.rate_limit),
+            **fields,
+        )
+
+
+# --- alignment -------------------------------------------------------------------------------
+
+
+class AlignedItem(ResultModel):
+    """One epic/feature (or story) that moves a Key Result, and the evidence why."""
+
+    connection: str
+    key: str
+    title: str
+    level: LevelLabel | None = None
+    status_category: StatusCategory
+    job_size: float | None = Field(None, ge=0)
+    url: str | None = None
+    via: AlignmentVia
+    path: tuple[str, ...] = ()
+    """The evidence chain, e.g. ("PAY-12", "PAY-3") when PAY-12 inherits from its parent PAY-3."""
+
+    @classmethod
+    def from_work_item(
+        cls, item: WorkItem, via: AlignmentVia, path: tuple[str, ...] = ()
+    ) -> AlignedItem:
+        return cls(
+            connection=item.connection,
+            key=item.key,
+            title=item.title,
+            level=item.level,
+            status_category=item.status_category,
+            job_size=item.job_size,
+            url=item.url,
+            via=via,
+            path=path,
+        )
+
+
+class KeyResultAlignment(ResultModel):
+    id: str
+    title: str
+    target: float | None = None
+    current: float | None = None
+    items: list[AlignedItem] = Field(default_factory=list)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def status_mix(self) -> dict[StatusCategory, int]:
+        """Items per status category, every category present (zeros included)."""
+        counts = Counter(item.status_category for item in self.items)
+        return {category: counts.get(category, 0) for category in StatusCategory}
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def job_size_total(self) -> float:
+        return sum(item.job_size or 0.0 for item in self.items)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def uncovered(self) -> bool:
+        """No active work moves this Key Result: nothing aligned, or only Done items (the same
+        rule as `spm_sync.alignment`: finished work no longer moves a number)."""
+        return all(item.status_category is StatusCategory.DONE for item in self.items)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def at_risk(self) -> bool:
+        """Marked at risk in the report when nothing active moves it. (Whether current has
+        reached target is not judged here: a Key Result may be "higher is better" or "lower is
+        better", which the OKR file does not say.)"""
+        return self.uncovered
+
+
+class ObjectiveAlignment(ResultModel):
+    id: str
+    title: str
+    owner: str | None = None
+    period: str | None = None
+    key_results: list[KeyResultAlignment] = Field(default_factory=list)
+
+
+class Orphan(ResultModel):
+    """An in-scope item that moves no Key Result, with the reason the engine gave."""
+
+    connection: str
+    team: str | None = None
+    key: str
+    title: str
+    type: str
+    level: LevelLabel | None = None
+    status_category: StatusCategory | None = None
+    job_size: float | None = Field(None, ge=0)
+    url: str | None = None
+    reason: str
+
+    @classmethod
+    def from_work_item(cls, item: WorkItem, reason: str) -> Orphan:
+        return cls(
+            connection=item.connection,
+            team=item.team,
+            key=item.key,
+            title=item.title,
+            type=item.type,
+            level=item.level,
+            status_category=item.status_category,
+            job_size=item.job_size,
+            url=item.url,
+            reason=reason,
+        )
+
+
+class AlignmentSummary(ResultModel):
+    """The alignment engine's figures. Percentages are None when nothing is in scope."""
+
+    alignment_pct_items: Percent | None = None
+    alignment_pct_job_size: Percent | None = None
+    in_scope_count: Count = 0
+    aligned_count: Count = 0
+    in_scope_job_size: float = Field(0.0, ge=0)
+    aligned_job_size: float = Field(0.0, ge=0)
+    objectives: list[ObjectiveAlignment] = Field(default_factory=list)
+    orphans: list[Orphan] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
+    """E.g. a label that names no known Key Result, a rule that matched nothing."""
+
+    @model_validator(mode="after")
+    def _aligned_within_scope(self) -> AlignmentSummary:
+        if self.aligned_count > self.in_scope_count:
+            raise ValueError(
+                f"aligned_count {self.aligned_count} exceeds in_scope_count {self.in_scope_count}"
+            )
+        return self
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def uncovered_key_results(self) -> list[str]:
+        """Ids of the Key Results that nothing moves."""
+        return [
+            key_result.id
+            for objective in self.objectives
+            for key_result in objective.key_results
+            if key_result.uncovered
+        ]
+
+
+# --- WSJF, writes, WIP, trend ----------------------------------------------------------------
+
+
+class WsjfRow(ResultModel):
+    """One scored (or unscorable) item. Ranks are 1-based positions in the rank scope."""
+
+    connection: str
+    key: str
+    title: str
+    level: LevelLabel | None = None
+    url: str | None = None
+    business_value: float | None = None
+    time_criticality: float | None = None
+    risk_reduction: float | None = None
+    job_size: float | None = None
+    cost_of_delay: float | None = None
+    wsjf: float | None = None
+    old_rank: int | None = Field(None, ge=1)
+    new_rank: int | None = Field(None, ge=1)
+    reason_unscored: str | None = None
+    """What is missing or wrong, e.g. "job_size is empty"; set exactly when `wsjf` is None."""
+
+    @model_validator(mode="after")
+    def _reason_when_unscored(self) -> WsjfRow:
+        if self.wsjf is None and not self.reason_unscored:
+            raise ValueError(f"{self.key}: an unscored row needs reason_unscored")
+        return self
+
+    @property
+    def scored(self) -> bool:
+        return self.wsjf is not None
+
+    @property
+    def movement(self) -> int | None:
+        """Places moved up (positive) or down (negative); None when either rank is unknown."""
+        if self.old_rank is None or self.new_rank is None:
+            return None
+        return self.old_rank - self.new_rank
+
+
+class WriteRow(ResultModel):
+    """One planned write and, in apply mode, what became of it (the audit log)."""
+
+    connection: str
+    key: str
+    field: WriteField
+    old: WriteRowValue = None
+    new: WriteRowValue = None
+    expected_revision: str
+    status: WriteRowStatus = "planned"
+    error: str | None = None
+
+    @classmethod
+    def from_planned(cls, write: PlannedWrite) -> WriteRow:
+        return cls(
+            connection=write.connection,
+            key=write.item_key,
+            field=write.field,
+            old=write.old,
+            new=write.new,
+            expected_revision=write.expected_revision,
+        )
+
+    @classmethod
+    def from_result(cls, result: WriteResult) -> WriteRow:
+        planned = cls.from_planned(result.write)
+        return planned.model_copy(update={"status": result.status.value, "error": result.error})
+
+
+class WriteLog(ResultModel):
+    rows: list[WriteRow] = Field(default_factory=list)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def counts(self) -> dict[str, int]:
+        """Rows per status, every status present."""
+        counts = Counter(row.status for row in self.rows)
+        return {status: counts.get(status, 0) for status in get_args(WriteRowStatus)}
+
+
+class WipLane(ResultModel):
+    """Portfolio Kanban row: items per status category of one team or value stream."""
+
+    team: str
+    connection: str | None = None
+    counts: dict[StatusCategory, Count] = Field(default_factory=dict)
+    limits: dict[StatusCategory, Count] = Field(default_factory=dict)
+    """Configured WIP limits; a category without a limit is unlimited."""
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def breaches(self) -> list[StatusCategory]:
+        return [
+            category
+            for category in StatusCategory
+            if category in self.limits and self.counts.get(category, 0) > self.limits[category]
+        ]
+
+
+class TrendPoint(ResultModel):
+    run_id: str
+    finished: UtcDatetime
+    alignment_pct_items: Percent | None = None
+    alignment_pct_job_size: Percent | None = None
+    orphans: Count = 0
+
+
+# --- headline --------------------------------------------------------------------------------
+
+
+class HeadlineDelta(ResultModel):
+    """Change since the previous run; None where either run has no figure."""
+
+    alignment_pct_items: float | None = None
+    alignment_pct_job_size: float | None = None
+    orphans: int = 0
+    uncovered_key_results: int = 0
+    unscored: int = 0
+    writes_planned: int = 0
+    writes_applied: int = 0
+    write_conflicts: int = 0
+
+
+class Headline(ResultModel):
+    """The figures at the top of the report, also stored to compare the next run against."""
+
+    alignment_pct_items: Percent | None = None
+    alignment_pct_job_size: Percent | None = None
+    orphans: Count = 0
+    uncovered_key_results: Count = 0
+    unscored: Count = 0
+    writes_planned: Count = 0
+    writes_applied: Count = 0
+    write_conflicts: Count = 0
+
+    def delta(self, previous: Headline | None) -> HeadlineDelta | None:
+        """This run minus `previous`; None on a first run."""
+        if previous is None:
+            return None
+        changes: dict[str, float | int | None] = {}
+        for name in Headline.model_fields:
+            now, before = getattr(self, name), getattr(previous, name)
+            changes[name] = None if now is None or before is None else now - before
+        for name in ("alignment_pct_items", "alignment_pct_job_size"):
+            if changes[name] is not None:
+                changes[name] = round(changes[name], 6)  # type: ignore[arg-type]
+        return HeadlineDelta(**changes)
+
+
+class PreviousRun(ResultModel):
+    run_id: str
+    finished: UtcDatetime
+    headline: Headline
+
+
+# --- the cycle -------------------------------------------------------------------------------
+
+
+class CycleResult(ResultModel):
+    """Everything one cycle found and did. See the module docstring for who fills and reads it."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    run_id: str = Field(min_length=1)
+    started: UtcDatetime
+    finished: UtcDatetime
+    status: Literal["ok", "partial", "failed"]
+    mode: Literal["plan", "apply"]
+    errors: list[str] = Field(default_factory=list)
+    """Stage-level failures (a connection that failed also sets its own `error`)."""
+    connections: list[ConnectionHealth] = Field(default_factory=list)
+    alignment: AlignmentSummary = Field(default_factory=AlignmentSummary)
+    wsjf: list[WsjfRow] = Field(default_factory=list)
+    """Every scored or unscorable item, in new-rank order (unscored last)."""
+    writes: WriteLog = Field(default_factory=WriteLog)
+    wip: list[WipLane] = Field(default_factory=list)
+    trend: list[TrendPoint] = Field(default_factory=list)
+    """Stored runs oldest first, this run included as the last point."""
+    previous: PreviousRun | None = None
+    """The previous run's headline, for "change since last run"; None on a first run."""
+
+    @model_validator(mode="after")
+    def _finished_after_started(self) -> CycleResult:
+        if self.finished < self.started:
+            raise ValueError(f"finished {self.finished} is before started {self.started}")
+        return self
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def headline(self) -> Headline:
+        counts = self.writes.counts
+        return Headline(
+            alignment_pct_items=self.alignment.alignment_pct_items,
+            alignment_pct_job_size=self.alignment.alignment_pct_job_size,
+            orphans=len(self.alignment.orphans),
+            uncovered_key_results=len(self.alignment.uncovered_key_results),
+            unscored=sum(1 for row in self.wsjf if not row.scored),
+            writes_planned=len(self.writes.rows),
+            writes_applied=counts["written"],
+            write_conflicts=counts["conflict"],
+        )
+
+    @property
+    def change(self) -> HeadlineDelta | None:
+        """Change since the previous run (None on a first run)."""
+        return self.headline.delta(self.previous.headline if self.previous else None)
+
+    def trend_point(self) -> TrendPoint:
+        """This run as a point of the trend, for the next run's document."""
+        return TrendPoint(
+            run_id=self.run_id,
+            finished=self.finished,
+            alignment_pct_items=self.alignment.alignment_pct_items,
+            alignment_pct_job_size=self.alignment.alignment_pct_job_size,
+            orphans=len(self.alignment.orphans),
+        )
