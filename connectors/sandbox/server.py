@@ -16,12 +16,13 @@ import socket
 import struct
 import threading
 import time
+import traceback
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
 
@@ -151,7 +152,7 @@ class SandboxServer:
             self._thread.join(timeout=5)
             self._thread = None
 
-    def __enter__(self) -> SandboxServer:
+    def __enter__(self) -> Self:
         self.start()
         return self
 
@@ -212,6 +213,13 @@ class SandboxServer:
                     return route.handler(request, match), route.name
                 except HttpError as error:
                     return SandboxResponse(error.status, error.body, error.headers), route.name
+                except Exception:
+                    # A sandbox bug must look like a server error to the client (as a real
+                    # tracker's 500 would), not like a dropped connection.
+                    traceback.print_exc()
+                    return SandboxResponse(500, {"errorMessages": ["Internal server error"]}), (
+                        route.name
+                    )
         return self.not_found(request), f"{request.method} (unrouted)"
 
     def draw(self) -> float:
