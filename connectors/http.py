@@ -44,13 +44,28 @@ RATE_LIMIT_HEADERS = (
 RETRYABLE_STATUS = frozenset({429, 503})
 
 _ID_SEGMENT = re.compile(r"^(\d+|[A-Z][A-Z0-9_]*-\d+)$")
+_NAMED_AFTER = {"workitemtypes": "{type}"}
+"""Collections whose members are names, not ids (Azure DevOps work item types)."""
 
 
 def endpoint_name(request: requests.PreparedRequest) -> str:
-    """'GET /rest/api/3/issue/{id}': the path with ids and issue keys folded, for counting."""
-    path = urlsplit(request.url or "").path
-    parts = ["{id}" if _ID_SEGMENT.match(part) else part for part in path.split("/")]
-    return f"{request.method} {'/'.join(parts)}"
+    """'GET /rest/api/3/issue/{id}': ids, issue keys and type names folded, for counting.
+
+    The API version after `/api/` is kept, so Jira Cloud v3 and Data Center v2 counts stay apart.
+    """
+    parts = urlsplit(request.url or "").path.split("/")
+    named: list[str] = []
+    for index, part in enumerate(parts):
+        previous = parts[index - 1].lower() if index else ""
+        if previous == "api":
+            named.append(part)
+        elif previous in _NAMED_AFTER:
+            named.append(_NAMED_AFTER[previous])
+        elif _ID_SEGMENT.match(part):
+            named.append("{id}")
+        else:
+            named.append(part)
+    return f"{request.method} {'/'.join(named)}"
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:

@@ -1,0 +1,321 @@
+"""The Jira connector (Cloud and Data Center): pull, deletion scan and write-back.
+
+Request budget, per run (one connector instance per run):
+- `GET serverInfo` once (flavour when `deployment: auto`, and the server clock; see below),
+- `GET field` once (names → ids),
+- Cloud full sync: ids only through `search/jql` (5,000 a page), then the needed fields with
+  parallel `issue/bulkfetch` calls of 100; items stream out as batches complete,
+- Cloud incremental: one `search/jql` with the needed fields, 100 a page (a handful of
+  changes costs one call; a no-change run costs 3 calls in all),
+- Data Center: `/rest/api/2/search` pages of up to 1,000 with the needed fields, keyset-paged
+  by key (see `connectors.jira_paging`),
+- push: one freshness read per 100 (Cloud) / 200 (DC) planned items, one edit per changed
+  issue, one rank call per 50 moved issues.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from jira import JIRA
+
+from connectors.base import ConnectorError, RankKind, RequestStats
+from connectors.http import RetryPolicy, mount_policy
+from connectors.jira_client import BULKFETCH_LIMIT, Flavour, JiraClient
+from connectors.jira_fields import FieldMap, resolve_fields
+from connectors.jira_mapping import MalformedIssue, normalize, requested_fields
+from connectors.jira_paging import KEY_ORDER
+from connectors.jira_push import JiraWriter, chunked
+from connectors.settings import BearerAuth, JiraSettings
+from spm_sync.domain import ConnectionPlan, WorkItem, WriteResult
+
+CLOUD_ID_PAGE = 5000
+"""`search/jql` "returns max 5000 issues" per page when only id/key are requested."""
+CLOUD_FIELDS_PAGE = 100
+DATACENTER_PAGE = 1000
+"""Data Center caps a page at `jira.search.views.default.max`; asking more is harmless."""
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class _RunFacts:
+    flavour: Flavour
+    fields: FieldMap
+    server_offset: timedelta
+    """Jira's clock minus ours, from serverInfo.serverTime."""
+
+
+class JiraConnector:
+    """One Jira connection, implementing `connectors.base.Connector`."""
+
+    rank_kind: RankKind = "lexorank"
+
+    def __init__(
+        self,
+        settings: JiraSettings,
+        *,
+        environ: Mapping[str, str] = os.environ,
+        clock: Callable[[], datetime] = utcnow,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.settings = settings
+        self.name = settings.name
+        self.stats = RequestStats()
+        self.warnings: list[str] = []
+        self._clock = clock
+        self._base_url = settings.url.rstrip("/")
+        jira = JIRA(
+            self._base_url,
+            options={"verify": settings.verify_tls},
+            max_retries=0,  # the PolicyAdapter below is the only retry layer
+            get_server_info=False,
+            timeout=settings.timeout_seconds,
+            **_credentials(settings, environ),
+        )
+        retry = settings.retry
+        mount_policy(
+            jira._session,
+            self.stats,
+            RetryPolicy(retry.max_attempts, retry.base_delay_seconds, retry.max_wait_seconds),
+            sleep=sleep,
+            pool_maxsize=max(16, settings.workers * 2),
+        )
+        self.client = JiraClient(jira, self._base_url)
+        self._facts: _RunFacts | None = None
+        self._writer: JiraWriter | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"JiraConnector(name={self.name!r}, url={self._base_url!r}, "
+            f"deployment={self.settings.deployment!r})"
+        )
+
+    # -- protocol ------------------------------------------------------------------------------
+    def pull(self, since: datetime | None) -> Iterator[WorkItem]:
+        """Items in scope changed at or after `since` (None: all), streamed."""
+        facts = self._prepare()
+        if facts.flavour == "datacenter":
+            yield from self._pull_datacenter(facts, since)
+        elif since is None:
+            yield from self._pull_cloud_full(facts)
+        else:
+            jql = f"({self.settings.jql}) AND {self._updated_since(since, facts)} {KEY_ORDER}"
+            pages = self.client.search_jql_pages(
+                jql, requested_fields(facts.fields), CLOUD_FIELDS_PAGE
+            )
+            for page in pages:
+                yield from self._normalized(page, facts.fields)
+
+    def scan_keys(self) -> set[str]:
+        """Every key in scope, from an id/key-only scan (to find deletions)."""
+        facts = self._prepare()
+        keys: set[str] = set()
+        if facts.flavour == "cloud":
+            jql = f"({self.settings.jql}) {KEY_ORDER}"
+            pages = self.client.search_jql_pages(jql, ["key"], CLOUD_ID_PAGE)
+        else:
+            pages = self.client.keyset_pages(self._scope(None), ["key"], DATACENTER_PAGE)
+        for page in pages:
+            keys.update(_key_of(issue) for issue in page)
+        keys.discard("")
+        return keys
+
+    def push(self, plan: ConnectionPlan) -> Iterator[WriteResult]:
+        """Executes the plan (see `connectors.jira_push`); one result per planned write."""
+        if plan.is_empty:
+            return
+        facts = self._prepare()
+        if self._writer is None:
+            self._writer = JiraWriter(
+                self.client, facts.fields, workers=self.settings.workers, warnings=self.warnings
+            )
+        yield from self._writer.push(plan)
+
+    def close(self) -> None:
+        self.client.jira.close()
+
+    # -- run facts -----------------------------------------------------------------------------
+    def _prepare(self) -> _RunFacts:
+        """serverInfo and field resolution, once per run."""
+        if self._facts is None:
+            # Taken before the call: the offset comes out a little large, which only widens
+            # incremental windows (the safe direction).
+            asked_at = self._clock()
+            info = self.client.server_info()
+            flavour = self._flavour(info)
+            self.client.use_flavour(flavour)
+            fields, field_warnings = resolve_fields(
+                self.client.fields(), self.settings, datacenter=flavour == "datacenter"
+            )
+            self.warnings.extend(field_warnings)
+            self._facts = _RunFacts(flavour, fields, _server_offset(info, asked_at))
+        return self._facts
+
+    def _flavour(self, info: Mapping[str, Any]) -> Flavour:
+        reported = info.get("deploymentType")
+        known: dict[str, Flavour] = {
+            "Cloud": "cloud",
+            "Server": "datacenter",
+            "DataCenter": "datacenter",
+        }
+        detected = known.get(str(reported))
+        configured = self.settings.deployment
+        if configured != "auto":
+            if detected is not None and detected != configured:
+                self.warnings.append(
+                    f"deployment is configured as {configured} but Jira reports "
+                    f"deploymentType {reported!r}; using {configured} as configured"
+                )
+            return configured
+        if detected is None:
+            self.warnings.append(
+                f"serverInfo has no known deploymentType ({reported!r}); assuming Data Center "
+                "(set `deployment` to say otherwise)"
+            )
+            return "datacenter"
+        return detected
+
+    # -- incremental window --------------------------------------------------------------------
+    def _updated_since(self, since: datetime, facts: _RunFacts) -> str:
+        """`updated >= "-N m"`: a window relative to Jira's own clock.
+
+        Absolute JQL dates are read in the searching user's time zone at minute precision; we
+        would have to fetch that zone from /myself (a fourth request on a no-change run) and
+        still get DST edges wrong. Jira resolves a relative date against its clock, so no time
+        zone is involved. We measure the minutes against Jira's clock (serverInfo.serverTime
+        corrects our skew), round up, and add one minute for the time between building the
+        query and Jira running it, so the window only ever grows. The caller's overlap covers
+        the rest; an item seen twice is harmless, a missed one is not.
+        """
+        if since.tzinfo is None:
+            since = since.replace(tzinfo=UTC)
+        jira_now = self._clock() + facts.server_offset
+        minutes = max(0, math.ceil((jira_now - since).total_seconds() / 60)) + 1
+        return f'updated >= "-{minutes}m"'
+
+    def _scope(self, since: datetime | None) -> Callable[[], str]:
+        """Data Center page scope; the relative window is recomputed for every page."""
+
+        def scope() -> str:
+            if since is None:
+                return f"({self.settings.jql})"
+            assert self._facts is not None
+            return f"({self.settings.jql}) AND {self._updated_since(since, self._facts)}"
+
+        return scope
+
+    # -- pull ----------------------------------------------------------------------------------
+    def _pull_datacenter(self, facts: _RunFacts, since: datetime | None) -> Iterator[WorkItem]:
+        fields = requested_fields(facts.fields)
+        for page in self.client.keyset_pages(self._scope(since), fields, DATACENTER_PAGE):
+            yield from self._normalized(page, facts.fields)
+
+    def _pull_cloud_full(self, facts: _RunFacts) -> Iterator[WorkItem]:
+        """Ids first, then bulkfetch in parallel; at most 2 × workers batches in flight, so the
+        raw JSON held at once stays bounded whatever the scope's size."""
+        fields = requested_fields(facts.fields)
+        workers = self.settings.workers
+        unfetched: dict[str, str] = {}
+        pool = ThreadPoolExecutor(workers, thread_name_prefix=f"jira-{self.name}")
+        pending: set[Future[list[WorkItem]]] = set()
+        try:
+            id_pages = self.client.search_jql_pages(
+                f"({self.settings.jql}) {KEY_ORDER}", ["id"], CLOUD_ID_PAGE
+            )
+            for page in id_pages:
+                ids = [str(issue["id"]) for issue in page if issue.get("id") is not None]
+                for batch in chunked(ids, BULKFETCH_LIMIT):
+                    if len(pending) >= 2 * workers:
+                        done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                        yield from _results(done)
+                    pending.add(pool.submit(self._fetch_batch, batch, fields, facts, unfetched))
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                yield from _results(done)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+        if unfetched:
+            sample = ", ".join(f"{i} ({why})" for i, why in list(unfetched.items())[:5])
+            raise ConnectorError(
+                f"Jira could not return {len(unfetched)} issue(s) even when asked again: "
+                f"{sample}; the pull is incomplete, so the sync must not be marked complete"
+            )
+
+    def _fetch_batch(
+        self, ids: list[str], fields: list[str], facts: _RunFacts, unfetched: dict[str, str]
+    ) -> list[WorkItem]:
+        result = self.client.bulkfetch(ids, fields)
+        issues = result.issues
+        if result.errors:
+            # "retriable error or payload constraint": once more, for just those issues.
+            again = self.client.bulkfetch([str(e.get("id")) for e in result.errors], fields)
+            issues = [*issues, *again.issues]
+            for error in again.errors:
+                unfetched[str(error.get("id"))] = str(error.get("errorMessage") or "no reason")
+        return list(self._normalized(issues, facts.fields))
+
+    def _normalized(
+        self, raw_issues: Iterable[Mapping[str, Any]], fields: FieldMap
+    ) -> Iterator[WorkItem]:
+        for raw in raw_issues:
+            try:
+                yield normalize(
+                    raw,
+                    fields,
+                    connection=self.name,
+                    base_url=self._base_url,
+                    levels=self.settings.levels,
+                )
+            except MalformedIssue as problem:
+                label = raw.get("key") or f"issue id {raw.get('id', '?')}"
+                self.warnings.append(f"{label}: skipped, {problem}")
+
+
+def _results(done: Iterable[Future[list[WorkItem]]]) -> Iterator[WorkItem]:
+    for future in done:
+        yield from future.result()
+
+
+def _key_of(issue: Mapping[str, Any]) -> str:
+    key = issue.get("key") or (issue.get("fields") or {}).get("key")
+    return str(key) if key else ""
+
+
+def _server_offset(info: Mapping[str, Any], asked_at: datetime) -> timedelta:
+    server_time = info.get("serverTime")
+    if not isinstance(server_time, str):
+        return timedelta(0)
+    try:
+        jira_now = datetime.fromisoformat(server_time)
+    except ValueError:
+        return timedelta(0)
+    if jira_now.tzinfo is None:
+        return timedelta(0)
+    return jira_now - asked_at
+
+
+def _credentials(settings: JiraSettings, environ: Mapping[str, str]) -> dict[str, Any]:
+    """Library auth arguments from the environment; messages name variables, never values."""
+
+    def secret(env_name: str) -> str:
+        value = environ.get(env_name)
+        if not value:
+            raise ConnectorError(
+                f"{settings.name}: environment variable {env_name} is not set (or empty)"
+            )
+        return value
+
+    auth = settings.auth
+    if isinstance(auth, BearerAuth):
+        return {"token_auth": secret(auth.token_env)}
+    return {"basic_auth": (secret(auth.user_env), secret(auth.token_env))}

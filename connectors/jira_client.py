@@ -1,0 +1,230 @@
+"""HTTP calls to Jira (Cloud and Data Center), and nothing else: paths, bodies, paging, errors.
+
+It drives the `jira` library's session, so the library's auth (basic or bearer) and TLS
+settings apply, and the session's mounted `PolicyAdapter` counts and retries every call. The
+library's own `ResilientSession` retries are off (`max_retries=0`: its loop runs once and
+raises `JIRAError` on any non-2xx); the one other loop in the library, `server_info()`
+re-asking up to 3 times when the answer is empty (Jira bug JRA-59676), is bounded and counted.
+
+Endpoints the library lacks or gets wrong for us are called on the session directly:
+- Cloud `POST /rest/api/3/search/jql` (token paging; the old `/search` answers 410 on Cloud),
+- Cloud `POST /rest/api/3/issue/bulkfetch` (≤ 100 issues a call),
+- Data Center `POST /rest/api/2/search` (startAt/maxResults/total),
+- `PUT /rest/agile/1.0/issue/rank`: the library ranks one issue per call and ignores 207.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import requests
+from jira import JIRA, JIRAError
+
+from connectors.base import ConnectorError
+from connectors.http import RetryBudgetExceeded
+from connectors.jira_paging import KEY_ORDER, KeyPaginator, TokenPaginator
+
+Flavour = Literal["cloud", "datacenter"]
+
+BULKFETCH_LIMIT = 100
+"""`bulkFetchIssues`: "up to 100 issues" per call (specs/jira-platform-v3.json)."""
+RANK_LIMIT = 50
+"""`rankIssues`: "At most 50 issues may be ranked at once" (specs/jira-software-agile.json)."""
+
+
+@dataclass(frozen=True, slots=True)
+class BulkFetchResult:
+    issues: list[dict[str, Any]]
+    errors: list[dict[str, Any]]
+    """`issueErrors`: issues Jira could not return this time ("a retriable error or payload
+    constraint"); missing or invisible issues are silently left out of both lists."""
+
+
+def error_text(response: requests.Response) -> str:
+    """Jira's own words from an error answer: `errorMessages` and `errors` (field: message)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text.strip()[:500] or response.reason or f"HTTP {response.status_code}"
+    if not isinstance(body, Mapping):
+        return str(body)[:500]
+    parts = [str(m) for m in body.get("errorMessages") or () if m]
+    errors = body.get("errors")
+    if isinstance(errors, Mapping):
+        parts += [f"{name}: {message}" for name, message in errors.items()]
+    for single in ("errorMessage", "message"):
+        if isinstance(body.get(single), str):
+            parts.append(body[single])
+    return "; ".join(parts) or f"HTTP {response.status_code}"
+
+
+class JiraClient:
+    """The Jira calls spm-sync makes. `use_flavour` picks the REST version: Cloud v3, DC v2."""
+
+    def __init__(self, jira: JIRA, base_url: str) -> None:
+        self.jira = jira
+        self.base_url = base_url.rstrip("/")
+        self.flavour: Flavour = "datacenter"
+
+    @property
+    def api(self) -> str:
+        return "3" if self.flavour == "cloud" else "2"
+
+    def use_flavour(self, flavour: Flavour) -> None:
+        self.flavour = flavour
+        # The library builds its URLs from this option on every call (JIRA._get_url).
+        self.jira._options["rest_api_version"] = self.api
+
+    # -- library calls -----------------------------------------------------------------------
+    def server_info(self) -> dict[str, Any]:
+        return self._library_call(self.jira.server_info, "read serverInfo")
+
+    def fields(self) -> list[dict[str, Any]]:
+        return self._library_call(self.jira.fields, "list fields (GET /field)")
+
+    # -- search ------------------------------------------------------------------------------
+    def search_jql_pages(
+        self, jql: str, fields: Sequence[str], max_results: int
+    ) -> Iterator[list[dict[str, Any]]]:
+        """Cloud: the pages of `POST /rest/api/3/search/jql`
+        (searchAndReconsileIssuesUsingJqlPost)."""
+        paginator = TokenPaginator()
+        while paginator.has_more():
+            body: dict[str, Any] = {"jql": jql, "fields": list(fields), "maxResults": max_results}
+            if (token := paginator.next_token()) is not None:
+                body["nextPageToken"] = token
+            page = self._read("POST", f"/rest/api/{self.api}/search/jql", "search issues", body)
+            paginator.advance(page)
+            yield list(page.get("issues") or [])
+
+    def keyset_pages(
+        self, scope: Callable[[], str], fields: Sequence[str], max_results: int
+    ) -> Iterator[list[dict[str, Any]]]:
+        """Data Center: every page of `POST /rest/api/2/search` for `scope()` (re-evaluated per
+        page, for relative dates), keyset-paged by key (see `connectors.jira_paging`)."""
+        paginator = KeyPaginator()
+        while paginator.has_more():
+            restriction = paginator.restriction()
+            where = scope() if restriction is None else f"{scope()} AND {restriction}"
+            body = {
+                "jql": f"{where} {KEY_ORDER}",
+                "startAt": 0,
+                "maxResults": max_results,
+                "fields": list(fields),
+            }
+            response = self.send("POST", "/rest/api/2/search", body)
+            if (
+                response.status_code == 400
+                and paginator.anchors
+                and paginator.anchors[0] in error_text(response)
+                and paginator.drop_anchor()
+            ):
+                continue  # the last key we saw was deleted since: step back one key
+            page = self.parse(response, "search issues")
+            paginator.advance(page)
+            yield list(page.get("issues") or [])
+
+    def bulkfetch(self, ids_or_keys: Sequence[str], fields: Sequence[str]) -> BulkFetchResult:
+        """Cloud: `POST /rest/api/3/issue/bulkfetch` for at most 100 issues."""
+        if not 0 < len(ids_or_keys) <= BULKFETCH_LIMIT:
+            raise ValueError(f"bulkfetch takes 1..{BULKFETCH_LIMIT} issues")
+        body = {"issueIdsOrKeys": list(ids_or_keys), "fields": list(fields)}
+        page = self._read("POST", f"/rest/api/{self.api}/issue/bulkfetch", "fetch issues", body)
+        return BulkFetchResult(list(page.get("issues") or []), list(page.get("issueErrors") or []))
+
+    # -- writes: the caller reads the status, per issue --------------------------------------
+    def edit_issue(
+        self, key: str, body: Mapping[str, Any], *, notify_users: bool
+    ) -> requests.Response:
+        params = None if notify_users else {"notifyUsers": "false"}
+        return self.send("PUT", f"/rest/api/{self.api}/issue/{key}", body, params=params)
+
+    def rank_issues(self, body: Mapping[str, Any]) -> requests.Response:
+        return self.send("PUT", "/rest/agile/1.0/issue/rank", body)
+
+    # -- plumbing ----------------------------------------------------------------------------
+    def send(
+        self,
+        method: str,
+        path: str,
+        body: Mapping[str, Any] | None = None,
+        *,
+        params: Mapping[str, str] | None = None,
+    ) -> requests.Response:
+        """Any answer as a Response (the library raises on non-2xx; we want the status).
+
+        Raises `ConnectorError` only when there is no answer: connection failures after the
+        policy's retries, or a Retry-After beyond what the run may wait.
+        """
+        url = f"{self.base_url}{path}"
+        data = None if body is None else json.dumps(body)
+        try:
+            return self.jira._session.request(method, url, data=data, params=params)
+        except JIRAError as error:
+            if error.response is None:
+                raise ConnectorError(f"Jira {method} {path} failed: {error.text}") from None
+            return error.response
+        except RetryBudgetExceeded as error:
+            raise ConnectorError(f"Jira is throttling {method} {path}: {error}") from None
+        except (requests.ConnectionError, requests.Timeout) as error:
+            raise ConnectorError(
+                f"cannot reach Jira at {self.base_url} ({method} {path}): {error}"
+            ) from None
+
+    def _read(self, method: str, path: str, what: str, body: Mapping[str, Any]) -> Any:
+        response = self.send(method, path, body)
+        return self.parse(response, what)
+
+    def parse(self, response: requests.Response, what: str) -> Any:
+        if not response.ok:
+            raise ConnectorError(self.explain(response, what))
+        try:
+            return response.json()
+        except ValueError:
+            raise ConnectorError(
+                f"{what}: Jira answered {response.status_code} with a body that is not JSON"
+            ) from None
+
+    def _library_call(self, call: Any, what: str) -> Any:
+        try:
+            return call()
+        except JIRAError as error:
+            if error.response is None:
+                raise ConnectorError(f"{what}: {error.text}") from None
+            raise ConnectorError(self.explain(error.response, what)) from None
+        except RetryBudgetExceeded as error:
+            raise ConnectorError(f"{what}: Jira is throttling: {error}") from None
+        except (requests.ConnectionError, requests.Timeout) as error:
+            raise ConnectorError(
+                f"cannot reach Jira at {self.base_url} ({what}): {error}"
+            ) from None
+        except ValueError as error:
+            raise ConnectorError(f"{what}: Jira's answer is not JSON ({error})") from None
+
+    def explain(self, response: requests.Response, what: str) -> str:
+        """A message for the user about a failed call they can do something about."""
+        status = response.status_code
+        text = error_text(response)
+        if status == 401:
+            return (
+                f"{what}: Jira at {self.base_url} rejected the credentials (HTTP 401); check "
+                "the user and token in the configured environment variables"
+            )
+        if status == 403:
+            return f"{what}: not allowed (HTTP 403): {text}"
+        if status == 410:
+            return (
+                f"{what}: Jira answered 410 Gone ({text}). Jira Cloud removed this search API; "
+                "this connection is configured as Data Center but talks to Jira Cloud: set "
+                "`deployment: cloud` (or `auto`)"
+            )
+        if status == 404:
+            return f"{what}: {response.url} not found (HTTP 404); is the URL Jira's base URL?"
+        if status in (429, 503):
+            return f"{what}: Jira kept answering {status} after every retry: {text}"
+        if status == 400:
+            return f"{what}: Jira rejected the request: {text}"
+        return f"{what}: Jira answered HTTP {status}: {text}"

@@ -1,0 +1,155 @@
+"""Paging state for Jira searches: small objects that say what to ask next and refuse to loop.
+
+Cloud's `search/jql` pages by opaque token. Data Center's `/rest/api/2/search` pages by
+`startAt`, which skips an issue whenever an earlier one is deleted or leaves the scope mid-scan
+(every later issue shifts one place back). So on Data Center we page by key instead (keyset
+paging): results are ordered `ORDER BY key ASC` (by project, then issue number, so each
+project's issues are contiguous), and each next page asks, from startAt 0, only for what we have
+not seen yet:
+
+    (<scope>) AND ((project = "PAY" AND key > "PAY-500") OR project not in ("ABC", "PAY"))
+
+Key comparisons are per project in JQL ("ABC-1000" > "ABC-999"), hence the project split. Why
+not `id > N ORDER BY id`: JQL's `id` is an alias of the issue key field, so it sorts by key,
+not by the numeric id, and the id keyset would not follow the order of the pages.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from connectors.base import ConnectorError
+
+KEY_ORDER = "ORDER BY key ASC"
+"""Immutable and unique: an issue edited mid-scan keeps its place, so pages never shift."""
+_KEY = re.compile(r"^([A-Z][A-Z0-9_]*)-(\d+)$")
+
+
+class PagingLoopError(ConnectorError):
+    """The server handed back a page position it already gave us; we stop instead of spinning."""
+
+
+@dataclass
+class TokenPaginator:
+    """Cloud `search/jql`: follow `nextPageToken` until `isLast` or no token.
+
+    A token that comes back twice would make us fetch the same pages forever, so it raises.
+    """
+
+    _token: str | None = None
+    _seen: set[str] = field(default_factory=set)
+    _done: bool = False
+
+    def has_more(self) -> bool:
+        return not self._done
+
+    def next_token(self) -> str | None:
+        return self._token
+
+    def advance(self, page: Mapping[str, Any]) -> None:
+        token = page.get("nextPageToken")
+        if page.get("isLast") is True or not token:
+            self._done = True
+            return
+        if token in self._seen:
+            raise PagingLoopError(
+                "Jira returned the same nextPageToken twice; stopping instead of looping"
+            )
+        self._seen.add(token)
+        self._token = token
+
+
+@dataclass
+class KeyPaginator:
+    """Data Center keyset paging by (project, issue number); see the module docstring.
+
+    `anchors` are the current project's keys of the last page, newest first: when the newest
+    was deleted since, Jira rejects `key > "<deleted key>"` (400, the key does not exist), and
+    the caller steps back to the next anchor with `drop_anchor`.
+    """
+
+    finished_projects: list[str] = field(default_factory=list)
+    current_project: str | None = None
+    anchors: list[str] = field(default_factory=list)
+    _done: bool = False
+
+    def has_more(self) -> bool:
+        return not self._done
+
+    def restriction(self) -> str | None:
+        """The JQL clause for the next page; None on the first page."""
+        if self.current_project is None:
+            if not self.finished_projects:
+                return None
+            return f"project not in ({_quoted(self.finished_projects)})"
+        project = self.current_project
+        excluded = _quoted([*self.finished_projects, project])
+        if not self.anchors:
+            return f"project not in ({excluded})"
+        return (
+            f'((project = "{project}" AND key > "{self.anchors[0]}") '
+            f"OR project not in ({excluded}))"
+        )
+
+    def drop_anchor(self) -> bool:
+        """Step back to the previous key of the current project; False when none is left."""
+        if len(self.anchors) <= 1:
+            return False
+        self.anchors.pop(0)
+        return True
+
+    def advance(self, page: Mapping[str, Any]) -> None:
+        issues = page.get("issues") or []
+        if not issues:
+            self._done = True
+            return
+        runs = _project_runs([str(issue.get("key", "")) for issue in issues])
+        seen_here = [project for project, _ in runs]
+        if len(set(seen_here)) != len(seen_here) or set(seen_here) & set(self.finished_projects):
+            raise PagingLoopError(
+                "Jira did not return the issues grouped by project in key order; stopping "
+                "instead of skipping or repeating issues"
+            )
+        last_project, last_numbers = runs[-1]
+        # Issues come grouped by project, so every project before the page's last is complete.
+        for project in (self.current_project, *seen_here[:-1]):
+            if project not in (None, last_project, *self.finished_projects):
+                self.finished_projects.append(project)
+        if last_project != self.current_project:
+            self.anchors = []
+        self.current_project = last_project
+        new_anchors = [f"{last_project}-{number}" for number in reversed(last_numbers)]
+        self.anchors = (new_anchors + self.anchors)[:50]
+        total = page.get("total")
+        max_results = page.get("maxResults")
+        if isinstance(total, int):
+            self._done = len(issues) >= total
+        elif isinstance(max_results, int):
+            self._done = len(issues) < max_results
+
+
+def _project_runs(keys: Sequence[str]) -> list[tuple[str, list[int]]]:
+    """Contiguous runs of one project with their issue numbers, checked to ascend."""
+    runs: list[tuple[str, list[int]]] = []
+    for key in keys:
+        match = _KEY.match(key)
+        if match is None:
+            raise PagingLoopError(f"Jira returned an issue without a valid key ({key!r})")
+        project, number = match.group(1), int(match.group(2))
+        if runs and runs[-1][0] == project:
+            if number <= runs[-1][1][-1]:
+                raise PagingLoopError(
+                    f"Jira did not return {project} issues in ascending key order "
+                    f"({project}-{number} after {project}-{runs[-1][1][-1]})"
+                )
+            runs[-1][1].append(number)
+        else:
+            runs.append((project, [number]))
+    return runs
+
+
+def _quoted(projects: Sequence[str]) -> str:
+    return ", ".join(f'"{project}"' for project in projects)

@@ -1,0 +1,231 @@
+"""The Azure DevOps connector against the Azure DevOps sandbox over HTTP on 127.0.0.1.
+
+The unmodified `azure-devops` library and our session/policy talk to
+`connectors.sandbox.ado_server.AzureDevOpsSandbox`, which serves a seeded portfolio from
+`connectors.sandbox.generator`: the WIQL cap, batch reads, JSON Patch with the `/rev` test,
+human edits (`touch`) and faults (429/503 with Retry-After, delayed 200s) are the sandbox's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from connectors.azure_devops import AzureDevOpsConnector
+from connectors.base import ConnectorError
+from connectors.sandbox.ado_server import AzureDevOpsSandbox, RateLimitDelay
+from connectors.sandbox.generator import generate_portfolio
+from connectors.sandbox.portfolio import SeedItem
+from connectors.sandbox.server import Faults
+from connectors.settings import AzureDevOpsSettings
+from spm_sync.domain import ConnectionPlan, PlannedWrite, WorkItem, WriteField, WriteStatus
+from spm_sync.planning import WriteBackSettings, plan_rank
+from tests.azure_devops_fixtures import FakeSleep
+
+pytestmark = pytest.mark.integration
+
+WIQL = "POST /sandbox/Portfolio/_apis/wit/wiql"
+BATCH = "POST /sandbox/Portfolio/_apis/wit/workItemsBatch"
+STACK_RANK = "Microsoft.VSTS.Common.StackRank"
+SMALL = (400, 21)  # size and seed of the portfolio most tests use
+
+
+def settings_for(sandbox: AzureDevOpsSandbox, **overrides: Any) -> AzureDevOpsSettings:
+    values: dict[str, Any] = {
+        "kind": "azure_devops",
+        "name": "ado",
+        "url": sandbox.organization_url,
+        "project": sandbox.project,
+        "auth": {"token_env": "ADO_PAT"},
+        "wsjf_fields": {
+            "risk_reduction": "Risk Reduction | Opportunity Enablement",
+            "score": "WSJF Score",
+            "cost_of_delay": "Cost of Delay",
+        },
+        "workers": 4,
+    }
+    values.update(overrides)
+    return AzureDevOpsSettings.model_validate(values)
+
+
+def connector_for(sandbox: AzureDevOpsSandbox, **options: Any) -> AzureDevOpsConnector:
+    sleep = options.pop("sleep", None) or FakeSleep()
+    settings = options.pop("settings", None) or settings_for(sandbox)
+    return AzureDevOpsConnector(
+        settings,
+        environ={"ADO_PAT": sandbox.pat},
+        sleep=sleep,
+        clock=sleep.clock,
+        cache_dir=options.pop("cache_dir", None),
+        **options,
+    )
+
+
+def seed_items(size: int, seed: int = 7) -> list[SeedItem]:
+    return generate_portfolio(size, seed=seed, jira_share=0.0).azure_devops
+
+
+@pytest.fixture
+def sandbox() -> Iterator[AzureDevOpsSandbox]:
+    with AzureDevOpsSandbox(seed_items(*SMALL)) as running:
+        yield running  # type: ignore[misc]
+
+
+@pytest.mark.slow
+def test_full_sync_of_25000_items_gets_every_item_once() -> None:
+    items = seed_items(25_000, seed=5)
+    with AzureDevOpsSandbox(items) as sandbox:
+        connector = connector_for(sandbox)
+        pulled = [item.key for item in connector.pull(None)]
+
+        assert len(pulled) == len(set(pulled)) == 25_000
+        assert set(pulled) == {seed.key for seed in items}
+        # Keyset paging by id with $top: two WIQL queries, never the VS402337 refusal.
+        assert connector.stats.by_endpoint[WIQL] == 2
+        assert connector.stats.by_endpoint[BATCH] == 125
+
+        # A page larger than the cap meets the refusal, and id windows still find everything.
+        splitting = connector_for(sandbox, wiql_page_size=25_000)
+        keys = splitting.scan_keys()
+        assert keys == set(pulled)
+        assert 3 <= splitting.stats.by_endpoint[WIQL] <= 6
+
+
+def test_incremental_sync_reads_exactly_the_touched_items(sandbox: AzureDevOpsSandbox) -> None:
+    full = list(connector_for(sandbox).pull(None))
+    watermark = max(item.updated for item in full) + timedelta(milliseconds=1)
+    touched = sorted((item.key for item in full), key=int)[10:13]
+    for key in touched:
+        sandbox.touch(int(key), **{"System.Title": f"Edited {key}"})
+
+    changed = list(connector_for(sandbox).pull(watermark))
+
+    assert sorted(item.key for item in changed) == touched
+    assert {item.title for item in changed} == {f"Edited {key}" for key in touched}
+
+
+def test_a_sync_with_no_changes_costs_at_most_two_requests(
+    sandbox: AzureDevOpsSandbox, tmp_path: Any
+) -> None:
+    full = list(connector_for(sandbox).pull(None))
+    since = max(item.updated for item in full) + timedelta(milliseconds=1)
+
+    cold = connector_for(sandbox)
+    assert list(cold.pull(since)) == []
+    assert cold.stats.requests == 2  # resource-location discovery + one WIQL query
+
+    connector_for(sandbox, cache_dir=tmp_path).scan_keys()  # warms the discovery cache
+    warm = connector_for(sandbox, cache_dir=tmp_path)
+    assert list(warm.pull(since)) == []
+    assert warm.stats.by_endpoint == {WIQL: 1}
+
+
+def test_rerank_writes_numeric_ranks_for_moved_items_only(sandbox: AzureDevOpsSandbox) -> None:
+    connector = connector_for(sandbox)
+    epics = [item for item in connector.pull(None) if item.type in ("Epic", "Feature")]
+    current = [item.key for item in sorted(epics, key=lambda item: (item.rank, int(item.key)))]
+    target = [*current[5:8], *current[:5], *current[8:]]  # three items move to the top
+    by_key = {item.key: item for item in epics}
+    writes, moves = plan_rank(
+        WriteBackSettings("ado", rank_kind="numeric", rank=True), by_key, target
+    )
+    assert moves == [] and {w.item_key for w in writes} == set(current[5:8])
+
+    results = list(connector.push(ConnectionPlan("ado", tuple(writes))))
+
+    assert {r.status for r in results} == {WriteStatus.WRITTEN}
+    assert sorted(record.key for record in sandbox.writes) == sorted(current[5:8])
+    assert {record.field for record in sandbox.writes} == {STACK_RANK}
+    again = [item for item in connector_for(sandbox).pull(None) if item.key in by_key]
+    assert [item.key for item in sorted(again, key=lambda i: (i.rank, int(i.key)))] == target
+
+
+def test_a_human_edit_between_plan_and_push_is_a_conflict(sandbox: AzureDevOpsSandbox) -> None:
+    connector = connector_for(sandbox)
+    items = {item.key: item for item in connector.pull(None) if item.type == "Epic"}
+    keys = sorted(items, key=int)[:3]
+    plan = ConnectionPlan(
+        "ado", tuple(_score_write(items[key], 10.0 + i) for i, key in enumerate(keys))
+    )
+    sandbox.touch(int(keys[1]), **{"WSJF Score": 99.0})
+
+    results = {r.write.item_key: r for r in connector.push(plan)}
+
+    assert results[keys[1]].status is WriteStatus.CONFLICT
+    assert "VS403351" in (results[keys[1]].error or "")
+    assert sandbox.work_item(int(keys[1]))["fields"]["Custom.WSJFScore"] == 99.0
+    assert {results[k].status for k in (keys[0], keys[2])} == {WriteStatus.WRITTEN}
+    assert sorted(record.key for record in sandbox.writes) == [keys[0], keys[2]]
+
+
+def test_an_edit_right_after_our_read_is_a_conflict_too(sandbox: AzureDevOpsSandbox) -> None:
+    key = min((s.key for s in seed_items(*SMALL) if s.type == "Epic"), key=int)
+    sandbox.change_on_read.add(int(key))
+    connector = connector_for(sandbox)
+    (item,) = [item for item in connector.pull(None) if item.key == key]
+
+    (result,) = connector.push(ConnectionPlan("ado", (_score_write(item, 42.0),)))
+
+    assert result.status is WriteStatus.CONFLICT
+    assert sandbox.writes == []
+
+
+def test_throttling_and_unavailability_are_retried_and_nothing_is_lost_or_doubled(
+    sandbox: AzureDevOpsSandbox,
+) -> None:
+    expected = {item.key for item in connector_for(sandbox).pull(None)}
+    sandbox.set_faults(
+        Faults(throttle_rate=0.25, unavailable_rate=0.15, retry_after_seconds=2, seed=17)
+    )
+    sleep = FakeSleep()
+    connector = connector_for(sandbox, sleep=sleep)
+
+    pulled = [item.key for item in connector.pull(None)]
+    epics = sorted((i for i in connector.pull(None) if i.type == "Epic"), key=lambda i: int(i.key))
+    results = list(
+        connector.push(ConnectionPlan("ado", tuple(_score_write(i, 5.0) for i in epics)))
+    )
+
+    assert sorted(pulled) == sorted(expected)
+    assert connector.stats.retries > 0 and connector.stats.throttled > 0
+    assert any(2.0 <= wait <= 2.2 for wait in sleep.waits)  # Retry-After honoured
+    assert {r.status for r in results} == {WriteStatus.WRITTEN}
+    written = [record.key for record in sandbox.writes]
+    assert sorted(written) == sorted(i.key for i in epics)  # each item written once
+
+
+def test_delayed_answers_pace_the_client_and_report_rate_limits(
+    sandbox: AzureDevOpsSandbox,
+) -> None:
+    sandbox.set_delay(RateLimitDelay(seconds=0.05, rate=1.0, only_paths=("/wiql",)))
+    sleep = FakeSleep()
+    connector = connector_for(sandbox, sleep=sleep)
+
+    assert len(list(connector.pull(None))) == 400
+
+    assert connector.stats.throttled >= 1 and sleep.waits
+    assert "X-RateLimit-Remaining" in connector.stats.rate_limit
+    assert connector.stats.retries == 0
+
+
+def _score_write(item: WorkItem, score: float) -> PlannedWrite:
+    return PlannedWrite(
+        "ado", item.key, WriteField.WSJF_SCORE, item.wsjf_score, score, item.revision
+    )
+
+
+def test_a_wrong_token_is_a_clear_error_without_the_token(sandbox: AzureDevOpsSandbox) -> None:
+    settings = settings_for(sandbox)
+    connector = AzureDevOpsConnector(settings, environ={"ADO_PAT": "not-the-pat"}, cache_dir=None)
+
+    with pytest.raises(ConnectorError, match="rejected the personal access token") as raised:
+        list(connector.pull(None))
+    assert "not-the-pat" not in str(raised.value)
+
+    plan = ConnectionPlan("ado", (PlannedWrite("ado", "1001", WriteField.RANK, 1.0, 2.0, "1"),))
+    with pytest.raises(ConnectorError, match="rejected the personal access token"):
+        list(connector.push(plan))
+    assert sandbox.writes == []
