@@ -8,7 +8,6 @@ examples `workItemsBatch/POST__...json` and `workItems/GET__wit_WorkItems_ids-_i
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from typing import Any
 from urllib.parse import quote
 
 from connectors.azure_devops_fields import PARENT_FIELD, TAGS_FIELD, FieldMap
+from connectors.values import number_or_problem
 from spm_sync.domain import WSJF_INPUTS, Level, Link, StatusCategory, WorkItem
 
 HIERARCHY_PARENT = "System.LinkTypes.Hierarchy-Reverse"
@@ -130,12 +130,12 @@ def normalize(raw: Mapping[str, Any], fields: FieldMap, context: MappingContext)
         project=str(project),
         team=values.get("System.AreaPath"),
         url=web_url(context.organization_url, str(project), item_id),
-        wsjf_score=to_number(values.get(fields.score))[0] if fields.score else None,
+        wsjf_score=number_or_problem(values.get(fields.score))[0] if fields.score else None,
         cost_of_delay=(
-            to_number(values.get(fields.cost_of_delay))[0] if fields.cost_of_delay else None
+            number_or_problem(values.get(fields.cost_of_delay))[0] if fields.cost_of_delay else None
         ),
         priority=_priority(values.get(fields.priority)),
-        rank=to_number(values.get(fields.rank))[0],
+        rank=number_or_problem(values.get(fields.rank))[0],
         field_problems=problems,
         **numbers,
     )
@@ -151,26 +151,6 @@ def parse_tags(value: object) -> tuple[str, ...]:
     if not isinstance(value, str):
         return ()
     return tuple(tag.strip() for tag in value.split(";") if tag.strip())
-
-
-def to_number(value: object) -> tuple[float | None, str | None]:
-    """A field value as a number: (number, None), (None, None) when empty, or (None, why)."""
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return None, None
-    if isinstance(value, bool):
-        return None, f"not a number: {value!r}"
-    if isinstance(value, int | float):
-        number = float(value)
-    elif isinstance(value, str):
-        try:
-            number = float(value.strip())
-        except ValueError:
-            return None, f"not a number: {value!r}"
-    else:
-        return None, f"not a number: {value!r}"
-    if not math.isfinite(number):
-        return None, f"not a finite number: {value!r}"
-    return number, None
 
 
 def parse_datetime(value: object, name: str, item_id: int) -> datetime:
@@ -208,7 +188,7 @@ def _wsjf_inputs(
     problems: dict[str, str] = {}
     for name in WSJF_INPUTS:
         reference_name = getattr(fields, name)
-        number, problem = to_number(values.get(reference_name))
+        number, problem = number_or_problem(values.get(reference_name))
         numbers[name] = number
         if problem:
             problems[name] = f"{reference_name}: {problem}"
@@ -216,14 +196,14 @@ def _wsjf_inputs(
 
 
 def _priority(value: object) -> str | None:
-    number, _ = to_number(value)
+    number, _ = number_or_problem(value)
     if number is not None and number.is_integer():
         return str(int(number))
     return None if value is None or value == "" else str(value)
 
 
 def _parent_field(value: object) -> str | None:
-    number, _ = to_number(value)
+    number, _ = number_or_problem(value)
     return str(int(number)) if number is not None and number.is_integer() else None
 
 

@@ -19,7 +19,8 @@ from typing import Any
 
 from connectors.azure_devops_client import PatchAnswer
 from connectors.azure_devops_fields import TAGS_FIELD, FieldMap
-from connectors.azure_devops_mapping import parse_tags, to_number
+from connectors.azure_devops_mapping import parse_tags
+from connectors.values import number_or_problem
 from spm_sync.domain import PlannedWrite, WriteField, WriteValue
 
 _CONFLICT_TEXT = re.compile(
@@ -68,7 +69,7 @@ def patch_value(write_field: WriteField, value: WriteValue) -> object:
         return "; ".join(label.strip() for label in labels if label.strip())
     if value is None:
         return None
-    number, problem = to_number(value)
+    number, problem = number_or_problem(value)
     if number is None or isinstance(value, tuple):
         raise WriteValueError(f"{write_field.value} must be a number, not {value!r} ({problem})")
     if write_field is WriteField.PRIORITY:
@@ -127,10 +128,10 @@ def holds_values(raw: Mapping[str, Any], planned: Mapping[str, object]) -> bool:
             if set(parse_tags(found)) != set(parse_tags(value)):
                 return False
         elif value is None:
-            if to_number(found)[0] is not None:
+            if number_or_problem(found)[0] is not None:
                 return False
         else:
-            number = to_number(found)[0]
+            number = number_or_problem(found)[0]
             if number is None or not math.isclose(number, float(value), rel_tol=1e-9):  # type: ignore[arg-type]
                 return False
     return True

@@ -10,12 +10,12 @@ number, a select option `{"value": "8"}`, or a string).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from connectors.jira_fields import FieldMap, ResolvedField
+from connectors.values import NotANumber, to_number
 from spm_sync.domain import Level, Link, StatusCategory, WorkItem
 
 SYSTEM_FIELDS: tuple[str, ...] = (
@@ -45,42 +45,9 @@ class MalformedIssue(ValueError):
     """The raw issue lacks what every WorkItem needs; the caller skips it with a warning."""
 
 
-class NotANumber(ValueError):
-    def __init__(self, shown: object) -> None:
-        super().__init__(f"{shown!r} is not a number")
-        self.shown = shown
-
-
 def requested_fields(fields: FieldMap) -> list[str]:
     """The `fields` list for search and bulkfetch calls: only what `normalize` reads."""
     return [*SYSTEM_FIELDS, *fields.custom_ids]
-
-
-def to_number(value: Any) -> float | None:
-    """A WSJF input as a float: numbers, select options ({"value": "8"}) and numeric strings
-    ("8", " 8.0 "). None or an empty string is "no value". Raises `NotANumber` otherwise."""
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        raise NotANumber(value)
-    if isinstance(value, int | float):
-        if not math.isfinite(value):
-            raise NotANumber(value)
-        return float(value)
-    if isinstance(value, Mapping) and "value" in value:
-        return to_number(value["value"])
-    if isinstance(value, str):
-        text = value.strip()
-        if not text:
-            return None
-        try:
-            number = float(text)
-        except ValueError:
-            raise NotANumber(value) from None
-        if not math.isfinite(number):
-            raise NotANumber(value)
-        return number
-    raise NotANumber(value)
 
 
 def parse_jira_datetime(value: Any, what: str) -> datetime:

@@ -24,7 +24,8 @@ from typing import Any
 from connectors.base import ConnectorError
 from connectors.jira_client import BULKFETCH_LIMIT, RANK_LIMIT, JiraClient, error_text
 from connectors.jira_fields import FieldMap
-from connectors.jira_mapping import MalformedIssue, NotANumber, parse_jira_datetime, to_number
+from connectors.jira_mapping import MalformedIssue, parse_jira_datetime
+from connectors.values import NotANumber, to_number
 from spm_sync.domain import (
     ConnectionPlan,
     PlannedWrite,

@@ -24,9 +24,9 @@ from connectors.azure_devops_mapping import (
     normalize,
     parse_tags,
     state_category,
-    to_number,
 )
 from connectors.base import UnknownFieldError
+from connectors.values import number_or_problem
 from spm_sync.domain import Level, Link, StatusCategory
 from tests.azure_devops_fixtures import CATALOG, make_settings
 
@@ -109,17 +109,17 @@ def test_state_categories_fold_into_three_buckets(
         (" 13 ", (13.0, None)),
         ("", (None, None)),
         (None, (None, None)),
-        ("big", (None, "not a number: 'big'")),
-        ("?", (None, "not a number: '?'")),
-        (True, (None, "not a number: True")),
-        ("nan", (None, "not a finite number: 'nan'")),
-        ({"a": 1}, (None, "not a number: {'a': 1}")),
+        ("big", (None, "'big' is not a number")),
+        ("?", (None, "'?' is not a number")),
+        (True, (None, "True is not a number")),
+        ("nan", (None, "'nan' is not a number")),
+        ({"a": 1}, (None, "{'a': 1} is not a number")),
     ],
 )
 def test_values_convert_to_numbers_or_problems(
     value: object, expected: tuple[float | None, str | None]
 ) -> None:
-    assert to_number(value) == expected
+    assert number_or_problem(value) == expected
 
 
 def test_tags_split_on_semicolons_and_strip() -> None:

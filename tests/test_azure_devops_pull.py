@@ -227,7 +227,9 @@ def test_non_numeric_inputs_become_field_problems(mock: responses.RequestsMock) 
 
     assert pulled.risk_reduction is None
     assert pulled.job_size == 5.0
-    assert pulled.field_problems == {"risk_reduction": "Custom.RiskReduction: not a number: 'big'"}
+    assert pulled.field_problems == {
+        "risk_reduction": "Custom.RiskReduction: 'big' is not a number"
+    }
 
 
 def test_unreadable_type_states_fall_back_to_the_default_table(

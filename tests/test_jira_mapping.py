@@ -8,12 +8,11 @@ import pytest
 from connectors.jira_fields import FieldMap, resolve_fields
 from connectors.jira_mapping import (
     MalformedIssue,
-    NotANumber,
     normalize,
     requested_fields,
-    to_number,
 )
 from connectors.settings import DEFAULT_JIRA_LEVELS
+from connectors.values import NotANumber, to_number
 from spm_sync.domain import Level, Link, StatusCategory, WorkItem
 from tests.jira_fixtures import (
     CLOUD,
