@@ -125,18 +125,28 @@ def run(config_path: Path, mode: str | None, no_email: bool, json_path: Path | N
 
 @main.command()
 @config_option
-def serve(config_path: Path) -> None:
+@click.option(
+    "--every",
+    "interval_seconds",
+    type=click.IntRange(min=1),
+    metavar="SECONDS",
+    help="Run every SECONDS instead of on the cron schedule (for trying it out and tests).",
+)
+@click.option("--run-now", is_flag=True, help="Also run a cycle right away.")
+def serve(config_path: Path, interval_seconds: int | None, run_now: bool) -> None:
     """Run cycles on the config's schedule until stopped (one run at a time; a missed run is
-    coalesced, not stacked; the job store lives in the same database)."""
+    coalesced, not stacked; the job store lives in the same database). SIGTERM or Ctrl-C
+    stops the running cycle at its next safe point, then exits 0."""
     config = load_or_exit(config_path)
-    _exit_with(later_part("serve", "spm_sync.scheduler", "serve")(config))
+    serve_cycles = later_part("serve", "spm_sync.scheduler", "serve")
+    _exit_with(serve_cycles(config, interval_seconds=interval_seconds, run_now=run_now))
 
 
 @main.command()
 @click.option(
     "--items",
-    type=click.IntRange(min=10),
-    default=400,
+    type=click.IntRange(min=100, max=200_000),
+    default=3000,
     show_default=True,
     help="Work items in the seeded demo portfolio.",
 )
@@ -212,7 +222,8 @@ def report(config_path: Path, run_id: int | None, send: bool) -> None:
 @click.option("--plan", "mode", flag_value="plan", help="Only plan and report them (dry run).")
 def undo(config_path: Path, run_id: int, mode: str | None) -> None:
     """Write back the values a run replaced, for every write it made, unless a person changed
-    the item since (those are reported as conflicts). Audited like any write."""
+    the item since (those are reported as conflicts). Audited like any write; a dry run
+    unless --apply."""
     config = load_or_exit(config_path, email=False)
     undo_command = later_part("undo", "spm_sync.pipeline", "undo_command")
     _exit_with(undo_command(config, run_id=run_id, mode=_mode(mode)))
@@ -236,7 +247,7 @@ def undo(config_path: Path, run_id: int, mode: str | None) -> None:
 )
 @click.option(
     "--items",
-    type=click.IntRange(min=10),
+    type=click.IntRange(min=100, max=200_000),
     default=400,
     show_default=True,
     help="Work items in the seeded portfolio.",

@@ -75,7 +75,7 @@ def stand_in(monkeypatch: pytest.MonkeyPatch) -> Any:
 COMMANDS = {
     "": ["run", "serve", "demo", "check", "report", "undo", "sandbox", "--verbose"],
     "run": ["--config", "--apply", "--plan", "--no-email", "--json", "SPM_SYNC_CONFIG"],
-    "serve": ["--config", "schedule"],
+    "serve": ["--config", "schedule", "--every", "--run-now"],
     "demo": ["--items", "--out", "--seed"],
     "check": ["--config", "--online"],
     "report": ["--config", "--run", "--send"],
@@ -182,6 +182,9 @@ def test_config_comes_from_env_var_then_working_directory(
     monkeypatch.delenv("SPM_SYNC_CONFIG", raising=False)
     assert invoke("serve").exit_code == 0
     assert [args[0].source for args, _ in calls] == [path, path]
+    assert calls[0][1] == {"interval_seconds": None, "run_now": False}
+    assert invoke("serve", "--every", "5", "--run-now").exit_code == 0
+    assert calls[2][1] == {"interval_seconds": 5, "run_now": True}
 
 
 @pytest.mark.parametrize(
@@ -219,9 +222,9 @@ def test_report_and_undo_hand_off(
 def test_demo_and_sandbox_need_no_config(stand_in: Any, tmp_path: Path) -> None:
     demo = stand_in("spm_sync.demo", "run_demo")
     sandbox = stand_in("connectors.sandbox.cli", "serve_sandboxes")
-    assert invoke("demo", "--items", "50", "--out", str(tmp_path)).exit_code == 0
+    assert invoke("demo", "--items", "500", "--out", str(tmp_path)).exit_code == 0
     assert invoke("sandbox", "--jira-port", "8081").exit_code == 0
-    assert demo[0][1] == {"items": 50, "out_dir": tmp_path, "seed": 7}
+    assert demo[0][1] == {"items": 500, "out_dir": tmp_path, "seed": 7}
     assert sandbox[0][1] == {
         "host": "127.0.0.1",
         "jira_port": 8081,

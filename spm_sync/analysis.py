@@ -1,0 +1,136 @@
+"""Stages 2-4, align, score and plan: the pure engines over the stored items.
+
+Reads the current items of every configured connection from the store (items flagged as
+deleted are left out), runs the engines, and stores what they found: alignment rows, orphans,
+scores with old and new rank, and the write plan as audit rows with status `planned`. Plans
+are made only for connections pulled completely in this run, because a plan compares the
+WSJF results with the trackers' current values and only a fresh pull knows them.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from connectors.base import RankKind
+from spm_sync.alignment import AlignmentResult, align
+from spm_sync.config import Config
+from spm_sync.domain import ConnectionPlan, WorkItem
+from spm_sync.engine_settings import alignment_rules, planned_connections, wsjf_settings
+from spm_sync.planning import current_positions, plan_writes
+from spm_sync.pull import ConnectionRun
+from spm_sync.store import AlignmentRecord, OrphanRecord, ScoreRecord, Store
+from spm_sync.wsjf import Score, score_items
+
+DEFAULT_RANK_KIND: dict[str, RankKind] = {"jira": "lexorank", "azure_devops": "numeric"}
+"""Rank kind of a connection whose connector could not be made (for the report's old ranks)."""
+
+ItemRef = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """What the engines found in this cycle."""
+
+    items: Mapping[ItemRef, WorkItem]
+    alignment: AlignmentResult
+    scores: Sequence[Score]
+    old_ranks: Mapping[ItemRef, int]
+    plans: Mapping[str, ConnectionPlan]
+
+
+def rank_kind_of(run: ConnectionRun) -> RankKind:
+    if run.connector is not None:
+        return run.connector.rank_kind
+    return DEFAULT_RANK_KIND[run.settings.kind]
+
+
+def analyse(config: Config, store: Store, runs: Sequence[ConnectionRun]) -> Analysis:
+    """Align, score and plan (pure; nothing is stored here)."""
+    items: list[WorkItem] = []
+    for connection in config.connections:
+        items.extend(store.iter_items(connection.name))
+    okrs = config.okr_set
+    alignment = align(items, okrs.key_results, alignment_rules(config), okrs.objectives)
+    scores = score_items(items, wsjf_settings(config))
+    plannable = [(run.name, rank_kind_of(run)) for run in runs if run.usable]
+    plans = plan_writes(
+        items,
+        scores,
+        planned_connections(config, plannable),
+        orphans=alignment.orphan_refs,
+        decimals=config.wsjf.decimals,
+    )
+    return Analysis(
+        items={(item.connection, item.key): item for item in items},
+        alignment=alignment,
+        scores=scores,
+        old_ranks=_old_ranks(items, scores, {run.name: rank_kind_of(run) for run in runs}),
+        plans=plans,
+    )
+
+
+def _old_ranks(
+    items: Sequence[WorkItem], scores: Sequence[Score], rank_kinds: Mapping[str, RankKind]
+) -> dict[ItemRef, int]:
+    """Each scored item's place in its tracker's current order, per connection."""
+    items_by_connection: dict[str, list[WorkItem]] = defaultdict(list)
+    for item in items:
+        items_by_connection[item.connection].append(item)
+    scores_by_connection: dict[str, list[Score]] = defaultdict(list)
+    for score in scores:
+        scores_by_connection[score.connection].append(score)
+    ranks: dict[ItemRef, int] = {}
+    for connection, connection_scores in scores_by_connection.items():
+        kind = rank_kinds.get(connection, "lexorank")
+        positions = current_positions(items_by_connection[connection], connection_scores, kind)
+        ranks.update({(connection, key): place for key, place in positions.items()})
+    return ranks
+
+
+def store_analysis(store: Store, run_id: int, analysis: Analysis) -> int:
+    """Store alignment rows, orphans, scores and plans; returns the number of planned writes.
+
+    Every call replaces the run's rows, and `record_plan` leaves rows already tried alone, so
+    repeating the stage within a run never duplicates or resets anything.
+    """
+    alignment = analysis.alignment
+    records: dict[tuple[str, str, str], AlignmentRecord] = {}
+    for found in alignment.alignments.values():
+        for row in found:
+            ref = (row.connection, row.item_key, row.kr_id)
+            # An item may name one Key Result twice (label and link); the first, strongest
+            # piece of evidence is the one kept.
+            records.setdefault(
+                ref,
+                AlignmentRecord(row.connection, row.item_key, row.kr_id, str(row.via), row.path),
+            )
+    store.record_alignments(run_id, records.values())
+    store.record_orphans(
+        run_id,
+        (OrphanRecord(o.connection, o.item_key, o.reason) for o in alignment.orphans),
+    )
+    store.record_scores(
+        run_id,
+        (
+            ScoreRecord(
+                connection=score.connection,
+                key=score.item_key,
+                inputs={
+                    "business_value": score.business_value,
+                    "time_criticality": score.time_criticality,
+                    "risk_reduction": score.risk_reduction,
+                    "job_size": score.job_size,
+                },
+                cost_of_delay=score.cost_of_delay,
+                job_size=score.job_size,
+                wsjf=score.wsjf,
+                old_rank=analysis.old_ranks.get((score.connection, score.item_key)),
+                new_rank=score.rank,
+                reason=score.reason,
+            )
+            for score in analysis.scores
+        ),
+    )
+    return sum(store.record_plan(run_id, plan) for plan in analysis.plans.values())

@@ -1,0 +1,286 @@
+"""One cycle: pull -> align -> score -> plan -> apply (apply mode only) -> report -> email.
+
+`run_cycle(config, deps)` composes the stages; every dependency (store, connector factory,
+clock, SMTP factory, progress, stop signal) comes in through `CycleDeps`, so tests swap them
+without patching.
+
+Concurrency. Each connection is guarded by the advisory lock `sync:<name>` for the whole cycle
+(pull to write-back): on PostgreSQL, a `serve` worker that finds it taken leaves that
+connection alone in this cycle with a warning, so no connection is ever synced twice at once;
+a worker that can lock none of them does not start a run at all. The run itself holds
+`run:<id>` while it is alive, which is how a later cycle tells a crashed run from one still
+running in another worker. SQLite serves a single worker (its locks always succeed).
+
+Resume. Every stage's progress is stored (`set_stage`, `start_stage`/`finish_stage`, per
+connection for pull and apply). A run that a crash left `running` is closed as failed by the
+next cycle, which does not replay it: it pulls incrementally (a connection whose pull had
+finished kept its advanced watermark, so that costs little; one that had not is pulled again
+from its old watermark) and plans again, which converges because planning compares with the
+trackers' current values. A stored plan is never re-applied blindly, and audit rows already
+written are never written again.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from connectors.registry import ConnectorFactory, default_connector_factory
+from reports.email import DeliveryResult, SmtpFactory, default_smtp_factory
+from reports.publish import PublishedReport, publish_report
+from reports.settings import EmailSettings, ReportOptions
+from spm_sync.analysis import Analysis, analyse, store_analysis
+from spm_sync.apply import apply_all
+from spm_sync.assemble import RUN_STATUS, build_result, reportable_history, result_json
+from spm_sync.config import Config, WriteMode
+from spm_sync.progress import CycleProgress, LogProgress, kv
+from spm_sync.pull import ConnectionRun, describe, pull_all
+from spm_sync.results import CycleResult
+from spm_sync.stopping import CycleStopped, StopSignal
+from spm_sync.store import RunStatus, StageStatus, Store
+
+log = logging.getLogger(__name__)
+
+BUSY = "skipped: another worker is syncing this connection right now"
+HISTORY_RUNS = 30
+"""Stored runs read for the report's trend and "change since last run"."""
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class CycleDeps:
+    store: Store
+    connector_factory: ConnectorFactory = field(default_factory=default_connector_factory)
+    clock: Callable[[], datetime] = utc_now
+    smtp_factory: SmtpFactory = default_smtp_factory
+    progress: CycleProgress = field(default_factory=LogProgress)
+    stop: StopSignal = field(default_factory=StopSignal)
+    email_sleep: Callable[[float], None] = time.sleep
+
+
+@dataclass(frozen=True)
+class CycleOutcome:
+    """What `run_cycle` did. `run_id` is None when no run was started (see `skipped`)."""
+
+    run_id: int | None
+    result: CycleResult | None = None
+    report: PublishedReport | None = None
+    stopped: str | None = None
+    skipped: str | None = None
+
+    @property
+    def delivery(self) -> DeliveryResult | None:
+        return self.report.delivery if self.report is not None else None
+
+    @property
+    def exit_status(self) -> int:
+        """0 when everything went well, 1 otherwise (a connection, the email, a stop)."""
+        return 0 if self.result is not None and self.result.status == "ok" else 1
+
+
+def run_cycle(
+    config: Config,
+    deps: CycleDeps,
+    *,
+    mode: WriteMode | None = None,
+    send_email: bool = True,
+    trigger: str = "cli",
+) -> CycleOutcome:
+    """Run one cycle; see the module docstring for locking and resume."""
+    mode = mode or config.write_back.mode
+    store = deps.store
+    with ExitStack() as held:
+        runs = _lock_connections(store, config, held)
+        if all(run.skipped for run in runs):
+            log.warning(kv("cycle.skipped", reason="every connection is locked by another worker"))
+            return CycleOutcome(None, skipped="every connection is being synced by another worker")
+        run_id = store.start_run(mode.value, trigger=trigger)
+        held.enter_context(store.advisory_lock(f"run:{run_id}"))
+        close_interrupted_runs(store, run_id)
+        deps.progress.stage("start", run=run_id, mode=mode.value, trigger=trigger)
+        try:
+            return _stages(config, deps, run_id, runs, mode, send_email)
+        except CycleStopped as stopped:
+            message = f"{stopped} ({deps.stop.reason}); the next run pulls and plans again"
+            store.finish_run(run_id, RunStatus.FAILED, error=message)
+            log.warning(kv("cycle.stopped", run=run_id, where=stopped.where))
+            return CycleOutcome(run_id, stopped=message)
+        except BaseException as error:
+            store.finish_run(run_id, RunStatus.FAILED, error=describe(error))
+            log.error(kv("cycle.failed", run=run_id, error=describe(error)))
+            raise
+        finally:
+            close_connectors(runs)
+
+
+def _lock_connections(store: Store, config: Config, held: ExitStack) -> list[ConnectionRun]:
+    runs = []
+    for connection in config.connections:
+        run = ConnectionRun(connection)
+        if not held.enter_context(store.advisory_lock(f"sync:{connection.name}")):
+            run.skipped = BUSY
+            log.warning(kv("connection.busy", connection=connection.name))
+        runs.append(run)
+    return runs
+
+
+def close_interrupted_runs(store: Store, current_run: int) -> list[int]:
+    """Close runs left `running` by a process that is gone (see the module docstring)."""
+    closed = []
+    for record in store.unfinished_runs():
+        if record.id == current_run:
+            continue
+        with store.advisory_lock(f"run:{record.id}") as free:
+            if not free:
+                continue  # alive in another worker
+            store.finish_run(
+                record.id,
+                RunStatus.FAILED,
+                error=(
+                    f"interrupted during stage {record.stage or 'start'} (the process ended "
+                    f"before the run finished); run {current_run} pulled and planned again"
+                ),
+            )
+            closed.append(record.id)
+            log.warning(kv("run.interrupted", run=record.id, stage=record.stage, by=current_run))
+    return closed
+
+
+@contextmanager
+def _stage(store: Store, run_id: int, name: str, progress: CycleProgress) -> Iterator[None]:
+    store.set_stage(run_id, name)
+    store.start_stage(run_id, name)
+    progress.stage(name, run=run_id)
+    try:
+        yield
+    except BaseException:
+        store.finish_stage(run_id, name, status=StageStatus.FAILED)
+        raise
+    store.finish_stage(run_id, name)
+
+
+def _stages(
+    config: Config,
+    deps: CycleDeps,
+    run_id: int,
+    runs: list[ConnectionRun],
+    mode: WriteMode,
+    send_email: bool,
+) -> CycleOutcome:
+    store, stop, progress = deps.store, deps.stop, deps.progress
+    started = store.get_run(run_id).started  # type: ignore[union-attr]
+    store.set_stage(run_id, "pull")
+    pull_all(
+        store, run_id, runs, deps.connector_factory, clock=deps.clock, progress=progress, stop=stop
+    )
+    stop.check("after the pull")
+    with _stage(store, run_id, "analyse", progress):
+        analysis = analyse(config, store, runs)
+        planned = store_analysis(store, run_id, analysis)
+    log.info(kv("plan.done", run=run_id, planned_writes=planned, mode=mode.value))
+    stop.check("after planning")
+    if mode is WriteMode.APPLY and planned:
+        store.set_stage(run_id, "apply")
+        progress.stage("apply", run=run_id, writes=planned)
+        apply_all(store, run_id, runs, stop)
+        stop.check("after the write-back")
+    with _stage(store, run_id, "report", progress):
+        result = _result(config, deps, run_id, started, mode, runs, analysis)
+        published = _publish(config, deps, result, send_email)
+    status = RUN_STATUS[result.status]
+    store.finish_run(run_id, status, result=result_json(result), error=_run_error(result))
+    log.info(_finished_line(run_id, result, published))
+    return CycleOutcome(run_id, result=result, report=published)
+
+
+def _result(
+    config: Config,
+    deps: CycleDeps,
+    run_id: int,
+    started: datetime,
+    mode: WriteMode,
+    runs: Sequence[ConnectionRun],
+    analysis: Analysis,
+) -> CycleResult:
+    store = deps.store
+    return build_result(
+        config=config,
+        run_id=run_id,
+        started=started,
+        finished=deps.clock(),
+        mode=mode.value,
+        runs=runs,
+        analysis=analysis,
+        audit=store.audit_rows(run_id),
+        history=reportable_history(store.last_runs(HISTORY_RUNS), run_id),
+    )
+
+
+def _publish(
+    config: Config, deps: CycleDeps, result: CycleResult, send_email: bool
+) -> PublishedReport | None:
+    """Write the report files, then send; a failure here is recorded in the result, never
+    fatal (the run's data is stored either way)."""
+    email = EmailSettings.from_config(config.report.email)
+    try:
+        published = publish_report(
+            result,
+            config.report.output_dir,
+            options=ReportOptions.from_config(config.report),
+            email=email,
+            send=send_email,
+            smtp_factory=deps.smtp_factory,
+            sleep=deps.email_sleep,
+        )
+    except Exception as error:
+        log.exception("writing the report failed")
+        _add_error(result, f"report: not written: {describe(error)}")
+        return None
+    if published.delivery.status == "failed":
+        _add_error(result, f"email: not sent: {published.delivery.reason}")
+    return published
+
+
+def _add_error(result: CycleResult, message: str) -> None:
+    result.errors.append(message)
+    if result.status == "ok":
+        result.status = "partial"
+
+
+def _run_error(result: CycleResult) -> str | None:
+    problems = [*result.errors, *(f"{c.name}: {c.error}" for c in result.connections if c.error)]
+    return "; ".join(problems) or None
+
+
+def _finished_line(run_id: int, result: CycleResult, published: PublishedReport | None) -> str:
+    headline = result.headline
+    return kv(
+        "cycle.done",
+        run=run_id,
+        status=result.status,
+        mode=result.mode,
+        items=sum(c.items_pulled for c in result.connections),
+        aligned_pct=headline.alignment_pct_items,
+        orphans=headline.orphans,
+        planned=headline.writes_planned,
+        written=headline.writes_applied,
+        conflicts=headline.write_conflicts,
+        email=published.delivery.status if published else "not written",
+        seconds=(result.finished - result.started).total_seconds(),
+    )
+
+
+def close_connectors(runs: Sequence[ConnectionRun]) -> None:
+    for run in runs:
+        if run.connector is not None:
+            try:
+                run.connector.close()
+            except Exception:  # closing must not hide the cycle's own outcome
+                log.debug("closing %s failed", run.name, exc_info=True)

@@ -1,0 +1,330 @@
+"""`spm-sync check --online`: does every name in the config exist where it points?
+
+One `CheckLine` per check, each with the fix when it fails:
+- the store opens and its schema is current;
+- per Jira connection: who the credentials sign in as (`GET /myself`), the JQL scope runs
+  (Cloud `POST /search/approximate-count`, Data Center `POST /search` with `maxResults: 0`),
+  every configured field name exists (`GET /field`) and resolves with the expected type, the
+  rank field exists, every OKR link type exists (`GET /issueLinkType`);
+- per Azure DevOps connection: who the PAT belongs to (`GET _apis/connectionData`), the scope's
+  WIQL runs, every configured field (WSJF inputs, score, rank, priority) exists in the project,
+  every OKR relation type exists (`GET _apis/wit/workitemrelationtypes`);
+- SMTP, when email is on: connect, EHLO, STARTTLS and login as configured.
+Nothing is written anywhere; secrets are read from their environment variables and never shown.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import smtplib
+import ssl
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+from connectors.azure_devops_client import AzureDevOpsClient
+from connectors.azure_devops_fields import FieldRef, close_matches, configured_fields
+from connectors.base import ConnectorError, RequestStats, UnknownFieldError
+from connectors.http import RetryPolicy
+from connectors.jira import JiraConnector
+from connectors.jira_fields import resolve_fields
+from connectors.settings import read_secret
+from connectors.wiql_builder import WiqlScope, build_scope_query
+from reports.email import default_smtp_factory
+from reports.settings import EmailSettings
+from spm_sync.check import CheckLine
+from spm_sync.config import Config
+from spm_sync.connection_config import AzureDevOpsConnection, JiraConnection
+from spm_sync.pull import describe
+from spm_sync.store import Store
+
+SmtpFactory = Callable[[EmailSettings, ssl.SSLContext], smtplib.SMTP]
+Check = Callable[[], Iterable[CheckLine]]
+
+
+def check_online(
+    config: Config,
+    *,
+    environ: Mapping[str, str] | None = None,
+    smtp_factory: SmtpFactory = default_smtp_factory,
+) -> Iterator[CheckLine]:
+    """Every online check, streamed so each line prints as soon as it is known."""
+    env = os.environ if environ is None else environ
+    yield from _guarded("store", lambda: store_checks(config))
+    for connection in config.connections:
+        if isinstance(connection, JiraConnection):
+            yield from _guarded(connection.name, lambda c=connection: jira_checks(c, env))
+        else:
+            yield from _guarded(connection.name, lambda c=connection: ado_checks(c, env))
+    if config.report.email.enabled:
+        yield from _guarded("smtp", lambda: smtp_checks(config, smtp_factory))
+
+
+def _guarded(what: str, check: Check) -> Iterator[CheckLine]:
+    """The check's lines; an error that ends it becomes one failed line."""
+    try:
+        yield from check()
+    except ConnectorError as error:
+        yield CheckLine(False, f"{what}: {error}", "see the message; then run the check again")
+    except Exception as error:
+        yield CheckLine(False, f"{what}: {describe(error)}", "see the message")
+
+
+def store_checks(config: Config) -> Iterator[CheckLine]:
+    try:
+        store = Store.from_settings(config.store)
+    except Exception as error:
+        yield CheckLine(
+            False,
+            f"store {config.store.url} cannot be opened: {describe(error)}",
+            "check store.url (and store.password_env), and that the database accepts us",
+        )
+        return
+    with store:
+        revision = store.schema_revision()
+        yield CheckLine(True, f"store {store.url} is reachable (schema revision {revision})")
+
+
+# -- Jira ------------------------------------------------------------------------------------
+
+
+def jira_checks(settings: JiraConnection, environ: Mapping[str, str]) -> Iterator[CheckLine]:
+    name = settings.name
+    connector = JiraConnector(settings, environ=environ)
+    client = connector.client
+    try:
+        response = client.send("GET", "/rest/api/2/myself")  # the same on Cloud and DC
+        me = client.parse(response, "read the signed-in user (GET /myself)")
+        who = me.get("displayName") or me.get("name") or "an unnamed user"
+        yield CheckLine(True, f"{name}: signed in to {settings.url} as {who}")
+        info = client.server_info()
+        flavour = _jira_flavour(settings, info)
+        client.use_flavour(flavour)
+        yield _jira_scope(settings, client, flavour)
+        catalog = client.fields()
+        names = list(_jira_field_names(settings, catalog))
+        yield from names
+        if all(line.ok for line in names):  # else the resolver repeats the first problem
+            yield _jira_field_types(settings, catalog, flavour)
+        yield from _jira_link_types(settings, client)
+    finally:
+        connector.close()
+
+
+def _jira_flavour(settings: JiraConnection, info: Mapping[str, Any]) -> str:
+    if settings.deployment != "auto":
+        return settings.deployment
+    return "cloud" if info.get("deploymentType") == "Cloud" else "datacenter"
+
+
+def _jira_scope(settings: JiraConnection, client: Any, flavour: str) -> CheckLine:
+    jql = f"({settings.jql})"
+    if flavour == "cloud":
+        response = client.send("POST", "/rest/api/3/search/approximate-count", {"jql": jql})
+        what = "about {} issues"
+    else:
+        body = {"jql": jql, "startAt": 0, "maxResults": 0, "fields": ["key"]}
+        response = client.send("POST", "/rest/api/2/search", body)
+        what = "{} issues"
+    if not response.ok:
+        return CheckLine(
+            False,
+            f"{settings.name}: the jql scope does not run: {client.explain(response, 'search')}",
+            "correct `jql` (try it in Jira's issue search first)",
+        )
+    page = response.json()
+    count = page.get("count", page.get("total"))
+    return CheckLine(True, f"{settings.name}: the jql scope runs ({what.format(count)})")
+
+
+def _jira_field_names(
+    settings: JiraConnection, catalog: Sequence[Mapping[str, Any]]
+) -> Iterator[CheckLine]:
+    known: dict[str, str] = {}
+    for entry in catalog:
+        if "id" in entry:
+            known.setdefault(str(entry["id"]).casefold(), str(entry["id"]))
+            known.setdefault(str(entry.get("name") or "").casefold(), str(entry["id"]))
+    wsjf = settings.wsjf_fields
+    wanted = [(f"wsjf_fields.{key}", getattr(wsjf, key)) for key in type(wsjf).model_fields]
+    wanted.append(("rank_field", settings.rank_field))
+    for setting, field_name in wanted:
+        if field_name is None:
+            continue
+        field_id = known.get(field_name.casefold())
+        if field_id is not None:
+            yield CheckLine(True, f"{settings.name}: {setting} {field_name!r} is {field_id}")
+        else:
+            yield CheckLine(
+                False,
+                f"{settings.name}: {setting}: no field {field_name!r}",
+                _suggest(field_name, (str(e.get("name")) for e in catalog if e.get("name"))),
+            )
+
+
+def _jira_field_types(
+    settings: JiraConnection, catalog: Sequence[Mapping[str, Any]], flavour: str
+) -> CheckLine:
+    try:
+        _, warnings = resolve_fields(catalog, settings, datacenter=flavour == "datacenter")
+    except UnknownFieldError as error:
+        return CheckLine(
+            False,
+            f"{settings.name}: {error}",
+            "name a field of the expected type (or give its id, e.g. customfield_10016)",
+        )
+    extra = f" ({'; '.join(warnings)})" if warnings else ""
+    return CheckLine(True, f"{settings.name}: configured fields resolve with usable types{extra}")
+
+
+def _jira_link_types(settings: JiraConnection, client: Any) -> Iterator[CheckLine]:
+    if not settings.okr.link_types:
+        return
+    response = client.send("GET", f"/rest/api/{client.api}/issueLinkType")
+    types = client.parse(response, "list issue link types (GET /issueLinkType)")
+    names = [str(t.get("name")) for t in types.get("issueLinkTypes") or [] if t.get("name")]
+    folded = {n.casefold() for n in names}
+    for link_type in settings.okr.link_types:
+        if link_type.casefold() in folded:
+            yield CheckLine(True, f"{settings.name}: link type {link_type!r} exists")
+        else:
+            yield CheckLine(
+                False,
+                f"{settings.name}: okr.link_types: no issue link type {link_type!r}",
+                _suggest(link_type, names),
+            )
+
+
+# -- Azure DevOps ----------------------------------------------------------------------------
+
+
+def _ado_client(settings: AzureDevOpsConnection, environ: Mapping[str, str]) -> AzureDevOpsClient:
+    token = environ.get(settings.auth.token_env)
+    if not token:
+        raise ConnectorError(f"environment variable {settings.auth.token_env} is not set")
+    retry = settings.retry
+    return AzureDevOpsClient(
+        settings.url,
+        settings.project,
+        token,
+        stats=RequestStats(),
+        retry=RetryPolicy(retry.max_attempts, retry.base_delay_seconds, retry.max_wait_seconds),
+        timeout=settings.timeout_seconds,
+        verify_tls=settings.verify_tls,
+        cache_dir=None,
+    )
+
+
+def _ado_get(client: AzureDevOpsClient, path: str, what: str) -> Any:
+    url = f"{client.organization_url}/{path}"
+    try:
+        response = client.session.get(url, params={"api-version": "7.1"}, timeout=30)
+    except Exception as error:
+        raise ConnectorError(f"{what}: cannot reach {client.organization_url}: {error}") from None
+    if response.status_code in (203, 401):
+        raise ConnectorError(
+            f"{what}: Azure DevOps rejected the personal access token (HTTP "
+            f"{response.status_code}); check the token and its Work Items scope"
+        )
+    if not response.ok:
+        raise ConnectorError(f"{what}: Azure DevOps answered HTTP {response.status_code}")
+    return response.json()
+
+
+def ado_checks(settings: AzureDevOpsConnection, environ: Mapping[str, str]) -> Iterator[CheckLine]:
+    name = settings.name
+    client = _ado_client(settings, environ)
+    try:
+        data = _ado_get(client, "_apis/connectionData", "read the signed-in user")
+        user = (data.get("authenticatedUser") or {}).get("providerDisplayName") or "unknown"
+        yield CheckLine(True, f"{name}: signed in to {settings.url} as {user}")
+        scope = build_scope_query(WiqlScope.from_settings(settings.scope))
+        answer = client.query_ids(scope, top=1, time_precision=False)
+        found = "items found" if answer.ids else "no items yet"
+        yield CheckLine(
+            True, f"{name}: project {settings.project!r} and the scope query run ({found})"
+        )
+        yield from _ado_fields(settings, client.fields())
+        yield from _ado_relation_types(settings, client)
+    finally:
+        client.close()
+
+
+def _ado_fields(
+    settings: AzureDevOpsConnection, catalog: Sequence[FieldRef]
+) -> Iterator[CheckLine]:
+    """Each configured name against the project's fields, by reference or display name."""
+    known: dict[str, FieldRef] = {}
+    for ref in catalog:
+        known.setdefault(ref.reference_name.strip().casefold(), ref)
+        known.setdefault(ref.name.strip().casefold(), ref)
+    for wanted in configured_fields(settings):
+        found = known.get(wanted.name.strip().casefold())
+        if found is None:
+            matches = close_matches(wanted.name, known)
+            fix = f"close matches: {', '.join(matches)}" if matches else "name an existing field"
+            yield CheckLine(
+                False, f"{settings.name}: {wanted.setting}: no field {wanted.name!r}", fix
+            )
+        else:
+            same = found.reference_name.casefold() == wanted.name.strip().casefold()
+            where = "exists" if same else f"is {found.reference_name}"
+            yield CheckLine(True, f"{settings.name}: {wanted.setting} {wanted.name!r} {where}")
+
+
+def _ado_relation_types(
+    settings: AzureDevOpsConnection, client: AzureDevOpsClient
+) -> Iterator[CheckLine]:
+    if not settings.okr.link_types:
+        return
+    data = _ado_get(client, "_apis/wit/workitemrelationtypes", "list the relation types")
+    names = [str(r.get("referenceName")) for r in data.get("value") or []]
+    names += [str(r.get("name")) for r in data.get("value") or []]
+    folded = {n.casefold() for n in names}
+    for link_type in settings.okr.link_types:
+        if link_type.casefold() in folded:
+            yield CheckLine(True, f"{settings.name}: relation type {link_type!r} exists")
+        else:
+            yield CheckLine(
+                False,
+                f"{settings.name}: okr.link_types: no relation type {link_type!r}",
+                _suggest(link_type, names),
+            )
+
+
+# -- SMTP ------------------------------------------------------------------------------------
+
+
+def smtp_checks(config: Config, smtp_factory: SmtpFactory) -> Iterator[CheckLine]:
+    settings = EmailSettings.from_config(config.report.email)
+    if settings is None:
+        return
+    where = f"SMTP {settings.host}:{settings.port} ({settings.security})"
+    steps = []
+    try:
+        with smtp_factory(settings, ssl.create_default_context()) as smtp:
+            smtp.ehlo()
+            steps.append("EHLO")
+            if settings.security == "starttls":
+                smtp.starttls(context=ssl.create_default_context())
+                smtp.ehlo()
+                steps.append("STARTTLS")
+            if settings.user_env and settings.password_env:
+                smtp.login(read_secret(settings.user_env), read_secret(settings.password_env))
+                steps.append("login")
+    except (OSError, smtplib.SMTPException, LookupError) as error:
+        done = f" after {', '.join(steps)}" if steps else ""
+        yield CheckLine(
+            False,
+            f"{where}: failed{done}: {describe(error)}",
+            "check report.email host, port, security and the login's environment variables",
+        )
+        return
+    yield CheckLine(True, f"{where} answers ({', '.join(steps)} ok)")
+
+
+def _suggest(wanted: str, known: Iterable[str]) -> str:
+    matches = difflib.get_close_matches(wanted, list(dict.fromkeys(known)), n=3, cutoff=0.5)
+    if matches:
+        return "close matches: " + ", ".join(repr(m) for m in matches)
+    return "use a name that exists on the tracker"

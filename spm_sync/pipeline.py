@@ -1,0 +1,291 @@
+"""The commands that drive the pipeline: `run`, `report` and `undo` (see `spm_sync.cli`).
+
+The cycle itself is `spm_sync.cycle.run_cycle` (re-exported here as `run_cycle`); these
+functions open the store, wire the production dependencies, print the outcome and return the
+exit status: 0 ok, 1 a connection, the email or a write failed (or the run was stopped),
+2 the command could not start (the store cannot be opened, an unknown run).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from pydantic import ValidationError
+from rich.console import Console
+from sqlalchemy.exc import SQLAlchemyError
+
+from reports.publish import publish_report
+from reports.settings import EmailSettings, ReportOptions
+from spm_sync.apply import apply_all
+from spm_sync.assemble import (
+    RUN_STATUS,
+    connection_health,
+    cycle_status,
+    result_json,
+    write_failures,
+    write_log,
+)
+from spm_sync.config import Config, WriteMode
+from spm_sync.cycle import (
+    BUSY,
+    CycleDeps,
+    CycleOutcome,
+    close_connectors,
+    close_interrupted_runs,
+    run_cycle,
+)
+from spm_sync.progress import kv, make_progress
+from spm_sync.pull import ConnectionRun, describe, pull_all
+from spm_sync.results import CycleResult
+from spm_sync.stopping import CycleStopped, StopSignal, stop_on_signals
+from spm_sync.store import AuditRow, RunRecord, RunStatus, Store
+from spm_sync.summary import audit_table, output_console, print_cycle
+from spm_sync.undo import old_orders, plan_undo, written_rows
+
+__all__ = ["report_command", "run_command", "run_cycle", "run_undo", "undo_command"]
+
+log = logging.getLogger(__name__)
+CANNOT_START = 2
+
+
+class StoreUnavailable(Exception):
+    """The store named in the config cannot be opened (message for the user)."""
+
+
+@contextmanager
+def open_store(config: Config) -> Iterator[Store]:
+    try:
+        store = Store.from_settings(config.store)
+    except (SQLAlchemyError, LookupError, OSError) as error:
+        message = f"cannot open the store {config.store.url}: {describe(error)}"
+        raise StoreUnavailable(message) from None
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def run_command(
+    config: Config, *, mode: WriteMode | None, send_email: bool, json_path: Path | None
+) -> int:
+    """`spm-sync run`: one cycle now, a summary table at the end."""
+    console = output_console()
+    progress = make_progress(Console(stderr=True), show_log=True)
+    stop = StopSignal()
+    try:
+        with open_store(config) as store, stop_on_signals(stop):
+            deps = CycleDeps(store, progress=progress, stop=stop)
+            outcome = run_cycle(config, deps, mode=mode, send_email=send_email)
+    except StoreUnavailable as error:
+        console.print(f"[red]✗[/red] {error}")
+        return CANNOT_START
+    except SQLAlchemyError as error:
+        console.print(f"[red]✗[/red] the store failed: {describe(error)}")
+        return 1
+    finally:
+        progress.close()
+    if json_path is not None and outcome.result is not None:
+        json_path.write_text(outcome.result.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    print_outcome(console, outcome)
+    return outcome.exit_status
+
+
+def print_outcome(console: Console, outcome: CycleOutcome) -> None:
+    if outcome.skipped:
+        console.print(f"[yellow]skipped[/yellow]: {outcome.skipped}")
+        return
+    if outcome.stopped:
+        console.print(f"[yellow]run {outcome.run_id} stopped[/yellow]: {outcome.stopped}")
+        return
+    assert outcome.result is not None
+    lines = []
+    if outcome.report is not None:
+        lines.append(f"report: {outcome.report.paths.html}")
+        delivery = outcome.report.delivery
+        lines.append(
+            f"email: {delivery.status}" + (f" ({delivery.reason})" if delivery.reason else "")
+        )
+    print_cycle(console, outcome.result, lines)
+
+
+def _reported_run(store: Store, run_id: int | None) -> RunRecord | None:
+    if run_id is not None:
+        return store.get_run(run_id)
+    return next((run for run in store.last_runs(50) if run.result), None)
+
+
+def report_command(config: Config, *, run_id: int | None, send: bool) -> int:
+    """`spm-sync report`: render a stored run's report again (and send it), show its audit."""
+    console = output_console()
+    try:
+        with open_store(config) as store:
+            record = _reported_run(store, run_id)
+            audit = store.audit_rows(record.id) if record is not None else []
+    except StoreUnavailable as error:
+        console.print(f"[red]✗[/red] {error}")
+        return CANNOT_START
+    if record is None:
+        which = f"run {run_id}" if run_id is not None else "any run with a result"
+        console.print(f"[red]✗[/red] the store has no {which}")
+        return CANNOT_START
+    if not record.result:
+        console.print(
+            f"[red]✗[/red] run {record.id} ({record.status}) has no stored result to render"
+            + (f": {record.error}" if record.error else "")
+        )
+        return 1
+    try:
+        result = CycleResult.model_validate(record.result)
+    except ValidationError as error:
+        console.print(f"[red]✗[/red] run {record.id}'s stored result cannot be read: {error}")
+        return 1
+    email = EmailSettings.from_config(config.report.email)
+    published = publish_report(
+        result,
+        config.report.output_dir,
+        options=ReportOptions.from_config(config.report),
+        email=email,
+        send=send,
+    )
+    console.print(audit_table(audit, f"Audit log of run {record.id}"))
+    console.print(f"report: {published.paths.html}")
+    delivery = published.delivery
+    if send:
+        reason = f" ({delivery.reason})" if delivery.reason else ""
+        console.print(f"email: {delivery.status}{reason}")
+        return 0 if delivery.status == "sent" else 1
+    return 0
+
+
+def undo_command(config: Config, *, run_id: int, mode: WriteMode | None) -> int:
+    """`spm-sync undo --run ID [--apply]`: a dry run unless --apply."""
+    console = output_console()
+    stop = StopSignal()
+    try:
+        with open_store(config) as store, stop_on_signals(stop):
+            if store.get_run(run_id) is None:
+                console.print(f"[red]✗[/red] the store has no run {run_id}")
+                return CANNOT_START
+            progress = make_progress(Console(stderr=True), show_log=True)
+            deps = CycleDeps(store, progress=progress, stop=stop)
+            try:
+                outcome = run_undo(config, deps, run_id=run_id, mode=mode or WriteMode.PLAN)
+            finally:
+                deps.progress.close()
+            audit = store.audit_rows(outcome.run_id) if outcome.run_id is not None else []
+    except StoreUnavailable as error:
+        console.print(f"[red]✗[/red] {error}")
+        return CANNOT_START
+    if outcome.result is None and not outcome.stopped and not outcome.skipped:
+        console.print(f"run {run_id} wrote nothing: nothing to undo")
+        return 0
+    if outcome.result is not None:
+        console.print(audit_table(audit, f"Undo of run {run_id} (run {outcome.run_id})"))
+    print_outcome(console, outcome)
+    return outcome.exit_status
+
+
+@dataclass(frozen=True)
+class UndoJob:
+    """What one `undo` run works on."""
+
+    undone_run: int
+    undo_run: int
+    rows: list[AuditRow]
+    mode: WriteMode
+    errors: list[str]
+    started: datetime
+
+
+def run_undo(config: Config, deps: CycleDeps, *, run_id: int, mode: WriteMode) -> CycleOutcome:
+    """Plan (and in apply mode perform) the restoring writes of run `run_id` as a new run,
+    under the same connection locks as a cycle."""
+    store = deps.store
+    rows = written_rows(store, run_id)
+    if not rows:
+        return CycleOutcome(None)
+    names = sorted({row.write.connection for row in rows})
+    configured = {connection.name for connection in config.connections}
+    errors = [
+        f"{name}: not in the config; its writes of run {run_id} cannot be undone"
+        for name in names
+        if name not in configured
+    ]
+    with ExitStack() as held:
+        runs = []
+        for name in (n for n in names if n in configured):
+            run = ConnectionRun(config.connection(name))
+            if not held.enter_context(store.advisory_lock(f"sync:{name}")):
+                run.skipped = BUSY
+            runs.append(run)
+        if not runs or all(run.skipped for run in runs):
+            return CycleOutcome(None, skipped="no connection of that run can be locked or found")
+        undo_run = store.start_run(mode.value, trigger="undo")
+        held.enter_context(store.advisory_lock(f"run:{undo_run}"))
+        close_interrupted_runs(store, undo_run)
+        started = store.get_run(undo_run).started  # type: ignore[union-attr]
+        job = UndoJob(run_id, undo_run, rows, mode, errors, started)
+        try:
+            return _undo_stages(config, deps, job, runs)
+        except CycleStopped as stopped:
+            store.finish_run(undo_run, RunStatus.FAILED, error=f"{stopped} ({deps.stop.reason})")
+            return CycleOutcome(undo_run, stopped=str(stopped))
+        except BaseException as error:
+            store.finish_run(undo_run, RunStatus.FAILED, error=describe(error))
+            raise
+        finally:
+            close_connectors(runs)
+
+
+def _undo_stages(
+    config: Config, deps: CycleDeps, job: UndoJob, runs: list[ConnectionRun]
+) -> CycleOutcome:
+    store, undo_run = deps.store, job.undo_run
+    store.set_stage(undo_run, "pull")
+    pull_all(
+        store,
+        undo_run,
+        runs,
+        deps.connector_factory,
+        clock=deps.clock,
+        progress=deps.progress,
+        stop=deps.stop,
+    )
+    deps.stop.check("after the pull")
+    store.set_stage(undo_run, "plan")
+    orders = old_orders(store, job.undone_run)
+    for run in (r for r in runs if r.usable):
+        assert run.connector is not None
+        items = {item.key: item for item in store.iter_items(run.name)}
+        mine = [row for row in job.rows if row.write.connection == run.name]
+        order = orders.get(run.name, [])
+        undo = plan_undo(mine, items, order, run.connector.rank_kind, job.undone_run)
+        store.record_plan(undo_run, undo.all_writes())
+        store.record_write_results(undo_run, undo.conflicts)
+    if job.mode is WriteMode.APPLY:
+        store.set_stage(undo_run, "apply")
+        apply_all(store, undo_run, runs, deps.stop)
+    writes = write_log(store.audit_rows(undo_run))
+    errors = [*job.errors, *write_failures(writes)]
+    result = CycleResult(
+        run_id=str(undo_run),
+        started=job.started,
+        finished=max(deps.clock(), job.started),
+        status=cycle_status(runs, errors),
+        mode=job.mode.value,  # type: ignore[arg-type]
+        errors=errors,
+        connections=[connection_health(run) for run in runs],
+        writes=writes,
+    )
+    problems = [*errors, *(f"{r.name}: {r.skipped or r.error}" for r in runs if not r.usable)]
+    status = RUN_STATUS[result.status]
+    store.finish_run(
+        undo_run, status, result=result_json(result), error="; ".join(problems) or None
+    )
+    log.info(kv("undo.done", run=undo_run, undone=job.undone_run, status=result.status))
+    return CycleOutcome(undo_run, result=result)

@@ -1,0 +1,262 @@
+"""Stage 1, pull: every connection's changed items into the store, in parallel.
+
+Per connection (see `pull_connection`):
+- `since` = the stored watermark minus `overlap_minutes`; no watermark means a full sync;
+- items stream from the connector into the store in batches (`Store.upsert_items`);
+- the watermark (the newest `updated` seen) advances only after every item of the connection
+  is stored, so a pull that fails or is stopped halfway is simply repeated next time;
+- deletions: a full sync knows the whole scope already; an incremental run asks the connector
+  for every key in scope (`scan_keys`) once per `deletion_scan_hours`; items gone from the
+  scope are flagged in the store (kept for the audit trail and undo) and excluded from
+  alignment;
+- whatever goes wrong is recorded as this connection's error; the other connections go on.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Literal
+
+from connectors.base import Connector, ConnectorError
+from connectors.registry import ConnectorFactory
+from spm_sync.connection_config import AzureDevOpsConnection, JiraConnection
+from spm_sync.domain import WorkItem
+from spm_sync.progress import CycleProgress
+from spm_sync.stopping import CycleStopped, StopSignal
+from spm_sync.store import StageStatus, Store, SyncState, SyncStats
+
+log = logging.getLogger(__name__)
+
+PULL = "pull"
+MAX_PARALLEL_CONNECTIONS = 4
+"""Connections pulled at once; each connector runs its own pool of parallel requests."""
+STOP_CHECK_EVERY = 500
+"""Items between two looks at the stop signal during a pull (one store batch)."""
+
+Clock = Callable[[], datetime]
+
+
+@dataclass
+class ConnectionRun:
+    """One connection's part of a cycle: its connector and what happened to it."""
+
+    settings: JiraConnection | AzureDevOpsConnection
+    connector: Connector | None = None
+    skipped: str | None = None
+    """Why this cycle leaves the connection alone (another worker holds its lock)."""
+    since: datetime | None = None
+    pulled: int = 0
+    deleted_detected: int = 0
+    pull_seconds: float = 0.0
+    apply_seconds: float = 0.0
+    error: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    pulled_ok: bool = False
+
+    @property
+    def name(self) -> str:
+        return self.settings.name
+
+    @property
+    def sync(self) -> Literal["full", "incremental"]:
+        return "full" if self.since is None else "incremental"
+
+    @property
+    def usable(self) -> bool:
+        """Pulled completely in this run: safe to plan and write for."""
+        return self.pulled_ok and self.skipped is None and self.error is None
+
+    def all_warnings(self) -> list[str]:
+        found = list(self.connector.warnings) if self.connector is not None else []
+        return list(dict.fromkeys([*found, *self.warnings]))
+
+
+def describe(error: BaseException) -> str:
+    """A one-line message for the report: the user's own words for `ConnectorError`s."""
+    if isinstance(error, ConnectorError):
+        return str(error)
+    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+@dataclass
+class _Seen:
+    count: int = 0
+    newest: datetime | None = None
+    keys: set[str] = field(default_factory=set)
+
+
+def _tracked(
+    items: Iterable[WorkItem],
+    seen: _Seen,
+    connection: str,
+    progress: CycleProgress,
+    stop: StopSignal,
+) -> Iterator[WorkItem]:
+    for item in items:
+        seen.count += 1
+        seen.keys.add(item.key)
+        if seen.newest is None or item.updated > seen.newest:
+            seen.newest = item.updated
+        if seen.count % STOP_CHECK_EVERY == 0:
+            progress.pulled(connection, seen.count)
+            stop.check(f"while pulling {connection}")
+        yield item
+    progress.pulled(connection, seen.count)
+
+
+def pull_connection(
+    store: Store,
+    run_id: int,
+    run: ConnectionRun,
+    factory: ConnectorFactory,
+    *,
+    clock: Clock,
+    progress: CycleProgress,
+    stop: StopSignal,
+) -> None:
+    """Pull one connection into the store; failures end up in `run.error`, never raised
+    (except `CycleStopped`, which ends the cycle)."""
+    name = run.name
+    started = time.monotonic()
+    store.start_stage(run_id, PULL, name)
+    stopped: CycleStopped | None = None
+    try:
+        run.connector = factory(run.settings)
+        previous = store.get_sync_state(name) or SyncState(name)
+        if previous.watermark is not None:
+            run.since = previous.watermark - timedelta(minutes=run.settings.overlap_minutes)
+        progress.pull_started(name, run.since)
+        seen = _Seen()
+        store.upsert_items(
+            _tracked(run.connector.pull(run.since), seen, name, progress, stop), run_id
+        )
+        run.pulled = seen.count
+        state = _reconcile(store, run_id, run, previous, seen, clock(), stop)
+        store.save_sync_state(state)
+        run.pulled_ok = True
+    except CycleStopped as error:
+        run.error = f"pull stopped on request ({error.where})"
+        stopped = error
+    except Exception as error:
+        if not isinstance(error, ConnectorError):
+            log.exception("pulling %s failed", name)
+        run.error = describe(error).removeprefix(f"{name}: ")  # the report names it already
+    finally:
+        run.pull_seconds = time.monotonic() - started
+        _record(store, run_id, run)
+        progress.pull_finished(
+            name,
+            items=run.pulled,
+            sync=run.sync,
+            deleted=run.deleted_detected,
+            requests=run.connector.stats.requests if run.connector else 0,
+            seconds=run.pull_seconds,
+            error=run.error,
+        )
+    if stopped is not None:
+        raise stopped
+
+
+def _reconcile(
+    store: Store,
+    run_id: int,
+    run: ConnectionRun,
+    previous: SyncState,
+    seen: _Seen,
+    now: datetime,
+    stop: StopSignal,
+) -> SyncState:
+    """Deletion scan when due, and the sync state that the next pull starts from."""
+    name, settings = run.name, run.settings
+    scanned_at = previous.last_deletion_scan
+    watermark = max((w for w in (seen.newest, previous.watermark) if w is not None), default=None)
+    keys: set[str] | None = None
+    if run.since is None:
+        keys = seen.keys  # a full sync saw the whole scope
+    elif _scan_due(previous.last_deletion_scan, settings.deletion_scan_hours, now):
+        stop.check(f"before the deletion scan of {name}")
+        assert run.connector is not None
+        keys = run.connector.scan_keys()
+    if keys is not None:
+        scan = store.mark_missing(name, keys, run_id)
+        run.deleted_detected = scan.marked_deleted
+        scanned_at = now
+        if scan.not_stored:
+            # In scope but never pulled: the scope grew (e.g. a project added to the JQL) with
+            # items older than the watermark. The next run pulls everything again.
+            sample = ", ".join(scan.not_stored[:5])
+            run.warnings.append(
+                f"{len(scan.not_stored)} item(s) in scope were never pulled ({sample}); the "
+                "scope changed, so the next run does a full sync"
+            )
+            watermark = None
+    return SyncState(
+        connection=name,
+        watermark=watermark,
+        last_full_sync=now if run.since is None else previous.last_full_sync,
+        last_deletion_scan=scanned_at,
+        cursor=previous.cursor,
+    )
+
+
+def _scan_due(last: datetime | None, every_hours: float, now: datetime) -> bool:
+    return last is None or now - last >= timedelta(hours=every_hours)
+
+
+def _record(store: Store, run_id: int, run: ConnectionRun) -> None:
+    request_stats = run.connector.stats.as_dict() if run.connector is not None else {}
+    store.record_sync_stats(
+        run_id,
+        SyncStats.from_request_stats(
+            run.name,
+            request_stats,
+            since=run.since,
+            pulled=run.pulled,
+            marked_deleted=run.deleted_detected,
+            duration_seconds=round(run.pull_seconds, 3),
+            warnings=tuple(run.all_warnings()),
+            error=run.error,
+        ),
+    )
+    status = StageStatus.DONE if run.pulled_ok else StageStatus.FAILED
+    detail = {"items": run.pulled, "sync": run.sync, "error": run.error}
+    store.finish_stage(run_id, PULL, run.name, status=status, detail=detail)
+
+
+def pull_all(
+    store: Store,
+    run_id: int,
+    runs: Sequence[ConnectionRun],
+    factory: ConnectorFactory,
+    *,
+    clock: Clock,
+    progress: CycleProgress,
+    stop: StopSignal,
+) -> None:
+    """Pull the connections that are not skipped, a few at a time."""
+    active = [run for run in runs if run.skipped is None]
+    if not active:
+        return
+    stopped: list[CycleStopped] = []
+    lock = threading.Lock()
+
+    def pull(run: ConnectionRun) -> None:
+        try:
+            stop.check(f"before pulling {run.name}")
+            pull_connection(store, run_id, run, factory, clock=clock, progress=progress, stop=stop)
+        except CycleStopped as error:
+            with lock:
+                stopped.append(error)
+
+    workers = min(MAX_PARALLEL_CONNECTIONS, len(active))
+    with ThreadPoolExecutor(workers, thread_name_prefix="pull") as pool:
+        list(pool.map(pull, active))
+    if stopped:
+        raise stopped[0]

@@ -1,0 +1,87 @@
+"""`spm-sync check --online` against the sandbox trackers and a real SMTP server."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from spm_sync.cli import main
+from spm_sync.config import load_config
+from spm_sync.online_check import check_online
+from tests.cycle_fixtures import SandboxSetup, sandbox_setup
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> SandboxSetup:
+    with sandbox_setup(tmp_path, size=200) as running:
+        yield running
+
+
+def test_a_correct_setup_passes_every_online_check(env: SandboxSetup) -> None:
+    result = CliRunner().invoke(main, ["check", "-c", str(env.config_path), "--online"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert all(line.startswith("✓ ") for line in lines), result.output
+    expected = [
+        f"✓ jira: signed in to {env.jira.url} as Sandbox Automation",
+        "✓ jira: wsjf_fields.job_size 'Job Size' is customfield_10013",
+        "✓ jira: link type 'Drives' exists",
+        f"✓ azure-devops: signed in to {env.ado.organization_url} as spm-sync automation",
+        "✓ azure-devops: wsjf_fields.score 'Custom.WSJFScore' exists",
+        "✓ azure-devops: rank_field 'Microsoft.VSTS.Common.StackRank' exists",
+        "✓ azure-devops: relation type 'System.LinkTypes.Related' exists",
+    ]
+    for line in expected:
+        assert line in lines
+    assert any(line.startswith("✓ jira: the jql scope runs (about 120 issues)") for line in lines)
+    assert any(line.startswith("✓ SMTP 127.0.0.1:") for line in lines)
+    # The risk field is a text field in the sandbox (as in many sites): usable, with a note.
+    assert any(
+        line.startswith("✓ jira: configured fields resolve with usable types (") for line in lines
+    )
+    assert any(line.startswith("✓ store sqlite:///") for line in lines)
+
+
+def test_wrong_names_fail_with_the_fix(env: SandboxSetup) -> None:
+    text = env.config_path.read_text(encoding="utf-8")
+    text = text.replace("job_size: Job Size", "job_size: Job Sise")
+    text = text.replace("[Drives]", "[Drives, Drivez]")
+    text = text.replace("score: Custom.WSJFScore", "score: Custom.WSJFScor")
+    env.config_path.write_text(text, encoding="utf-8")
+
+    lines = [line.render() for line in check_online(load_config(env.config_path))]
+    failed = [line for line in lines if line.startswith("✗")]
+    assert failed == [
+        "✗ jira: wsjf_fields.job_size: no field 'Job Sise' (fix: close matches: 'Job Size')",
+        "✗ jira: okr.link_types: no issue link type 'Drivez' (fix: close matches: 'Drives')",
+        "✗ azure-devops: wsjf_fields.score: no field 'Custom.WSJFScor' (fix: close matches: "
+        "WSJF Score (Custom.WSJFScore))",
+    ]
+    result = CliRunner().invoke(main, ["check", "-c", str(env.config_path), "--online"])
+    assert result.exit_code == 1
+
+
+def test_rejected_credentials_and_a_dead_smtp_server_fail(
+    env: SandboxSetup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SPM_SYNC_DEMO_JIRA_TOKEN", "wrong")
+    monkeypatch.setenv("SPM_SYNC_DEMO_ADO_PAT", "wrong")
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        dead_port = probe.getsockname()[1]
+    text = env.config_path.read_text(encoding="utf-8")
+    port_line = next(line for line in text.splitlines() if line.strip().startswith("port:"))
+    env.config_path.write_text(text.replace(port_line, f"    port: {dead_port}"), "utf-8")
+
+    lines = [line.render() for line in check_online(load_config(env.config_path))]
+    failed = [line for line in lines if line.startswith("✗")]
+    assert len(failed) == 3, lines
+    assert "rejected the credentials (HTTP 401)" in failed[0]
+    assert failed[1].startswith("✗ azure-devops: read the signed-in user: Azure DevOps rejected")
+    assert failed[2].startswith(f"✗ SMTP 127.0.0.1:{dead_port} (none): failed:")
+    assert "wrong" not in "\n".join(lines)
