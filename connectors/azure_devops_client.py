@@ -274,6 +274,12 @@ class AzureDevOpsClient:
         except ValueError as error:
             # "API resource location … is not registered": the server lacks this API.
             raise ConnectorError(f"{operation} failed: {error}") from error
+        except AttributeError as error:
+            # The library unwraps answers without checking them: a `null` or a list where an
+            # object belongs ends in an AttributeError inside it.
+            raise ConnectorError(
+                f"{operation} failed: Azure DevOps answered with an unexpected body ({error})"
+            ) from error
 
     # -- writes (authenticated session, see module docstring) --------------------------------
     def update_work_item(

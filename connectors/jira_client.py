@@ -182,11 +182,16 @@ class JiraClient:
         if not response.ok:
             raise ConnectorError(self.explain(response, what))
         try:
-            return response.json()
+            body = response.json()
         except ValueError:
             raise ConnectorError(
                 f"{what}: Jira answered {response.status_code} with a body that is not JSON"
             ) from None
+        if not isinstance(body, dict):  # every endpoint read through here answers an object
+            raise ConnectorError(
+                f"{what}: Jira answered {response.status_code} with JSON that is not an object"
+            )
+        return body
 
     def _library_call(self, call: Any, what: str) -> Any:
         try:

@@ -14,6 +14,7 @@ import random
 import re
 import socket
 import struct
+import sys
 import threading
 import time
 import traceback
@@ -132,7 +133,7 @@ class SandboxServer:
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         handler = _make_handler(self)
-        self._httpd = ThreadingHTTPServer((host, port), handler)
+        self._httpd = _HttpServer((host, port), handler)
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(
             target=self._httpd.serve_forever,
@@ -225,6 +226,15 @@ class SandboxServer:
     def draw(self) -> float:
         with self._random_lock:
             return self._random.random()
+
+
+class _HttpServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that went away mid-request (killed, timed out) is not a server error: no
+        traceback for that on stderr."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
 
 def _make_handler(server: SandboxServer) -> type[BaseHTTPRequestHandler]:
