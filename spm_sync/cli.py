@@ -176,10 +176,13 @@ def demo(items: int, out_dir: Path, seed: int) -> None:
 )
 def check(config_path: Path, online: bool) -> None:
     """Check the setup: config and OKR file valid, rules pointing at existing key results,
-    secrets' environment variables set. One line per check; exit status 1 if any fails."""
+    secrets' environment variables set. One line per check; exit status 1 if any fails, 2 when
+    the config itself cannot be loaded (as every other command)."""
     lines, config = offline_checks(config_path)
     failed = _print_checks(lines)
-    if online and config is not None and not failed:
+    if config is None:
+        raise SystemExit(2)
+    if online and not failed:
         online_checks = later_part("check --online", "spm_sync.online_check", "check_online")
         failed = _print_checks(online_checks(config))
     raise SystemExit(1 if failed else 0)

@@ -299,7 +299,7 @@ def test_check_reports_config_and_rule_problems(tmp_path: Path, secrets_set: Non
 
     broken = write_config(tmp_path, {"connections": []})
     result = invoke("check", "-c", str(broken))
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a config that cannot be loaded: 2, as for every command
     assert result.stdout.splitlines() == [
         f"✗ {broken}: connections: at least one connection is required (fix: edit {broken}; "
         "every key is documented in spm-sync.example.yaml)"
