@@ -26,6 +26,8 @@ from spm_sync.results import (
     WipLane,
     WriteRow,
     WsjfRow,
+    aligned_item_order,
+    write_row_order,
 )
 
 T = TypeVar("T")
@@ -98,8 +100,10 @@ class Shown(Generic[T]):
         return self.total - len(self.rows)
 
     @classmethod
-    def cap(cls, rows: Sequence[T], limit: int) -> Shown[T]:
-        return cls(rows=list(rows[:limit]), total=len(rows))
+    def cap(cls, rows: Sequence[T], limit: int, total: int | None = None) -> Shown[T]:
+        """The first `limit` rows; `total` when `rows` are already the first of a longer list
+        (the result document caps some lists itself)."""
+        return cls(rows=list(rows[:limit]), total=len(rows) if total is None else total)
 
 
 @dataclass(frozen=True)
@@ -173,6 +177,8 @@ class ReportView:
     warnings: Shown[str]
     problems: list[str]
     duration: str
+    stored_only: list[str]
+    """What the result document counts but does not list, and where it is."""
     categories: tuple[StatusCategory, ...] = tuple(StatusCategory)
     write_badges: dict[str, str] = field(default_factory=lambda: dict(WRITE_BADGES))
 
@@ -216,10 +222,13 @@ def build_view(result: CycleResult, options: ReportOptions, caps: Caps = UNCAPPE
         lanes=[(lane.team, lane.connection, _lane_cells(lane)) for lane in result.wip],
         connections=[(health, rate_limit_budget(health)) for health in result.connections],
         trend=Shown.cap(trend, caps.trend_points),
-        writes=Shown.cap(sorted(result.writes.rows, key=_write_order), caps.writes),
+        writes=Shown.cap(
+            sorted(result.writes.rows, key=write_row_order), caps.writes, result.writes.total
+        ),
         warnings=Shown.cap(_warnings(result), caps.warnings),
         problems=[*result.errors, *(f"{c.name}: {c.error}" for c in result.connections if c.error)],
         duration=format_seconds((result.finished - result.started).total_seconds()),
+        stored_only=stored_only(result),
     )
 
 
@@ -308,10 +317,10 @@ def _objective(objective: ObjectiveAlignment, caps: Caps) -> ObjectiveView:
         key_results.append(
             KeyResultView(
                 key_result=key_result,
-                items=Shown.cap(items, caps.kr_items),
+                items=Shown.cap(items, caps.kr_items, key_result.item_count),
                 progress=_progress(key_result),
                 mix=" · ".join(
-                    f"{count} {category.value.lower()}"
+                    f"{count:,} {category.value.lower()}"
                     for category, count in key_result.status_mix.items()
                     if count
                 ),
@@ -328,12 +337,9 @@ def _progress(key_result: KeyResultAlignment) -> str:
     return f"now {format_count(current)}, target {format_count(target)}"
 
 
-STATUS_ORDER = {StatusCategory.IN_PROGRESS: 0, StatusCategory.TODO: 1, StatusCategory.DONE: 2}
-
-
 def _item_order(item: AlignedItem) -> tuple[int, float, str]:
     """Work in progress first, then what is next, then what is done; bigger before smaller."""
-    return (STATUS_ORDER[item.status_category], -(item.job_size or 0.0), item.key)
+    return aligned_item_order(item.status_category, item.job_size, item.key)
 
 
 def _orphan_groups(orphans: Sequence[Orphan], caps: Caps) -> list[OrphanGroup]:
@@ -383,7 +389,6 @@ def rate_limit_budget(health: ConnectionHealth) -> str:
     return "not sent"
 
 
-WRITE_ORDER = {"failed": 0, "conflict": 1, "written": 2, "planned": 3, "unchanged": 4}
 WRITE_BADGES = {
     "failed": "risk",
     "conflict": "warn",
@@ -393,8 +398,27 @@ WRITE_BADGES = {
 }
 
 
-def _write_order(row: WriteRow) -> tuple[int, str, str, str]:
-    return (WRITE_ORDER[row.status], row.connection, row.key, row.field.value)
+def stored_only(result: CycleResult) -> list[str]:
+    """Notes on the lists the result document capped (see `spm_sync.results`): how many rows
+    it counts without listing them, and where every row is."""
+    notes = []
+    key_results = [kr for o in result.alignment.objectives for kr in o.key_results]
+    omitted = sum(kr.items_omitted for kr in key_results)
+    if omitted:
+        listed = max(len(kr.items) for kr in key_results)
+        notes.append(
+            f"Key Results list at most {listed:,} items each, work in progress and the biggest "
+            f"first; {omitted:,} more are counted in their totals and kept in the store with "
+            f"run {result.run_id}."
+        )
+    writes = result.writes
+    if writes.rows_omitted:
+        notes.append(
+            f"The write-back audit lists {len(writes.rows):,} of {writes.total:,} writes, "
+            f"failures and conflicts first; `spm-sync report --run {result.run_id}` prints "
+            "every one from the store."
+        )
+    return notes
 
 
 def _warnings(result: CycleResult) -> list[str]:

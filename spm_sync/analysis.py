@@ -10,7 +10,7 @@ WSJF results with the trackers' current values and only a fresh pull knows them.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from connectors.base import RankKind
@@ -89,6 +89,20 @@ def _old_ranks(
     return ranks
 
 
+def _alignment_records(alignment: AlignmentResult) -> Iterator[AlignmentRecord]:
+    """One record per item and Key Result, made as the store takes them (a generator: a large
+    portfolio has ~170,000). An item may name one Key Result twice (label and link); the
+    first, strongest piece of evidence is the one kept."""
+    for found in alignment.alignments.values():
+        named: set[str] = set()
+        for row in found:
+            if row.kr_id not in named:
+                named.add(row.kr_id)
+                yield AlignmentRecord(
+                    row.connection, row.item_key, row.kr_id, str(row.via), row.path
+                )
+
+
 def store_analysis(store: Store, run_id: int, analysis: Analysis) -> int:
     """Store alignment rows, orphans, scores and plans; returns the number of planned writes.
 
@@ -96,17 +110,7 @@ def store_analysis(store: Store, run_id: int, analysis: Analysis) -> int:
     repeating the stage within a run never duplicates or resets anything.
     """
     alignment = analysis.alignment
-    records: dict[tuple[str, str, str], AlignmentRecord] = {}
-    for found in alignment.alignments.values():
-        for row in found:
-            ref = (row.connection, row.item_key, row.kr_id)
-            # An item may name one Key Result twice (label and link); the first, strongest
-            # piece of evidence is the one kept.
-            records.setdefault(
-                ref,
-                AlignmentRecord(row.connection, row.item_key, row.kr_id, str(row.via), row.path),
-            )
-    store.record_alignments(run_id, records.values())
+    store.record_alignments(run_id, _alignment_records(alignment))
     store.record_orphans(
         run_id,
         (OrphanRecord(o.connection, o.item_key, o.reason) for o in alignment.orphans),

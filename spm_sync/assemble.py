@@ -1,15 +1,21 @@
 """Build the cycle's result document (`spm_sync.results.CycleResult`) from what the stages did.
 
-Pure: the engines' outputs, the connections' runs, the audit rows and the history of stored
-runs come in, the document goes out. The report renders it, the store keeps it as JSON, and
-`spm-sync run --json FILE` writes it.
+In two steps, so the engines' view of every item can be released before the report stage:
+`summarize_analysis` turns the analysis into the document's alignment, WSJF and WIP parts
+(`Findings`) right after the engines ran; `build_result` later adds the connections, the write
+log and the history. Both are pure; `read_write_log` and `read_history` are the two reads from
+the store they need (counts and the first rows of the audit log, the headlines of past runs).
+The report renders the document, the store keeps it as JSON, and `spm-sync run --json FILE`
+writes it.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import heapq
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
@@ -17,18 +23,19 @@ from pydantic import ValidationError
 
 from connectors.base import RequestStats
 from spm_sync.alignment import AlignmentResult, usable_job_size
-from spm_sync.alignment_rules import path_has_prefix
 from spm_sync.analysis import Analysis
 from spm_sync.config import Config
-from spm_sync.domain import Level, StatusCategory, WorkItem
+from spm_sync.domain import KeyResult, StatusCategory, WorkItem
 from spm_sync.pull import ConnectionRun
 from spm_sync.results import (
+    WRITE_STATUS_ORDER,
     AlignedItem,
     AlignmentSummary,
     ConnectionHealth,
     CycleResult,
     Headline,
     KeyResultAlignment,
+    ListCaps,
     ObjectiveAlignment,
     Orphan,
     PreviousRun,
@@ -37,15 +44,18 @@ from spm_sync.results import (
     WriteLog,
     WriteRow,
     WsjfRow,
+    aligned_item_order,
+    write_row_order,
 )
-from spm_sync.store import AuditRow, RunRecord, RunStatus
+from spm_sync.store import AuditRow, AuditStatus, HeadlineRecord, RunStatus, Store
+from spm_sync.wip import wip_lanes
 
 ItemRef = tuple[str, str]
 CycleStatus = Literal["ok", "partial", "failed"]
 TREND_RUNS = 12
 """Points of the report's trend chart, this run included."""
-WIP_LEVELS = (Level.EPIC, Level.FEATURE)
-"""Levels of the portfolio Kanban when no WIP limit says otherwise."""
+HISTORY_TRIGGERS_LEFT_OUT = ("undo",)
+"""Runs that restore a past run are no cycle: they stay out of the trend."""
 
 RUN_STATUS: dict[CycleStatus, RunStatus] = {
     "ok": RunStatus.SUCCEEDED,
@@ -86,29 +96,16 @@ def _sized(item: WorkItem) -> WorkItem:
 
 
 def alignment_summary(
-    alignment: AlignmentResult, items: Mapping[ItemRef, WorkItem]
+    alignment: AlignmentResult,
+    items: Mapping[ItemRef, WorkItem],
+    kr_items_cap: int = ListCaps().kr_items,
 ) -> AlignmentSummary:
+    """The alignment part of the document; each Key Result lists its first `kr_items_cap`
+    items (`spm_sync.results.aligned_item_order`) with totals over all of them."""
     by_objective: dict[str, list[KeyResultAlignment]] = defaultdict(list)
     for key_result in alignment.key_results:
-        coverage = alignment.coverage.get(key_result.id)
-        aligned: list[AlignedItem] = []
-        for ref in coverage.items if coverage else ():
-            evidence = next(a for a in alignment.alignments[ref] if a.kr_id == key_result.id)
-            aligned.append(
-                AlignedItem.from_work_item(
-                    _sized(items[ref]),
-                    evidence.via.value,  # type: ignore[arg-type]
-                    evidence.path,
-                )
-            )
         by_objective[key_result.objective_id].append(
-            KeyResultAlignment(
-                id=key_result.id,
-                title=key_result.title,
-                target=key_result.target,
-                current=key_result.current,
-                items=aligned,
-            )
+            key_result_alignment(key_result, alignment, items, kr_items_cap)
         )
     objectives = [
         ObjectiveAlignment(
@@ -134,6 +131,44 @@ def alignment_summary(
         objectives=objectives,
         orphans=orphans,
         warnings=list(alignment.warnings),
+    )
+
+
+def key_result_alignment(
+    key_result: KeyResult,
+    alignment: AlignmentResult,
+    items: Mapping[ItemRef, WorkItem],
+    cap: int,
+) -> KeyResultAlignment:
+    """Totals over every item that moves the Key Result; rows for the first `cap` only, so a
+    Key Result moved by 40,000 items costs 40,000 counter increments, not 40,000 models."""
+    coverage = alignment.coverage.get(key_result.id)
+    refs = coverage.items if coverage else ()
+    mix = dict.fromkeys(StatusCategory, 0)
+    job_size_total = 0.0
+    for ref in refs:
+        item = items[ref]
+        mix[item.status_category] += 1
+        job_size_total += usable_job_size(item) or 0.0
+
+    def order(ref: ItemRef) -> tuple[int, float, str]:
+        item = items[ref]
+        return aligned_item_order(item.status_category, usable_job_size(item), item.key)
+
+    listed = []
+    for ref in heapq.nsmallest(cap, refs, key=order):
+        evidence = next(a for a in alignment.alignments[ref] if a.kr_id == key_result.id)
+        via = evidence.via.value
+        listed.append(AlignedItem.from_work_item(_sized(items[ref]), via, evidence.path))  # type: ignore[arg-type]
+    return KeyResultAlignment(
+        id=key_result.id,
+        title=key_result.title,
+        target=key_result.target,
+        current=key_result.current,
+        items=listed,
+        item_count=len(refs),
+        status_mix=mix,
+        job_size_total=job_size_total,
     )
 
 
@@ -167,15 +202,39 @@ def wsjf_rows(analysis: Analysis) -> list[WsjfRow]:
     return rows
 
 
-def write_log(rows: Iterable[AuditRow]) -> WriteLog:
-    return WriteLog(
-        rows=[
-            WriteRow.from_planned(row.write).model_copy(
-                update={"status": row.status.value, "error": row.error}
-            )
-            for row in rows
-        ]
-    )
+def write_log(
+    rows: Iterable[AuditRow],
+    counts: Mapping[AuditStatus, int] | None = None,
+    cap: int | None = None,
+) -> WriteLog:
+    """The write log from audit rows. `counts`: every write per status when `rows` are only the
+    first ones (`read_write_log`); without it, `rows` are the whole log. `cap` keeps the first
+    `cap` rows in `spm_sync.results.write_row_order`."""
+    listed = [
+        WriteRow.from_planned(row.write).model_copy(
+            update={"status": row.status.value, "error": row.error}
+        )
+        for row in rows
+    ]
+    if cap is not None:
+        listed = heapq.nsmallest(cap, listed, key=write_row_order)
+    if counts is None:
+        return WriteLog(rows=listed)
+    return WriteLog(rows=listed, counts={status.value: n for status, n in counts.items()})
+
+
+def read_write_log(store: Store, run_id: int, cap: int = ListCaps().writes) -> WriteLog:
+    """A run's write log with its first `cap` rows, read from the audit log a status at a time
+    in `write_row_order` (failures first), and counts over every row."""
+    counts = store.audit_counts(run_id)
+    rows: list[AuditRow] = []
+    for status in sorted(WRITE_STATUS_ORDER, key=WRITE_STATUS_ORDER.__getitem__):
+        room = cap - len(rows)
+        if room <= 0:
+            break
+        if counts[AuditStatus(status)]:
+            rows += store.audit_rows(run_id, status=status, limit=room, order="item")
+    return write_log(rows, counts, cap)
 
 
 def write_failures(writes: WriteLog) -> list[str]:
@@ -184,123 +243,80 @@ def write_failures(writes: WriteLog) -> list[str]:
     return [f"write-back: {failed} write(s) failed (see the audit log)"] if failed else []
 
 
-def team_matches(item: WorkItem, team: str) -> bool:
-    """A WIP limit's team names the item's team (Jira: its project), an ancestor of its area
-    path, or one segment of that path ("Payments" matches "Portfolio\\Payments\\Falcon")."""
-    wanted = team.strip().casefold()
-    for value in (item.team, item.project):
-        if value is None:
-            continue
-        segments = [part.strip().casefold() for part in value.replace("/", "\\").split("\\")]
-        if value.casefold() == wanted or wanted in segments or path_has_prefix(value, team):
-            return True
-    return False
+def read_history(store: Store, current_run: int) -> list[HeadlineRecord]:
+    """Finished cycle runs before `current_run` with a stored headline, oldest first: the
+    trend's points and the previous run. Reads headlines only, never result documents."""
+    runs = store.run_headlines(
+        TREND_RUNS - 1, before=current_run, exclude_triggers=HISTORY_TRIGGERS_LEFT_OUT
+    )
+    return sorted(runs, key=lambda run: run.run_id)
 
 
-def wip_lanes(config: Config, items: Iterable[WorkItem]) -> list[WipLane]:
-    """One lane per team with a WIP limit; without limits, one per team at epic/feature level."""
-    items = list(items)
-    if not config.wip_limits:
-        return _unlimited_lanes(items)
-    teams: dict[str, str] = {}
-    for limit in config.wip_limits:
-        teams.setdefault(limit.team.casefold(), limit.team)
-    lanes = []
-    for folded, team in teams.items():
-        limits = [limit for limit in config.wip_limits if limit.team.casefold() == folded]
-        levels = {level for limit in limits for level in limit.levels}
-        matching = [i for i in items if i.level in levels and team_matches(i, team)]
-        connections = {item.connection for item in matching}
-        lanes.append(
-            WipLane(
-                team=team,
-                connection=connections.pop() if len(connections) == 1 else None,
-                counts=_counts(matching),
-                limits={limit.status_category: limit.limit for limit in limits},
-            )
-        )
-    return lanes
-
-
-def _unlimited_lanes(items: Sequence[WorkItem]) -> list[WipLane]:
-    grouped: dict[tuple[str, str], list[WorkItem]] = defaultdict(list)
-    for item in items:
-        if item.level in WIP_LEVELS and item.team:
-            grouped[(item.connection, item.team)].append(item)
-    return [
-        WipLane(team=team, connection=connection, counts=_counts(members))
-        for (connection, team), members in sorted(grouped.items())
-    ]
-
-
-def _counts(items: Iterable[WorkItem]) -> dict[StatusCategory, int]:
-    counts = dict.fromkeys(StatusCategory, 0)
-    for item in items:
-        counts[item.status_category] += 1
-    return counts
-
-
-def reportable_history(runs: Iterable[RunRecord], current_run: int) -> list[RunRecord]:
-    """Finished cycle runs (not undo runs) with a stored result, oldest first."""
-    usable = [
-        run
-        for run in runs
-        if run.id != current_run
-        and run.id < current_run
-        and run.status in (RunStatus.SUCCEEDED, RunStatus.PARTIAL)
-        and run.trigger != "undo"
-        and run.result
-        and run.finished is not None
-        and isinstance(run.result.get("headline"), dict)
-    ]
-    return sorted(usable, key=lambda run: run.id)
-
-
-def _headline(run: RunRecord) -> Headline | None:
-    assert run.result is not None
+def _headline(run: HeadlineRecord) -> Headline | None:
     try:
-        return Headline.model_validate(run.result["headline"])
+        return Headline.model_validate(run.headline)
     except ValidationError:
-        return None  # a document from an older schema: left out of the trend
+        return None  # a headline from an older schema: left out of the trend
 
 
-def add_history(result: CycleResult, history: Sequence[RunRecord]) -> CycleResult:
+def add_history(result: CycleResult, history: Sequence[HeadlineRecord]) -> CycleResult:
     """Trend (stored runs, oldest first, this run last) and the previous run's headline."""
     points: list[TrendPoint] = []
     previous: PreviousRun | None = None
     for run in history[-(TREND_RUNS - 1) :]:
         headline = _headline(run)
-        if headline is None or run.finished is None:
+        if headline is None:
             continue
         points.append(
             TrendPoint(
-                run_id=str(run.id),
+                run_id=str(run.run_id),
                 finished=run.finished,
                 alignment_pct_items=headline.alignment_pct_items,
                 alignment_pct_job_size=headline.alignment_pct_job_size,
                 orphans=headline.orphans,
             )
         )
-        previous = PreviousRun(run_id=str(run.id), finished=run.finished, headline=headline)
+        previous = PreviousRun(run_id=str(run.run_id), finished=run.finished, headline=headline)
     result.trend = [*points, result.trend_point()]
     result.previous = previous
     return result
 
 
+@dataclass(frozen=True)
+class Findings:
+    """The document's parts that need the items: built while the analysis is in memory, so it
+    can be released before the apply and report stages."""
+
+    alignment: AlignmentSummary
+    wsjf: list[WsjfRow]
+    wip: list[WipLane]
+    caps: ListCaps
+
+
+def summarize_analysis(
+    config: Config, analysis: Analysis, caps: ListCaps | None = None
+) -> Findings:
+    caps = caps or ListCaps()
+    return Findings(
+        alignment=alignment_summary(analysis.alignment, analysis.items, caps.kr_items),
+        wsjf=wsjf_rows(analysis),
+        wip=wip_lanes(config, analysis.items.values()),
+        caps=caps,
+    )
+
+
 def build_result(
     *,
-    config: Config,
     run_id: int,
     started: datetime,
     finished: datetime,
     mode: str,
     runs: Sequence[ConnectionRun],
-    analysis: Analysis,
-    audit: Iterable[AuditRow],
-    history: Sequence[RunRecord],
+    findings: Findings,
+    writes: WriteLog,
+    history: Sequence[HeadlineRecord],
     errors: Sequence[str] = (),
 ) -> CycleResult:
-    writes = write_log(audit)
     errors = [*errors, *write_failures(writes)]
     result = CycleResult(
         run_id=str(run_id),
@@ -310,10 +326,11 @@ def build_result(
         mode=mode,  # type: ignore[arg-type]
         errors=errors,
         connections=[connection_health(run) for run in runs],
-        alignment=alignment_summary(analysis.alignment, analysis.items),
-        wsjf=wsjf_rows(analysis),
+        alignment=findings.alignment,
+        wsjf=findings.wsjf,
         writes=writes,
-        wip=wip_lanes(config, analysis.items.values()),
+        wip=findings.wip,
+        caps=findings.caps,
     )
     return add_history(result, history)
 
@@ -321,3 +338,8 @@ def build_result(
 def result_json(result: CycleResult) -> dict[str, Any]:
     """The document as stored in the runs table (computed fields included, for readers)."""
     return result.model_dump(mode="json")
+
+
+def headline_json(result: CycleResult) -> dict[str, Any]:
+    """The headline as stored beside the document, for the next runs' history reads."""
+    return result.headline.model_dump(mode="json")

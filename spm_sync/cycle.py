@@ -33,9 +33,18 @@ from connectors.registry import ConnectorFactory, default_connector_factory
 from reports.email import DeliveryResult, SmtpFactory, default_smtp_factory
 from reports.publish import PublishedReport, publish_report
 from reports.settings import EmailSettings, ReportOptions
-from spm_sync.analysis import Analysis, analyse, store_analysis
+from spm_sync.analysis import analyse, store_analysis
 from spm_sync.apply import apply_all
-from spm_sync.assemble import RUN_STATUS, build_result, reportable_history, result_json
+from spm_sync.assemble import (
+    RUN_STATUS,
+    Findings,
+    build_result,
+    headline_json,
+    read_history,
+    read_write_log,
+    result_json,
+    summarize_analysis,
+)
 from spm_sync.config import Config, WriteMode
 from spm_sync.progress import CycleProgress, LogProgress, kv
 from spm_sync.pull import ConnectionRun, describe, pull_all
@@ -46,8 +55,6 @@ from spm_sync.store import RunStatus, StageStatus, Store
 log = logging.getLogger(__name__)
 
 BUSY = "skipped: another worker is syncing this connection right now"
-HISTORY_RUNS = 30
-"""Stored runs read for the report's trend and "change since last run"."""
 
 
 def utc_now() -> datetime:
@@ -182,8 +189,7 @@ def _stages(
     )
     stop.check("after the pull")
     with _stage(store, run_id, "analyse", progress):
-        analysis = analyse(config, store, runs)
-        planned = store_analysis(store, run_id, analysis)
+        findings, planned = _analyse(config, store, run_id, runs)
     log.info(kv("plan.done", run=run_id, planned_writes=planned, mode=mode.value))
     stop.check("after planning")
     if mode is WriteMode.APPLY and planned:
@@ -192,34 +198,49 @@ def _stages(
         apply_all(store, run_id, runs, stop)
         stop.check("after the write-back")
     with _stage(store, run_id, "report", progress):
-        result = _result(config, deps, run_id, started, mode, runs, analysis)
+        result = _result(deps, run_id, started, mode, runs, findings)
         published = _publish(config, deps, result, send_email)
-    status = RUN_STATUS[result.status]
-    store.finish_run(run_id, status, result=result_json(result), error=_run_error(result))
+    store.finish_run(
+        run_id,
+        RUN_STATUS[result.status],
+        result=result_json(result),
+        headline=headline_json(result),
+        error=_run_error(result),
+    )
     log.info(_finished_line(run_id, result, published))
     return CycleOutcome(run_id, result=result, report=published)
 
 
+def _analyse(
+    config: Config, store: Store, run_id: int, runs: Sequence[ConnectionRun]
+) -> tuple[Findings, int]:
+    """Align, score and plan; store what was found; keep only what the report needs. The
+    analysis (every item, every alignment) goes when this returns, before the write-back and
+    the report, so a cycle's peak memory is the engines' and not the engines' plus the
+    report's."""
+    analysis = analyse(config, store, runs)
+    planned = store_analysis(store, run_id, analysis)
+    return summarize_analysis(config, analysis), planned
+
+
 def _result(
-    config: Config,
     deps: CycleDeps,
     run_id: int,
     started: datetime,
     mode: WriteMode,
     runs: Sequence[ConnectionRun],
-    analysis: Analysis,
+    findings: Findings,
 ) -> CycleResult:
     store = deps.store
     return build_result(
-        config=config,
         run_id=run_id,
         started=started,
         finished=deps.clock(),
         mode=mode.value,
         runs=runs,
-        analysis=analysis,
-        audit=store.audit_rows(run_id),
-        history=reportable_history(store.last_runs(HISTORY_RUNS), run_id),
+        findings=findings,
+        writes=read_write_log(store, run_id, findings.caps.writes),
+        history=read_history(store, run_id),
     )
 
 

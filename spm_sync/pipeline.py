@@ -26,9 +26,10 @@ from spm_sync.assemble import (
     RUN_STATUS,
     connection_health,
     cycle_status,
+    headline_json,
+    read_write_log,
     result_json,
     write_failures,
-    write_log,
 )
 from spm_sync.config import Config, WriteMode
 from spm_sync.cycle import (
@@ -41,7 +42,7 @@ from spm_sync.cycle import (
 )
 from spm_sync.progress import kv, make_progress
 from spm_sync.pull import ConnectionRun, describe, pull_all
-from spm_sync.results import CycleResult
+from spm_sync.results import CycleResult, ListCaps
 from spm_sync.stopping import CycleStopped, StopSignal, stop_on_signals
 from spm_sync.store import AuditRow, RunRecord, RunStatus, Store
 from spm_sync.summary import audit_table, output_console, print_cycle
@@ -114,9 +115,9 @@ def print_outcome(console: Console, outcome: CycleOutcome) -> None:
 
 
 def _reported_run(store: Store, run_id: int | None) -> RunRecord | None:
-    if run_id is not None:
-        return store.get_run(run_id)
-    return next((run for run in store.last_runs(50) if run.result), None)
+    if run_id is None:
+        run_id = store.latest_run_with_result()
+    return store.get_run(run_id) if run_id is not None else None
 
 
 def report_command(config: Config, *, run_id: int | None, send: bool) -> int:
@@ -270,7 +271,8 @@ def _undo_stages(
     if job.mode is WriteMode.APPLY:
         store.set_stage(undo_run, "apply")
         apply_all(store, undo_run, runs, deps.stop)
-    writes = write_log(store.audit_rows(undo_run))
+    caps = ListCaps()
+    writes = read_write_log(store, undo_run, caps.writes)
     errors = [*job.errors, *write_failures(writes)]
     result = CycleResult(
         run_id=str(undo_run),
@@ -281,11 +283,16 @@ def _undo_stages(
         errors=errors,
         connections=[connection_health(run) for run in runs],
         writes=writes,
+        caps=caps,
     )
     problems = [*errors, *(f"{r.name}: {r.skipped or r.error}" for r in runs if not r.usable)]
     status = RUN_STATUS[result.status]
     store.finish_run(
-        undo_run, status, result=result_json(result), error="; ".join(problems) or None
+        undo_run,
+        status,
+        result=result_json(result),
+        headline=headline_json(result),
+        error="; ".join(problems) or None,
     )
     log.info(kv("undo.done", run=undo_run, undone=job.undone_run, status=result.status))
     return CycleOutcome(undo_run, result=result)

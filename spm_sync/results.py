@@ -3,13 +3,26 @@
 `CycleResult` is the contract between the pipeline and the report. The pipeline fills it from
 the engines' outputs, stores it as JSON in the runs table (`model_dump_json`), writes it for
 `spm-sync run --json FILE`, and hands it to `reports.render_report`; `spm-sync report --run ID`
-re-renders a past run from the stored JSON (`model_validate_json`). The document carries every
-row the report shows, uncapped; capping long lists is the report's job.
+re-renders a past run from the stored JSON (`model_validate_json`).
+
+The document carries what the report and readers of `--json` need, not a copy of the store: a
+portfolio of 200,000 items aligns ~86,000 of them and plans ~50,000 writes, which as rows would
+cost gigabytes of memory and a document of tens of megabytes per run. So two lists are capped
+(`ListCaps`, recorded in the document as `caps`), with their totals kept as fields:
+- each Key Result lists its first `caps.kr_items` items in report order (active work first,
+  biggest job size first); `item_count`, `status_mix` and `job_size_total` cover all of them.
+  Every aligned item of a run, with its evidence, stays in the store (table `alignments`);
+- the write log lists its first `caps.writes` rows (failed, conflicts, written, planned,
+  unchanged; by connection and key within each); `counts` covers all of them. The complete
+  audit log stays in the store (table `writes`); `spm-sync report --run ID` prints it.
+Orphans, the WSJF table, WIP lanes and the trend are complete.
 
 Every model forbids unknown keys, so a typo in the pipeline fails loudly. Figures the document
-can derive itself (status mix, job size totals, breach flags, write counts, the headline) are
-computed fields: they appear in the JSON for readers of `--json` files, and are ignored (then
+can derive from complete rows (breach flags, uncovered Key Results, the headline) are computed
+fields: they appear in the JSON for readers of `--json` files, and are ignored (then
 recomputed) when a stored document is read back, so they can never disagree with the rows.
+Totals of capped lists are stored fields, checked against the rows the document does carry; a
+document without them (schema version 1, uncapped) gets them from its rows.
 """
 
 from __future__ import annotations
@@ -32,7 +45,13 @@ from pydantic import (
 from connectors.base import RequestStats
 from spm_sync.domain import Level, PlannedWrite, StatusCategory, WorkItem, WriteField, WriteResult
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""2: capped Key Result items and write rows with their totals as fields, and `caps`. Version 1
+documents (every row, totals derived) are still read."""
+KR_ITEMS_CAP = 100
+"""Items listed per Key Result: the report's full file shows them, the email fewer."""
+WRITES_CAP = 500
+"""Write rows listed; failures and conflicts come first, so they are never the ones left out."""
 
 
 def _to_utc(value: datetime) -> datetime:
@@ -163,31 +182,77 @@ class AlignedItem(ResultModel):
         )
 
 
+STATUS_ORDER = {StatusCategory.IN_PROGRESS: 0, StatusCategory.TODO: 1, StatusCategory.DONE: 2}
+
+
+def aligned_item_order(
+    status_category: StatusCategory, job_size: float | None, key: str
+) -> tuple[int, float, str]:
+    """The order a Key Result's items are listed (and capped) in: work in progress first, then
+    what is next, then what is done; bigger job size before smaller."""
+    return (STATUS_ORDER[status_category], -(job_size or 0.0), key)
+
+
 class KeyResultAlignment(ResultModel):
+    """One Key Result and the work that moves it. `items` may be capped (see the module
+    docstring); `item_count`, `status_mix` and `job_size_total` always cover every item, and
+    default to the figures of `items` when the list is complete."""
+
     id: str
     title: str
     target: float | None = None
     current: float | None = None
     items: list[AlignedItem] = Field(default_factory=list)
+    """The first items in `aligned_item_order`, at most `caps.kr_items`."""
+    item_count: Count = 0
+    status_mix: dict[StatusCategory, Count] = Field(default_factory=dict)
+    """Items per status category, every category present (zeros included)."""
+    job_size_total: float = Field(0.0, ge=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _totals_from_complete_items(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or "item_count" in data:
+            return data
+        items = [AlignedItem.model_validate(item) for item in data.get("items") or ()]
+        counts = Counter(item.status_category for item in items)
+        return {
+            "status_mix": {category: counts.get(category, 0) for category in StatusCategory},
+            "job_size_total": sum(item.job_size or 0.0 for item in items),
+            **data,
+            "items": items,
+            "item_count": len(items),
+        }
+
+    @model_validator(mode="after")
+    def _totals_cover_the_items(self) -> KeyResultAlignment:
+        self.status_mix = {c: self.status_mix.get(c, 0) for c in StatusCategory}
+        if sum(self.status_mix.values()) != self.item_count:
+            raise ValueError(
+                f"{self.id}: status_mix adds up to {sum(self.status_mix.values())}, "
+                f"not item_count {self.item_count}"
+            )
+        listed = Counter(item.status_category for item in self.items)
+        short = [c.value for c in StatusCategory if listed.get(c, 0) > self.status_mix[c]]
+        if len(self.items) > self.item_count or short:
+            raise ValueError(
+                f"{self.id}: {len(self.items)} items listed, more than the totals "
+                f"(item_count {self.item_count}, status_mix {self.status_mix}) allow"
+            )
+        return self
 
     @computed_field  # type: ignore[prop-decorator]
     @property
-    def status_mix(self) -> dict[StatusCategory, int]:
-        """Items per status category, every category present (zeros included)."""
-        counts = Counter(item.status_category for item in self.items)
-        return {category: counts.get(category, 0) for category in StatusCategory}
-
-    @computed_field  # type: ignore[prop-decorator]
-    @property
-    def job_size_total(self) -> float:
-        return sum(item.job_size or 0.0 for item in self.items)
+    def items_omitted(self) -> int:
+        """Items counted in the totals but not listed (the list was capped)."""
+        return self.item_count - len(self.items)
 
     @computed_field  # type: ignore[prop-decorator]
     @property
     def uncovered(self) -> bool:
         """No active work moves this Key Result: nothing aligned, or only Done items (the same
         rule as `spm_sync.alignment`: finished work no longer moves a number)."""
-        return all(item.status_category is StatusCategory.DONE for item in self.items)
+        return self.status_mix[StatusCategory.DONE] == self.item_count
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -339,15 +404,61 @@ class WriteRow(ResultModel):
         return planned.model_copy(update={"status": result.status.value, "error": result.error})
 
 
+WRITE_STATUS_ORDER: dict[str, int] = {
+    "failed": 0,
+    "conflict": 1,
+    "written": 2,
+    "planned": 3,
+    "unchanged": 4,
+}
+"""The order write rows are listed (and capped) in: what needs a human first."""
+
+
+def write_row_order(row: WriteRow) -> tuple[int, str, str, str]:
+    return (WRITE_STATUS_ORDER[row.status], row.connection, row.key, row.field.value)
+
+
 class WriteLog(ResultModel):
+    """The run's writes: `counts` covers every write; `rows` may be capped (see the module
+    docstring) and `counts` defaults to the figures of `rows` when the list is complete."""
+
     rows: list[WriteRow] = Field(default_factory=list)
+    """The first writes in `write_row_order`, at most `caps.writes`."""
+    counts: dict[WriteRowStatus, Count] = Field(default_factory=dict)
+    """Writes per status, every status present."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _counts_from_complete_rows(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or "counts" in data:
+            return data
+        rows = [WriteRow.model_validate(row) for row in data.get("rows") or ()]
+        counts = Counter(row.status for row in rows)
+        return {**data, "rows": rows, "counts": dict(counts)}
+
+    @model_validator(mode="after")
+    def _counts_cover_the_rows(self) -> WriteLog:
+        self.counts = {status: self.counts.get(status, 0) for status in get_args(WriteRowStatus)}
+        listed = Counter(row.status for row in self.rows)
+        short = [status for status, n in listed.items() if n > self.counts[status]]
+        if short:
+            raise ValueError(
+                f"write rows listed with status {', '.join(sorted(short))} outnumber counts "
+                f"{self.counts}"
+            )
+        return self
 
     @computed_field  # type: ignore[prop-decorator]
     @property
-    def counts(self) -> dict[str, int]:
-        """Rows per status, every status present."""
-        counts = Counter(row.status for row in self.rows)
-        return {status: counts.get(status, 0) for status in get_args(WriteRowStatus)}
+    def total(self) -> int:
+        """Every write of the run, listed or not."""
+        return sum(self.counts.values())
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def rows_omitted(self) -> int:
+        """Writes counted but not listed (the list was capped)."""
+        return self.total - len(self.rows)
 
 
 class WipLane(ResultModel):
@@ -428,10 +539,17 @@ class PreviousRun(ResultModel):
 # --- the cycle -------------------------------------------------------------------------------
 
 
+class ListCaps(ResultModel):
+    """The longest the capped lists of a document may be (see the module docstring)."""
+
+    kr_items: Count = KR_ITEMS_CAP
+    writes: Count = WRITES_CAP
+
+
 class CycleResult(ResultModel):
     """Everything one cycle found and did. See the module docstring for who fills and reads it."""
 
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[1, 2] = SCHEMA_VERSION
     run_id: str = Field(min_length=1)
     started: UtcDatetime
     finished: UtcDatetime
@@ -449,6 +567,8 @@ class CycleResult(ResultModel):
     """Stored runs oldest first, this run included as the last point."""
     previous: PreviousRun | None = None
     """The previous run's headline, for "change since last run"; None on a first run."""
+    caps: ListCaps | None = None
+    """How the Key Result items and write rows were capped; None: the lists are complete."""
 
     @model_validator(mode="after")
     def _finished_after_started(self) -> CycleResult:
@@ -466,7 +586,7 @@ class CycleResult(ResultModel):
             orphans=len(self.alignment.orphans),
             uncovered_key_results=len(self.alignment.uncovered_key_results),
             unscored=sum(1 for row in self.wsjf if not row.scored),
-            writes_planned=len(self.writes.rows),
+            writes_planned=self.writes.total,
             writes_applied=counts["written"],
             write_conflicts=counts["conflict"],
         )

@@ -11,7 +11,7 @@ import pytest
 from reports.publish import publish_report, write_report
 from reports.render import render_report, report_stem, shorten
 from reports.settings import ReportOptions
-from spm_sync.results import CycleResult, Headline, Orphan
+from spm_sync.results import CycleResult, Headline, Orphan, WriteLog
 from tests.report_fixtures import HOSTILE_TITLES, build_cycle_result
 
 LABELS = {
@@ -309,7 +309,7 @@ def test_empty_cycle_renders() -> None:
 
 def test_nothing_cut_means_no_pointer_to_the_full_report() -> None:
     result = build_cycle_result(orphans=3)
-    del result.writes.rows[5:]
+    result.writes = WriteLog(rows=result.writes.rows[:5])
     rendered = render_report(result)
     assert "more" not in " ".join(Page(rendered.html).text).replace("moves", "")
     assert rendered.full_filename not in rendered.html

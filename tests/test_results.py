@@ -85,12 +85,33 @@ def test_json_carries_the_derived_figures_for_readers_of_run_json() -> None:
 def test_tampered_derived_figures_are_recomputed_from_the_rows() -> None:
     document = json.loads(build_cycle_result().model_dump_json())
     document["headline"]["orphans"] = 0
-    document["writes"]["counts"]["written"] = 999
+    document["headline"]["writes_planned"] = 1
+    document["writes"]["total"] = 1
     document["alignment"]["objectives"][0]["key_results"][0]["at_risk"] = True
+    document["alignment"]["objectives"][0]["key_results"][0]["items_omitted"] = 40
     again = CycleResult.model_validate(document)
     assert again.headline.orphans == 18
-    assert again.writes.counts["written"] == 35
+    assert again.headline.writes_planned == again.writes.total == len(again.writes.rows) == 41
     assert again.alignment.objectives[0].key_results[0].at_risk is False
+    assert again.alignment.objectives[0].key_results[0].items_omitted == 0
+
+
+def test_stored_totals_must_cover_the_listed_rows() -> None:
+    """Totals of the capped lists are stored (the rows may be the first few), so they cannot
+    be recomputed; totals smaller than the rows the document lists are refused."""
+    document = json.loads(build_cycle_result().model_dump_json())
+    document["writes"]["counts"]["written"] = 3  # 35 written rows are listed
+    with pytest.raises(ValidationError, match="outnumber counts"):
+        CycleResult.model_validate(document)
+    document = json.loads(build_cycle_result().model_dump_json())
+    key_result = document["alignment"]["objectives"][0]["key_results"][1]
+    key_result["item_count"] = 2  # 4 items listed
+    key_result["status_mix"] = {"To Do": 0, "In Progress": 2, "Done": 0}
+    with pytest.raises(ValidationError, match="more than the totals"):
+        CycleResult.model_validate(document)
+    key_result["item_count"] = 9  # the mix adds up to 2
+    with pytest.raises(ValidationError, match="adds up to 2, not item_count 9"):
+        CycleResult.model_validate(document)
 
 
 def test_unknown_keys_are_rejected_so_pipeline_typos_fail_loudly() -> None:

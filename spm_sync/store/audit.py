@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
-from sqlalchemy import Connection, Table, select, update
+from sqlalchemy import Connection, Table, func, select, update
 
 from spm_sync.domain import ConnectionPlan, PlannedWrite, RankMove, WriteField, WriteResult
 from spm_sync.store.base import BATCH_ROWS, StoreBase, batched
@@ -21,6 +21,8 @@ from spm_sync.store.records import AuditRow, AuditStatus
 from spm_sync.store.tables import WriteRow
 
 WRITES: Table = WriteRow.__table__  # type: ignore[attr-defined]
+AuditOrder = Literal["planned", "item"]
+"""`planned`: the order the rows were planned in; `item`: by connection, key and field."""
 _PLAN_COLUMNS = ("old", "new", "expected_revision", "move", "move_position", "planned_at")
 
 
@@ -149,8 +151,10 @@ class AuditStore(StoreBase):
         *,
         connection: str | None = None,
         status: AuditStatus | str | None = None,
+        limit: int | None = None,
+        order: AuditOrder = "planned",
     ) -> list[AuditRow]:
-        """The run's audit log in the order it was planned."""
+        """The run's audit log (or its first `limit` rows), in the order asked for."""
         return [
             AuditRow(
                 run_id=row["run_id"],
@@ -161,16 +165,48 @@ class AuditStore(StoreBase):
                 planned_at=row["planned_at"],
                 applied_at=row["applied_at"],
             )
-            for row in self._rows(run_id, connection=connection, status=status)
+            for row in self._rows(
+                run_id, connection=connection, status=status, limit=limit, order=order
+            )
         ]
 
+    def audit_counts(self, run_id: int) -> dict[AuditStatus, int]:
+        """Rows of the run's audit log per status, every status present; counted by the
+        database, so a report of 50,000 writes never loads them."""
+        query = (
+            select(WRITES.c.status, func.count())
+            .where(WRITES.c.run_id == run_id)
+            .group_by(WRITES.c.status)
+        )
+        with self._reading() as db:
+            found = {AuditStatus(status): count for status, count in db.execute(query)}
+        return {status: found.get(status, 0) for status in AuditStatus}
+
     def _rows(
-        self, run_id: int, *, connection: str | None, status: AuditStatus | str | None
+        self,
+        run_id: int,
+        *,
+        connection: str | None,
+        status: AuditStatus | str | None,
+        limit: int | None = None,
+        order: AuditOrder = "planned",
     ) -> list[Mapping[str, Any]]:
-        query = select(WRITES).where(WRITES.c.run_id == run_id).order_by(WRITES.c.id)
+        query = select(WRITES).where(WRITES.c.run_id == run_id)
+        if order == "item":
+            # Code point order on both backends (PostgreSQL's default collation is the
+            # locale's), so the first rows are the first in a Python sort too.
+            columns = [WRITES.c.connection, WRITES.c.key, WRITES.c.field]
+            if self.backend == "postgresql":
+                query = query.order_by(*(column.collate("C") for column in columns))
+            else:
+                query = query.order_by(*columns)
+        else:
+            query = query.order_by(WRITES.c.id)
         if connection is not None:
             query = query.where(WRITES.c.connection == connection)
         if status is not None:
             query = query.where(WRITES.c.status == AuditStatus(status).value)
+        if limit is not None:
+            query = query.limit(limit)
         with self._reading() as db:
             return list(db.execute(query).mappings())

@@ -150,22 +150,25 @@ class StoreBase:
         self,
         table: Table,
         run_id: int,
-        rows: list[dict[str, Any]],
+        rows: Iterable[dict[str, Any]],
         connection_name: str | None,
     ) -> int:
         """Replace a run's rows (or one connection's share of them): re-running a stage of a
-        resumed run leaves exactly one copy."""
+        resumed run leaves exactly one copy. `rows` are consumed a batch at a time, so a
+        generator of 170,000 alignment rows never sits in memory as a list."""
+        count = 0
         with self._writing() as connection:
             scope = table.c.run_id == run_id
             if connection_name is not None:
                 scope = scope & (table.c.connection == connection_name)
-                foreign = [row for row in rows if row["connection"] != connection_name]
+            connection.execute(delete(table).where(scope))
+            for chunk in batched(rows, BATCH_ROWS):
+                foreign = [row for row in chunk if connection_name not in (None, row["connection"])]
                 if foreign:
                     raise ValueError(
                         f"rows of connection {foreign[0]['connection']!r} given to replace "
                         f"those of {connection_name!r}"
                     )
-            connection.execute(delete(table).where(scope))
-            for chunk in batched(rows, BATCH_ROWS):
                 connection.execute(insert(table), [{**row, "run_id": run_id} for row in chunk])
-        return len(rows)
+                count += len(chunk)
+        return count

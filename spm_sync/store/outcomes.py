@@ -24,7 +24,7 @@ class OutcomeStore(StoreBase):
     def record_alignments(
         self, run_id: int, rows: Iterable[AlignmentRecord], *, connection: str | None = None
     ) -> int:
-        values = [
+        values = (
             {
                 "connection": row.connection,
                 "key": row.key,
@@ -33,7 +33,7 @@ class OutcomeStore(StoreBase):
                 "path": list(row.path),
             }
             for row in rows
-        ]
+        )
         return self._replace_run_rows(ALIGNMENTS, run_id, values, connection)
 
     def alignments(self, run_id: int) -> list[AlignmentRecord]:
@@ -51,9 +51,9 @@ class OutcomeStore(StoreBase):
     def record_orphans(
         self, run_id: int, rows: Iterable[OrphanRecord], *, connection: str | None = None
     ) -> int:
-        values = [
+        values = (
             {"connection": row.connection, "key": row.key, "reason": row.reason} for row in rows
-        ]
+        )
         return self._replace_run_rows(ORPHANS, run_id, values, connection)
 
     def orphans(self, run_id: int) -> list[OrphanRecord]:
@@ -65,7 +65,7 @@ class OutcomeStore(StoreBase):
     def record_scores(
         self, run_id: int, rows: Iterable[ScoreRecord], *, connection: str | None = None
     ) -> int:
-        values = [
+        values = (
             {
                 "connection": row.connection,
                 "key": row.key,
@@ -78,7 +78,7 @@ class OutcomeStore(StoreBase):
                 "reason": row.reason,
             }
             for row in rows
-        ]
+        )
         return self._replace_run_rows(SCORES, run_id, values, connection)
 
     def scores(self, run_id: int) -> list[ScoreRecord]:

@@ -86,6 +86,20 @@ class RunRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class HeadlineRecord:
+    """A finished run's headline figures, read without its (large) result document: what the
+    report's trend and "change since last run" need."""
+
+    run_id: int
+    started: datetime
+    finished: datetime
+    status: RunStatus
+    mode: str
+    trigger: str
+    headline: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
 class StageRecord:
     run_id: int
     stage: str

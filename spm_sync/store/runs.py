@@ -1,14 +1,27 @@
-"""Runs, their stage progress (so a crashed run resumes), and per-connection sync stats."""
+"""Runs, their stage progress (so a crashed run resumes), and per-connection sync stats.
+
+A finished run keeps two documents: `result`, the whole result the report is rendered from
+(`spm-sync report --run ID`), and `headline`, its handful of headline figures. History reads
+(the trend, "change since last run") take the headlines only, so they never parse full
+results.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from sqlalchemy import Table, insert, select, update
 
 from spm_sync.store.base import StoreBase
-from spm_sync.store.records import RunRecord, RunStatus, StageRecord, StageStatus, SyncStats
+from spm_sync.store.records import (
+    HeadlineRecord,
+    RunRecord,
+    RunStatus,
+    StageRecord,
+    StageStatus,
+    SyncStats,
+)
 from spm_sync.store.tables import RunRow, StageProgressRow, SyncStatsRow
 
 RUNS: Table = RunRow.__table__  # type: ignore[attr-defined]
@@ -36,9 +49,11 @@ class RunStore(StoreBase):
         *,
         error: str | None = None,
         result: Mapping[str, Any] | None = None,
+        headline: Mapping[str, Any] | None = None,
     ) -> None:
         """Close a run. `result` is the JSON document the report is rendered from, kept so
-        `spm-sync report --run ID` can render it again; omitted, a saved one stays."""
+        `spm-sync report --run ID` can render it again; `headline` its headline figures, kept
+        apart for `run_headlines`. Omitted, saved ones stay."""
         values: dict[str, Any] = {
             "status": RunStatus(status).value,
             "finished": self._now(),
@@ -46,6 +61,8 @@ class RunStore(StoreBase):
         }
         if result is not None:
             values["result"] = dict(result)
+        if headline is not None:
+            values["headline"] = dict(headline)
         self._update_run(run_id, values)
 
     def save_result(self, run_id: int, result: Mapping[str, Any]) -> None:
@@ -69,6 +86,50 @@ class RunStore(StoreBase):
             query = query.where(RUNS.c.status == RunStatus(status).value)
         with self._reading() as db:
             return [_run(row) for row in db.execute(query).mappings()]
+
+    def run_headlines(
+        self,
+        n: int,
+        *,
+        before: int | None = None,
+        statuses: Collection[RunStatus | str] = (RunStatus.SUCCEEDED, RunStatus.PARTIAL),
+        exclude_triggers: Collection[str] = (),
+    ) -> list[HeadlineRecord]:
+        """The headlines of the `n` most recent finished runs that have one (with a status in
+        `statuses`, before run `before`, not started by `exclude_triggers`), newest first.
+        Reads the small `headline` column only, never the result documents."""
+        columns = [RUNS.c[name] for name in ("id", "started", "finished", "status", "mode")]
+        query = (
+            select(*columns, RUNS.c.trigger, RUNS.c.headline)
+            .where(RUNS.c.headline.is_not(None), RUNS.c.finished.is_not(None))
+            .where(RUNS.c.status.in_([RunStatus(status).value for status in statuses]))
+            .order_by(RUNS.c.id.desc())
+            .limit(n)
+        )
+        if before is not None:
+            query = query.where(RUNS.c.id < before)
+        if exclude_triggers:
+            query = query.where(RUNS.c.trigger.not_in(list(exclude_triggers)))
+        with self._reading() as db:
+            rows = db.execute(query).mappings().all()
+        return [
+            HeadlineRecord(
+                run_id=row["id"],
+                started=row["started"],
+                finished=row["finished"],
+                status=RunStatus(row["status"]),
+                mode=row["mode"],
+                trigger=row["trigger"],
+                headline=row["headline"],
+            )
+            for row in rows
+        ]
+
+    def latest_run_with_result(self) -> int | None:
+        """The id of the newest run that has a stored result, without reading any result."""
+        query = select(RUNS.c.id).where(RUNS.c.result.is_not(None)).order_by(RUNS.c.id.desc())
+        with self._reading() as db:
+            return db.execute(query.limit(1)).scalar()
 
     def unfinished_runs(self) -> list[RunRecord]:
         """Runs still marked running: crashed ones, or one in progress in another worker."""

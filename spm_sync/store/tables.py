@@ -111,6 +111,9 @@ class RunRow(StoreTable, table=True):
     trigger: str
     error: str | None = Field(default=None, sa_type=Text)
     result: dict[str, Any] | None = _json()
+    """The result document the report is rendered from (`spm_sync.results.CycleResult`)."""
+    headline: dict[str, Any] | None = _json()
+    """Its headline figures alone, so history reads never parse whole documents (rev 0002)."""
 
 
 class StageProgressRow(StoreTable, table=True):
