@@ -55,6 +55,46 @@ def missed(results: dict[str, Any]) -> list[str]:
     ]
 
 
+def merged(
+    output: Path, mode: str, run: dict[str, Any], results: dict[str, Any], *, partial: bool
+) -> dict[str, Any]:
+    """The results document to write. A subset (`--only`) replaces only its own entries (those
+    named after the benchmarks it ran) in an existing file of the same mode, keeping the other
+    benchmarks' numbers and the runs that made them (`runs`, one entry per invocation, newest
+    last); a whole run starts the file afresh."""
+    previous: dict[str, Any] = {}
+    if partial and output.exists():
+        previous = json.loads(output.read_text(encoding="utf-8"))
+        if previous.get("mode") != mode:
+            raise SystemExit(f"{output} holds {previous.get('mode')} results, not {mode}")
+    kept = {
+        name: entry
+        for name, entry in previous.get("benchmarks", {}).items()
+        if not any(name.startswith(benchmark) for benchmark in run["benchmarks"])
+    }
+    benchmarks = dict(sorted({**kept, **results}.items(), key=lambda entry: _order(entry[0])))
+    runs = previous.get("runs") or ([_run_of(previous)] if previous else [])
+    return {
+        "mode": mode,
+        **run,
+        "benchmarks": benchmarks,
+        "missed_targets": missed(benchmarks),
+        "runs": [*runs, run],
+    }
+
+
+def _order(entry: str) -> int:
+    """Entries in the order of `BENCHMARKS` (a stable sort keeps each benchmark's own order)."""
+    owners = [n for n, benchmark in enumerate(BENCHMARKS) if entry.startswith(benchmark)]
+    return owners[0] if owners else len(BENCHMARKS)
+
+
+def _run_of(document: dict[str, Any]) -> dict[str, Any]:
+    """The run facts of a file written before `runs` existed (all its benchmarks)."""
+    keys = ("started", "duration_seconds", "machine", "load_average_before", "load_average_after")
+    return {"benchmarks": "all", **{key: document.get(key) for key in keys}}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="spm-sync benchmarks (see bench/README.md)")
     parser.add_argument("--quick", action="store_true", help="smaller sizes, a few minutes")
@@ -75,16 +115,17 @@ def main() -> None:
     for name in chosen:
         print(f"[{name}]", flush=True)
         results.update(BENCHMARKS[name](quick=args.quick, log=_log))
-    document = {
-        "mode": "quick" if args.quick else "full",
+    run = {
+        "benchmarks": chosen,
         "started": when.isoformat(timespec="seconds"),
         "duration_seconds": round(time.monotonic() - started, 1),
         "machine": machine(),
         "load_average_before": [round(x, 2) for x in load_before],
         "load_average_after": [round(x, 2) for x in os.getloadavg()],
-        "benchmarks": results,
-        "missed_targets": missed(results),
     }
+    document = merged(
+        output, "quick" if args.quick else "full", run, results, partial=bool(args.only)
+    )
     output.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
     print(f"\nwrote {output}\n")
     print(markdown_table(results))

@@ -62,9 +62,11 @@ def run_worker(
     )
     command = [sys.executable, "-m", "bench.worker", target, json.dumps(dict(kwargs))]
     with tempfile.TemporaryDirectory(prefix="spm-bench-") as scratch:
-        # A cold discovery cache for every run (importing `connectors.azure_devops_client`
-        # points this variable at a per-user cache, which would warm later runs).
-        environment["AZURE_DEVOPS_CACHE_DIR"] = scratch
+        # A cold discovery cache for every run unless `env` names one (importing
+        # `connectors.azure_devops_client` points this variable at a per-user cache, which
+        # would warm later runs unnoticed).
+        if "AZURE_DEVOPS_CACHE_DIR" not in (env or {}):
+            environment["AZURE_DEVOPS_CACHE_DIR"] = scratch
         out, err = Path(scratch, "stdout"), Path(scratch, "stderr")
         with out.open("w") as stdout, err.open("w") as stderr:
             process = subprocess.Popen(
@@ -123,16 +125,39 @@ def alternate(
 ) -> tuple[list[Run], list[Run]]:
     """S, B, S, B, ... until both sides have their runs (the surplus side goes last), so slow
     drift in the machine's load hits both sides alike."""
-    spm_done: list[Run] = []
-    baseline_done: list[Run] = []
-    while len(spm_done) < spm_runs or len(baseline_done) < baseline_runs:
-        if len(spm_done) < spm_runs:
-            spm_done.append(spm())
-            log(f"    spm-sync run {len(spm_done)}: {describe(spm_done[-1])}")
-        if len(baseline_done) < baseline_runs:
-            baseline_done.append(baseline())
-            log(f"    baseline run {len(baseline_done)}: {describe(baseline_done[-1])}")
-    return spm_done, baseline_done
+    done = round_robin(
+        {"spm-sync": (spm, spm_runs), "baseline": (baseline, baseline_runs)}, log=log
+    )
+    return done["spm-sync"], done["baseline"]
+
+
+def round_robin(
+    sides: Mapping[str, tuple[Callable[[], Run], int]], *, log: Callable[[str], None] = print
+) -> dict[str, list[Run]]:
+    """One run of each side in turn (A, B, C, A, B, C, ...) until every side has its number of
+    runs; `sides` maps a label to (run it, how many runs)."""
+    done: dict[str, list[Run]] = {label: [] for label in sides}
+    while any(len(done[label]) < runs for label, (_, runs) in sides.items()):
+        for label, (measure, runs) in sides.items():
+            if len(done[label]) < runs:
+                done[label].append(measure())
+                log(f"    {label} run {len(done[label])}: {describe(done[label][-1])}")
+    return done
+
+
+def warm_up(
+    sides: Mapping[str, Callable[[], Run]], *, log: Callable[[str], None] = print
+) -> dict[str, float]:
+    """One unmeasured run per side before the measured ones: it fills the sandbox's cache of
+    encoded items for that side's requests (`connectors/sandbox/raw_json.py`), so no measured
+    run pays for the test double's rendering and the first run is not slower than the rest.
+    Returns the seconds each took (kept in the results, apart)."""
+    seconds: dict[str, float] = {}
+    for label, measure in sides.items():
+        run = measure()
+        seconds[label] = round(run.seconds, 3)
+        log(f"    {label} warm-up (not measured): {describe(run)}")
+    return seconds
 
 
 def describe(run: Run) -> str:

@@ -9,7 +9,10 @@ Requests of a pull (Work Item Tracking 7.1, specs/ado-wit-7.1.json):
   requests: discovery and one WIQL query;
 - `POST …/workitemsbatch` per 200 ids, `settings.workers` at a time, items streamed as each
   batch completes;
-- `GET …/workitemtypes/{type}/states` once per work item type seen, for the state categories.
+- `GET …/workitemtypes/{type}/states` only for a type with a state outside the system states
+  of Microsoft's processes, whose categories are fixed (`SYSTEM_STATE_CATEGORIES`), once per
+  type and run. So a steady nightly run costs one WIQL query and the batch of the items in the
+  overlap window, plus discovery when its on-disk cache is cold.
 
 Relations: the batch reads with `$expand=relations` by default. The service does not combine
 `$expand` with `fields`, so this returns every field of the item, but it is the one documented
@@ -19,9 +22,10 @@ way to get both the parent (`System.LinkTypes.Hierarchy-Reverse`) and the relate
 the same request count; no related links, and `System.Parent` is not in the spec examples).
 Getting related links another way (a WIQL link query, or per-item reads) would cost requests
 to save bytes; a nightly sync is bound by requests (throttling counts them), not bytes.
-Measured on the sandbox, 20,000 items: 109 requests both ways (1 OPTIONS, 2 WIQL, 100 batches,
-6 type-state reads), 13.8 MB of answers with relations against 8.3 MB without; real items carry
-more fields (HTML descriptions), so there the gap is wider.
+Measured on the sandbox, 20,000 items: 103 requests both ways (1 OPTIONS, 2 WIQL, 100 batches;
+no type-state reads, its states are all system states), 13.8 MB of answers with relations
+against 8.3 MB without; real items carry more fields (HTML descriptions), so there the gap is
+wider.
 """
 
 from __future__ import annotations
@@ -231,7 +235,7 @@ class AzureDevOpsConnector:
     ) -> Iterator[WorkItem]:
         for future in done:
             raw_items = sorted(future.result(), key=lambda raw: raw.get("id") or 0)
-            self._read_state_categories(_types_of(raw_items))
+            self._read_state_categories(self._types_with_unknown_states(raw_items))
             for raw in raw_items:
                 try:
                     item = normalize(raw, fields, self._context)
@@ -241,8 +245,21 @@ class AzureDevOpsConnector:
                 self._check_state(item)
                 yield item
 
+    def _types_with_unknown_states(self, raw_items: Iterable[Mapping[str, Any]]) -> set[str]:
+        """Types with a state neither the system table nor a table read before knows."""
+        types: set[str] = set()
+        for raw in raw_items:
+            values = raw.get("fields") or {}
+            work_item_type, state = values.get("System.WorkItemType"), values.get("System.State")
+            if not (isinstance(work_item_type, str) and isinstance(state, str)):
+                continue  # `normalize` skips the item with a warning
+            if state_category(work_item_type, state, self._state_tables) is None:
+                types.add(work_item_type)
+        return types
+
     def _read_state_categories(self, types: set[str]) -> None:
-        """`GET …/workitemtypes/{type}/states` once per type; the default table if it fails."""
+        """`GET …/workitemtypes/{type}/states` once per type and run; the system table stands
+        if it fails."""
         for work_item_type in sorted(types - self._states_read):
             self._states_read.add(work_item_type)
             try:
@@ -250,7 +267,7 @@ class AzureDevOpsConnector:
             except ConnectorError as error:
                 self._warn(
                     f"{self.name}: could not read the states of {work_item_type!r} ({error}); "
-                    "using the default state categories"
+                    "using the system state categories"
                 )
                 continue
             table = {name: cat for name, raw in states if (cat := category_of(raw)) is not None}
@@ -300,8 +317,3 @@ class AzureDevOpsConnector:
 
     def close(self) -> None:
         self._client.close()
-
-
-def _types_of(raw_items: Iterable[Mapping[str, Any]]) -> set[str]:
-    types = {(raw.get("fields") or {}).get("System.WorkItemType") for raw in raw_items}
-    return {t for t in types if isinstance(t, str) and t}

@@ -15,8 +15,13 @@ Three things are arranged around it (specs/API_NOTES.md "azure-devops 7.1.0b4", 
   default), so only our policy retries and a 503 is never retried twice over.
 - **Resource-location discovery.** The first call of a client sends `OPTIONS {org}/_apis` and
   caches the answer in memory (per process, `Client._locations_cache`) and on disk
-  (`options.json`, 12 h, in `AZURE_DEVOPS_CACHE_DIR` or `~/.azure-devops/python-sdk/cache`, read
-  when the library is imported). See `use_discovery_cache`: we pick the directory per client,
+  (`options.json` in `AZURE_DEVOPS_CACHE_DIR` or `~/.azure-devops/python-sdk/cache`, read when
+  the library is imported). The library trusts the file for 12 hours, so a nightly sync would
+  always find it expired; we keep it for `DISCOVERY_MAX_AGE` (7 days) instead, and drop it when
+  the library reports a location it does not list ("is not registered": a newer library asking
+  for a resource the cached answer predates), so the next run discovers afresh. The locations
+  of the resources this client calls (WIQL, work items, fields, type states) have kept their ids
+  and routes since the 5.x APIs. See `use_discovery_cache`: we pick the directory per client,
   forget the in-memory copy of this organization, and so count the OPTIONS call in the run that
   makes it. The client is built for the organization URL directly rather than through
   `Connection.clients_v7_1`: `Connection` first asks `GET _apis/resourceAreas` through a private
@@ -106,6 +111,8 @@ from msrest.authentication import BasicAuthentication  # noqa: E402
 from msrest.exceptions import ClientException  # noqa: E402
 
 DEFAULT_CACHE_DIR = Path(os.environ["AZURE_DEVOPS_CACHE_DIR"])
+DISCOVERY_MAX_AGE = 7 * 24 * 3600
+"""Seconds the on-disk resource locations are trusted (the library's default: 12 hours)."""
 
 
 class ServiceRefused(ConnectorError):
@@ -151,9 +158,19 @@ def use_discovery_cache(cache_dir: Path | None, organization_url: str) -> None:
         cache.file_name = "" if cache_dir is None else str(Path(cache_dir) / f"{name}.json")
         cache.data = {}
         cache.initial_load_occurred = False
+        cache.max_age = DISCOVERY_MAX_AGE
     if cache_dir is not None:
         Path(cache_dir).mkdir(parents=True, exist_ok=True)
     Client._locations_cache.pop(organization_url.rstrip("/").lower(), None)
+
+
+def forget_discovery(organization_url: str) -> None:
+    """Drop the cached resource locations of an organization, in memory and on disk."""
+    url = organization_url.rstrip("/").lower()
+    Client._locations_cache.pop(url, None)
+    options = _file_cache.OPTIONS_CACHE
+    if options.file_name and url in options:
+        del options[url]  # FileCache saves itself on every change
 
 
 class AzureDevOpsClient:
@@ -272,7 +289,9 @@ class AzureDevOpsClient:
             # ConnectionError: …".
             raise ConnectorError(f"{operation} failed: {error}") from error
         except ValueError as error:
-            # "API resource location … is not registered": the server lacks this API.
+            # "API resource location … is not registered": the server lacks this API, or the
+            # cached locations predate it; the next run asks the server again.
+            forget_discovery(self.organization_url)
             raise ConnectorError(f"{operation} failed: {error}") from error
         except AttributeError as error:
             # The library unwraps answers without checking them: a `null` or a list where an

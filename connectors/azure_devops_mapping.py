@@ -33,25 +33,44 @@ CATEGORY_OF_STATE_CATEGORY: Mapping[str, StatusCategory] = {
 """The state categories of `GET _apis/wit/workitemtypes/{type}/states` (`WorkItemStateColor.
 category`), folded into the three buckets both trackers share."""
 
-DEFAULT_STATE_CATEGORIES: Mapping[str, StatusCategory] = {
-    # Used when a type's states cannot be read. The states of the inherited Basic, Agile,
-    # Scrum and CMMI processes, with the category each process gives them.
-    "to do": StatusCategory.TODO,
+SYSTEM_STATE_CATEGORIES: Mapping[str, StatusCategory] = {
+    # Proposed
     "new": StatusCategory.TODO,
+    "to do": StatusCategory.TODO,
     "proposed": StatusCategory.TODO,
     "approved": StatusCategory.TODO,
     "design": StatusCategory.TODO,
-    "doing": StatusCategory.IN_PROGRESS,
+    # In Progress, Resolved
     "active": StatusCategory.IN_PROGRESS,
+    "doing": StatusCategory.IN_PROGRESS,
     "committed": StatusCategory.IN_PROGRESS,
     "in progress": StatusCategory.IN_PROGRESS,
     "open": StatusCategory.IN_PROGRESS,
+    "ready": StatusCategory.IN_PROGRESS,
+    "in planning": StatusCategory.IN_PROGRESS,
     "resolved": StatusCategory.IN_PROGRESS,
+    # Completed, Removed
     "done": StatusCategory.DONE,
     "closed": StatusCategory.DONE,
     "completed": StatusCategory.DONE,
+    "inactive": StatusCategory.DONE,
     "removed": StatusCategory.DONE,
 }
+"""The system states of Microsoft's processes (Basic, Agile, Scrum, CMMI, and the test work
+item types they share), by name, folded like `CATEGORY_OF_STATE_CATEGORY`. Source: "About
+workflow states in backlogs and boards", learn.microsoft.com/azure/devops/boards/work-items/
+workflow-and-state-categories (the table of each process's states per category). These
+categories are fixed: "You can't modify an inherited state (you can't change its name, color,
+or category), but you can hide it" ("Customize the workflow (Inheritance process)", Supported
+and unsupported customizations, learn.microsoft.com/azure/devops/organizations/settings/work/
+customize-process-workflow). A state name means the same bucket in every process (CMMI's
+Resolved is In Progress for requirements and Resolved for bugs: both In Progress here).
+
+So the connector reads `workitemtypes/{type}/states` only for a type with a state this table
+does not know (a custom state), and then the type's own table wins. What it cannot see: an
+on-premises XML process, or a custom state that reuses a system state's name on a type that
+lacks that system state, can put the name in another category; such a state is read as the
+table says. The table is also the fallback when the states cannot be read."""
 
 _WORK_ITEM_URL = re.compile(r"/_apis/wit/workItems/(\d+)/?$", re.IGNORECASE)
 _DIRECTED = re.compile(r"^(?P<base>.+)-(?P<end>Forward|Reverse)$")
@@ -66,8 +85,8 @@ class MappingContext:
     """What `normalize` needs besides the item: who we are and how to read states.
 
     `state_categories` maps a work item type to its states' categories, as read from the
-    service; types missing there fall back to `DEFAULT_STATE_CATEGORIES` by state name, and a
-    state found in neither counts as To Do (the connector warns about it).
+    service (only types with a custom state are read); other types use `SYSTEM_STATE_CATEGORIES`
+    by state name, and a state found in neither counts as To Do (the connector warns about it).
     """
 
     connection: str
@@ -86,7 +105,7 @@ def state_category(
         for name, category in table.items():
             if name.casefold() == state.casefold():
                 return category
-    return DEFAULT_STATE_CATEGORIES.get(state.strip().casefold())
+    return SYSTEM_STATE_CATEGORIES.get(state.strip().casefold())
 
 
 def category_of(state_category_name: str | None) -> StatusCategory | None:

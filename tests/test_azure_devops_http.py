@@ -8,6 +8,7 @@ import pytest
 import responses
 
 from connectors.base import ConnectorError
+from spm_sync.domain import StatusCategory
 from tests.azure_devops_fixtures import (
     FakeAzureDevOps,
     FakeSleep,
@@ -58,13 +59,13 @@ def test_503_on_a_post_is_retried_by_our_policy_only(mock: responses.RequestsMoc
 
 
 def test_503_on_a_get_is_not_retried_by_msrest_either(mock: responses.RequestsMock) -> None:
-    fake = FakeAzureDevOps(mock, {1: work_item(1)})
-    fake.fail("/states", 503, times=100)
+    fake = FakeAzureDevOps(mock, {1: work_item(1, **{"System.State": "Parked"})})
+    fake.fail("/states", 503, times=100)  # a custom state: the type's states are read
     connector = make_connector(make_settings(retry={"max_attempts": 3}))
 
     (item,) = connector.pull(None)
 
-    assert item.status == "Active"  # the default table stands in for the states call
+    assert (item.status, item.status_category) == ("Parked", StatusCategory.TODO)
     assert connector.stats.by_endpoint[STATES] == 3
     assert len([c for c in mock.calls if "/states" in c.request.url]) == 3
     assert any("could not read the states of 'Epic'" in w for w in connector.warnings)

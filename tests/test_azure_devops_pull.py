@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 import responses
@@ -69,14 +71,13 @@ def test_full_pull_maps_items_and_counts_every_request(mock: responses.RequestsM
         Link("System.LinkTypes.Related", "outward", "1"),
         Link("System.LinkTypes.Dependency", "inward", "9"),
     )
+    # New and Closed are system states with fixed categories: no `workitemtypes/…/states` read.
     assert endpoints(mock) == [
         "OPTIONS https://dev.azure.com/contoso/_apis",
         f"POST {WIT}/wiql",
         f"POST {WIT}/workitemsbatch",
-        f"GET {WIT}/workitemtypes/Epic/states",
-        f"GET {WIT}/workitemtypes/Feature/states",
     ]
-    assert connector.stats.requests == 5
+    assert connector.stats.requests == 3
     assert connector.stats.by_endpoint["OPTIONS /contoso/_apis"] == 1
 
 
@@ -200,6 +201,47 @@ def test_a_warm_discovery_cache_saves_the_options_call(
     assert second.stats.requests == 1
 
 
+def test_the_discovery_cache_is_trusted_for_a_week_not_the_librarys_12_hours(
+    mock: responses.RequestsMock, tmp_path: Path
+) -> None:
+    FakeAzureDevOps(mock, {})
+    list(make_connector(cache_dir=tmp_path).pull(None))
+    options = tmp_path / "options.json"
+
+    def options_calls_after(age: timedelta) -> int:
+        moment = (datetime.now(UTC) - age).timestamp()
+        os.utime(options, (moment, moment))
+        connector = make_connector(cache_dir=tmp_path)
+        list(connector.pull(None))
+        return connector.stats.by_endpoint.get("OPTIONS /contoso/_apis", 0)
+
+    assert options_calls_after(timedelta(days=1)) == 0  # a nightly run finds it warm
+    assert options_calls_after(timedelta(days=6, hours=23)) == 0
+    assert options_calls_after(timedelta(days=7, hours=1)) == 1
+
+
+def test_cached_locations_that_lack_a_resource_are_dropped_for_the_next_run(
+    tmp_path: Path,
+) -> None:
+    # Its own mock: the library also asks the deployment level (`OPTIONS https://dev.azure.com/
+    # _apis`) for a location the organization's cached list lacks, which the spec check refuses.
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        FakeAzureDevOps(mock, {1: work_item(1)})
+        mock.add("OPTIONS", "https://dev.azure.com/_apis", json={"count": 0, "value": []})
+        list(make_connector(cache_dir=tmp_path).pull(None))
+        options = tmp_path / "options.json"
+        cached = json.loads(options.read_text())
+        (url,) = cached
+        cached[url] = [c for c in cached[url] if c["resourceName"].lower() != "workitemsbatch"]
+        options.write_text(json.dumps(cached))
+
+        with pytest.raises(ConnectorError, match="is not registered"):
+            list(make_connector(cache_dir=tmp_path).pull(None))
+        again = make_connector(cache_dir=tmp_path)
+        assert [item.key for item in again.pull(None)] == ["1"]
+        assert again.stats.by_endpoint["OPTIONS /contoso/_apis"] == 1
+
+
 def test_malformed_item_is_skipped_with_a_warning(mock: responses.RequestsMock) -> None:
     items = {
         1: work_item(1, **{"System.ChangedDate": "yesterday"}),
@@ -232,7 +274,45 @@ def test_non_numeric_inputs_become_field_problems(mock: responses.RequestsMock) 
     }
 
 
-def test_unreadable_type_states_fall_back_to_the_default_table(
+def test_a_custom_state_reads_its_type_states_once_and_that_table_wins(
+    mock: responses.RequestsMock,
+) -> None:
+    states = {
+        "Epic": [("New", "Proposed"), ("Parked", "Proposed"), ("Active", "Completed")],
+        "Feature": [("New", "Proposed"), ("Shipping", "Completed")],
+    }
+    items = {
+        1: work_item(1, **{"System.State": "Parked"}),
+        2: work_item(2, **{"System.State": "Active"}),
+        3: work_item(3, **{"System.WorkItemType": "Feature", "System.State": "Shipping"}),
+        4: work_item(4, **{"System.WorkItemType": "Feature", "System.State": "Active"}),
+        5: work_item(5, **{"System.WorkItemType": "Bug", "System.State": "Resolved"}),
+    }
+    filler = {i: work_item(i) for i in range(6, 300)}
+    filler[299] = work_item(299, **{"System.State": "Parked"})  # in the second batch of 200
+    fake = FakeAzureDevOps(mock, {**items, **filler}, states=states)
+    connector = make_connector()
+
+    pulled = {item.key: item.status_category for item in connector.pull(None)}
+
+    assert len(fake.batch_bodies) == 2
+    assert {key: pulled[key] for key in ("1", "2", "3", "4", "5", "299")} == {
+        "1": StatusCategory.TODO,
+        "2": StatusCategory.DONE,  # once read, the type's own table wins (XML processes)
+        "3": StatusCategory.DONE,
+        "4": StatusCategory.IN_PROGRESS,  # not in Feature's table: the system table's Active
+        "5": StatusCategory.IN_PROGRESS,
+        "299": StatusCategory.TODO,
+    }
+    reads = sorted(e for e in endpoints(mock) if e.endswith("/states"))
+    assert reads == [
+        f"GET {WIT}/workitemtypes/Epic/states",
+        f"GET {WIT}/workitemtypes/Feature/states",
+    ]
+    assert connector.warnings == []
+
+
+def test_unreadable_type_states_fall_back_to_the_system_table(
     mock: responses.RequestsMock,
 ) -> None:
     items = {
@@ -246,12 +326,12 @@ def test_unreadable_type_states_fall_back_to_the_default_table(
 
     assert pulled["1"].status_category is StatusCategory.IN_PROGRESS
     assert pulled["2"].status_category is StatusCategory.TODO
-    assert any("'Key Result'" in w and "default state categories" in w for w in connector.warnings)
+    assert any("'Key Result'" in w and "system state categories" in w for w in connector.warnings)
     assert any("'Parked'" in w for w in connector.warnings)
     # Type names are folded in the per-endpoint counts (one key for all types).
     assert (
         connector.stats.by_endpoint["GET /contoso/Portfolio/_apis/wit/workitemtypes/{type}/states"]
-        >= 1
+        == 1
     )
 
 

@@ -72,6 +72,12 @@ def test_normalizes_the_spec_shaped_issue() -> None:
     assert work.field_problems == {}
 
 
+def test_the_project_is_the_prefix_of_the_key_not_a_requested_field() -> None:
+    work = item(raw_issue("CORE_2-41", 10009, project=None))
+
+    assert (work.project, work.team) == ("CORE_2", "CORE_2")
+
+
 def test_requested_fields_are_exactly_what_normalize_reads() -> None:
     assert requested_fields(field_map()) == [
         "summary",
@@ -80,7 +86,6 @@ def test_requested_fields_are_exactly_what_normalize_reads() -> None:
         "parent",
         "labels",
         "issuelinks",
-        "project",
         "components",
         "created",
         "updated",

@@ -50,6 +50,7 @@ from connectors.sandbox.ado_requests import (
 )
 from connectors.sandbox.ado_workitems import StoredItem, WorkItemStore, WriteRecord
 from connectors.sandbox.portfolio import SeedItem
+from connectors.sandbox.raw_json import RawJson, RenderCache, dumps
 from connectors.sandbox.server import (
     NO_FAULTS,
     Faults,
@@ -94,6 +95,7 @@ class AzureDevOpsSandbox(SandboxServer):
         """Set to a list to record every request (to check what a client sends)."""
         self.store = WorkItemStore(project, clock or (lambda: datetime.now(UTC)))
         self.store.load(items)
+        self.render_cache = RenderCache()
         self._add_routes()
 
     # -- what tests and demos use --------------------------------------------------------------
@@ -305,7 +307,7 @@ class AzureDevOpsSandbox(SandboxServer):
         error_policy = str(policy or "fail").lower()
         if error_policy not in ("fail", "omit"):
             raise protocol.bad_argument(f"The errorPolicy '{policy}' is not one of Fail, Omit.")
-        value: list[dict[str, Any] | None] = []
+        value: list[RawJson | None] = []
         with self.lock:
             for work_item_id in unique:
                 item = self.store.items.get(work_item_id)
@@ -313,7 +315,7 @@ class AzureDevOpsSandbox(SandboxServer):
                 if body is None and error_policy == "fail":
                     raise protocol.work_item_not_found(work_item_id)
                 value.append(body)
-            self.store.after_read(body["id"] for body in value if body is not None)
+            self.store.after_read(i for i, body in zip(unique, value, strict=True) if body)
         return collection(value)
 
     def _get(self, request: SandboxRequest, match: re.Match[str]) -> SandboxResponse:
@@ -327,14 +329,19 @@ class AzureDevOpsSandbox(SandboxServer):
             self.store.after_read([item.id])
         return SandboxResponse(200, body)
 
-    def _render(self, item: StoredItem, options: ReadOptions) -> dict[str, Any] | None:
-        return self.store.render(
-            item,
-            self.organization_url,
-            fields=options.fields,
-            relations=options.relations,
-            links=options.links,
-            as_of=options.as_of,
+    def _render(self, item: StoredItem, options: ReadOptions) -> RawJson | None:
+        """The item's JSON, encoded once per read shape while nothing changes (`raw_json`);
+        reads `asOf` a past revision are rare and rendered each time."""
+        org, fields = self.organization_url, options.fields
+        shape: dict[str, Any] = {"relations": options.relations, "links": options.links}
+        if options.as_of is not None:
+            body = self.store.render(item, org, fields=fields, as_of=options.as_of, **shape)
+            return None if body is None else RawJson(dumps(body))
+        key = (item.id, org, None if fields is None else tuple(fields), *shape.values())
+        return self.render_cache.get(
+            self.store.version,
+            key,
+            lambda: self.store.render(item, org, fields=fields, **shape) or {},
         )
 
     # -- writing -------------------------------------------------------------------------------

@@ -84,6 +84,8 @@ class WorkItemStore:
         self.writes: list[WriteRecord] = []
         self.change_on_read: set[int | str] = set()
         self.skipped_links: list[tuple[int, str, int]] = []
+        self.version = 0
+        """Grows with every change (new revision, delete): cached answers are stale then."""
         self._changed_index: list[tuple[datetime, int]] | None = None
 
     # -- seeding -------------------------------------------------------------------------------
@@ -107,7 +109,7 @@ class WorkItemStore:
                 self._link(item, PARENT, _key_id(seed.parent))
             for link in seed.links:
                 self._link(item, link.type, _key_id(link.target))
-        self._changed_index = None
+        self._changed()
 
     def _seed_fields(self, work_item_id: int, seed: SeedItem, position: int) -> dict[str, Any]:
         created = _utc(seed.created)
@@ -296,7 +298,7 @@ class WorkItemStore:
                 other.relations = [r for r in other.relations if r.target != work_item_id]
                 if other.fields.get("System.Parent") == work_item_id:
                     other.fields.pop("System.Parent")
-        self._changed_index = None
+        self._changed()
 
     def _commit(self, item: StoredItem, result: PatchResult, by: Mapping[str, Any]) -> None:
         fields = result.fields
@@ -358,6 +360,10 @@ class WorkItemStore:
         fields["System.ChangedBy"] = by
         item.fields = fields
         item.relations = list(relations)
+        self._changed()
+
+    def _changed(self) -> None:
+        self.version += 1
         self._changed_index = None
 
     def states_of(self, work_item_type: str) -> list[tuple[str, str]] | None:

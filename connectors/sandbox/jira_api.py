@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from connectors.sandbox.jira_edit import EditContext, EditError, apply_edit, plan_edit
 from connectors.sandbox.jira_rank import rank_issues
 from connectors.sandbox.jira_render import (
+    encoded_issue,
     format_time,
     link_type_json,
     parse_field_list,
@@ -190,7 +191,7 @@ class JiraRoutes:
             issue = sandbox.store.find(match["key"])
             if issue is None:
                 raise HttpError(404, {"errorMessages": [ISSUE_NOT_FOUND], "errors": {}})
-            body = render_issue(context, issue, selection, expand)
+            body = encoded_issue(context, issue, selection, expand)
             if selection.fields:
                 sandbox.after_read([issue])
         return json_response(body)

@@ -12,11 +12,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from connectors.sandbox.jira_fields import PRIORITIES, STATUS_CATEGORIES, FieldDef, Flavour
 from connectors.sandbox.jira_store import IssueStore, StoredIssue
+from connectors.sandbox.raw_json import RawJson, RenderCache, dumps
 
 ISSUE_EXPAND = "renderedFields,names,schema,operations,editmeta,changelog,versionedRepresentations"
 ID_ONLY_FIELDS = frozenset({"id", "key"})
@@ -30,6 +32,8 @@ class RenderContext:
     api_version: str
     base_url: str
     zone: ZoneInfo
+    cache: RenderCache | None = None
+    """Encoded issues for `encoded_issue`; None renders every time."""
 
     @property
     def api(self) -> str:
@@ -44,6 +48,10 @@ class FieldSelection:
     fields: tuple[FieldDef, ...]
     ids_only: bool
     keys_only: bool
+
+    @cached_property
+    def cache_key(self) -> tuple[bool, tuple[str, ...]]:
+        return self.ids_only, tuple(definition.id for definition in self.fields)
 
 
 def parse_field_list(values: Iterable[Any] | None) -> list[str]:
@@ -326,6 +334,22 @@ def render_issue(
     if "schema" in wanted:
         body["schema"] = schema_of(selection.fields)
     return body
+
+
+def encoded_issue(
+    context: RenderContext,
+    issue: StoredIssue,
+    selection: FieldSelection,
+    expand: Iterable[str] = (),
+) -> RawJson:
+    """`render_issue` encoded, from the context's cache while the store has not changed."""
+    wanted = tuple(sorted(set(expand) & {"names", "schema"}))
+    if context.cache is None:
+        return RawJson(dumps(render_issue(context, issue, selection, wanted)))
+    key = (issue.id, context.api_version, context.base_url, selection.cache_key, wanted)
+    return context.cache.get(
+        context.store.version, key, lambda: render_issue(context, issue, selection, wanted)
+    )
 
 
 def names_of(fields: Iterable[FieldDef]) -> dict[str, str]:

@@ -27,9 +27,9 @@ from typing import Any
 from connectors.sandbox.jira_render import (
     FieldSelection,
     RenderContext,
+    encoded_issue,
     names_of,
     parse_field_list,
-    render_issue,
     schema_of,
     select_fields,
 )
@@ -104,7 +104,7 @@ class SearchService:
         page = self._visible(snapshot.ids[offset:end])
         expand = _expand_set(params.get("expand"))
         body: dict[str, Any] = {
-            "issues": [render_issue(context, issue, selection) for issue in page],
+            "issues": [encoded_issue(context, issue, selection) for issue in page],
             "isLast": end >= len(snapshot.ids),
         }
         if end < len(snapshot.ids):
@@ -150,7 +150,7 @@ class SearchService:
         issues = [found[issue_id] for issue_id in sorted(found)]
         expand = _expand_set(body.get("expand"))
         result = {
-            "issues": [render_issue(context, issue, selection, expand) for issue in issues],
+            "issues": [encoded_issue(context, issue, selection, expand) for issue in issues],
             "issueErrors": errors,
         }
         self._read(issues, selection)
@@ -173,7 +173,7 @@ class SearchService:
             "startAt": start,
             "maxResults": page_size,
             "total": len(issues),
-            "issues": [render_issue(context, issue, selection) for issue in page],
+            "issues": [encoded_issue(context, issue, selection) for issue in page],
         }
         if warnings:
             body["warningMessages"] = warnings

@@ -39,6 +39,7 @@ from connectors.sandbox.jira_store import IssueStore, StoredIssue
 from connectors.sandbox.jql import parse
 from connectors.sandbox.jql_eval import CompiledQuery, EvalContext, compile_query
 from connectors.sandbox.portfolio import SeedItem
+from connectors.sandbox.raw_json import RenderCache
 from connectors.sandbox.server import (
     NO_FAULTS,
     Faults,
@@ -90,6 +91,7 @@ class JiraSandbox(SandboxServer):
         self.change_on_read: set[str] = set()
         self.rank_failures: set[str] = set()
         self.search = SearchService(self.store, self.run_jql, self.after_read)
+        self.render_cache = RenderCache()
         self._query_cache: dict[tuple[str, bool, int, int], tuple[list[int], list[str], bool]] = {}
         JiraRoutes(self).register()
 
@@ -161,7 +163,9 @@ class JiraSandbox(SandboxServer):
     def render_context(self, api_version: str) -> RenderContext:
         base = self.url if self._httpd is not None else "http://127.0.0.1"
         version = "2" if api_version == "latest" else api_version
-        return RenderContext(self.store, self.fields, self.flavour, version, base, self.time_zone)
+        return RenderContext(
+            self.store, self.fields, self.flavour, version, base, self.time_zone, self.render_cache
+        )
 
     # -- for tests -------------------------------------------------------------------------
     def now(self) -> datetime:

@@ -26,6 +26,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
+from connectors.sandbox.raw_json import encode_answer
+
 
 @dataclass(frozen=True)
 class Faults:
@@ -85,8 +87,8 @@ class SandboxResponse:
         if self.body is None:
             return b""
         if isinstance(self.body, bytes):
-            return self.body
-        return json.dumps(self.body, separators=(",", ":")).encode()
+            return bytes(self.body)
+        return encode_answer(self.body)  # items cached as `RawJson` are spliced in as they are
 
 
 class HttpError(Exception):
