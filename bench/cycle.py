@@ -54,7 +54,7 @@ def spm_cycle(config_path: str) -> dict[str, Any]:
         "status": result.status,
         "errors": [health.error for health in result.connections if health.error],
         "client_requests": sum(health.requests_total for health in result.connections),
-        "writes_planned": len(result.writes.rows),
+        "writes_planned": result.writes.total,
         "stage_seconds": stages,
     }
 
