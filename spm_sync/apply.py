@@ -21,13 +21,11 @@ made right after ours.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 
 from spm_sync.domain import ConnectionPlan, PlannedWrite, RankMove
-from spm_sync.pull import MAX_PARALLEL_CONNECTIONS, ConnectionRun, describe
+from spm_sync.pull import ConnectionRun, describe, for_each_connection
 from spm_sync.stopping import CycleStopped, StopSignal
 from spm_sync.store import StageStatus, Store
 
@@ -102,20 +100,4 @@ def apply_connection(store: Store, run_id: int, run: ConnectionRun, stop: StopSi
 def apply_all(store: Store, run_id: int, runs: Sequence[ConnectionRun], stop: StopSignal) -> None:
     """Apply every connection pulled in this run, a few at a time."""
     active = [run for run in runs if run.usable]
-    if not active:
-        return
-    stopped: list[CycleStopped] = []
-    lock = threading.Lock()
-
-    def apply(run: ConnectionRun) -> None:
-        try:
-            apply_connection(store, run_id, run, stop)
-        except CycleStopped as error:
-            with lock:
-                stopped.append(error)
-
-    workers = min(MAX_PARALLEL_CONNECTIONS, len(active))
-    with ThreadPoolExecutor(workers, thread_name_prefix="apply") as pool:
-        list(pool.map(apply, active))
-    if stopped:
-        raise stopped[0]
+    for_each_connection(active, lambda run: apply_connection(store, run_id, run, stop), stage=APPLY)

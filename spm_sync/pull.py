@@ -230,6 +230,30 @@ def _record(store: Store, run_id: int, run: ConnectionRun) -> None:
     store.finish_stage(run_id, PULL, run.name, status=status, detail=detail)
 
 
+def for_each_connection(
+    runs: Sequence[ConnectionRun], work: Callable[[ConnectionRun], object], *, stage: str
+) -> None:
+    """Run `work` for each connection, a few at a time. A stop request lets the connections
+    already under way finish their step; then the first `CycleStopped` ends the cycle."""
+    if not runs:
+        return
+    stopped: list[CycleStopped] = []
+    lock = threading.Lock()
+
+    def guarded(run: ConnectionRun) -> None:
+        try:
+            work(run)
+        except CycleStopped as error:
+            with lock:
+                stopped.append(error)
+
+    workers = min(MAX_PARALLEL_CONNECTIONS, len(runs))
+    with ThreadPoolExecutor(workers, thread_name_prefix=stage) as pool:
+        list(pool.map(guarded, runs))
+    if stopped:
+        raise stopped[0]
+
+
 def pull_all(
     store: Store,
     run_id: int,
@@ -241,22 +265,9 @@ def pull_all(
     stop: StopSignal,
 ) -> None:
     """Pull the connections that are not skipped, a few at a time."""
-    active = [run for run in runs if run.skipped is None]
-    if not active:
-        return
-    stopped: list[CycleStopped] = []
-    lock = threading.Lock()
 
     def pull(run: ConnectionRun) -> None:
-        try:
-            stop.check(f"before pulling {run.name}")
-            pull_connection(store, run_id, run, factory, clock=clock, progress=progress, stop=stop)
-        except CycleStopped as error:
-            with lock:
-                stopped.append(error)
+        stop.check(f"before pulling {run.name}")
+        pull_connection(store, run_id, run, factory, clock=clock, progress=progress, stop=stop)
 
-    workers = min(MAX_PARALLEL_CONNECTIONS, len(active))
-    with ThreadPoolExecutor(workers, thread_name_prefix="pull") as pool:
-        list(pool.map(pull, active))
-    if stopped:
-        raise stopped[0]
+    for_each_connection([run for run in runs if run.skipped is None], pull, stage=PULL)
