@@ -32,7 +32,7 @@ from reports.email import (
     send_email,
     utc_now,
 )
-from reports.render import RenderedReport, render_report, report_stem
+from reports.render import RenderedReport, full_report_filename, render_report, report_stem
 from reports.settings import EmailSettings, ReportOptions
 from spm_sync.results import CycleResult
 
@@ -95,7 +95,7 @@ def publish_report(
     """
     options = options or ReportOptions()
     if options.full_report_url is None:
-        full_path = (out_dir / f"{report_stem(result)}-full.html").resolve()
+        full_path = (out_dir / full_report_filename(report_stem(result))).resolve()
         options = replace(options, full_report_url=str(full_path))
     rendered = render_report(result, options)
     paths = write_report(rendered, out_dir)

@@ -87,7 +87,7 @@ class RenderedReport:
 
     @property
     def full_filename(self) -> str:
-        return f"{self.stem}-full.html"
+        return full_report_filename(self.stem)
 
 
 def report_stem(result: CycleResult) -> str:
@@ -96,16 +96,20 @@ def report_stem(result: CycleResult) -> str:
     return f"alignment-{result.finished:%Y-%m-%d-%H%M}-{run}"
 
 
+def full_report_filename(stem: str) -> str:
+    """The uncapped report's file name beside `<stem>.html`."""
+    return f"{stem}-full.html"
+
+
 def render_report(result: CycleResult, options: ReportOptions | None = None) -> RenderedReport:
     options = options or ReportOptions()
     stem = report_stem(result)
     images = _images(result, stem)
     by_file = {image.name: image.filename for image in images}
     by_cid = {image.name: f"cid:{image.cid}" for image in images}
-    full_name = f"{stem}-full.html"
+    full_name = full_report_filename(stem)
     email_full = _email_full_link(options, full_name)
 
-    view = build_view(result, options, EMAIL_CAPS[0])
     for caps in EMAIL_CAPS:
         view = build_view(result, options, caps)
         html = _render_html(view, by_cid, email_full)

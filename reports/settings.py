@@ -27,6 +27,21 @@ SUBJECT_FIELDS = (
 DEFAULT_SUBJECT = "Strategy alignment {date}: {alignment_pct} aligned, {orphans} orphans"
 
 
+def subject_problem(subject: str) -> str | None:
+    """What is wrong with a subject template (a format string over `SUBJECT_FIELDS`), or None.
+    Checked when the config is loaded, so a typo never waits for the report stage of a run."""
+    try:
+        names = [name for _, name, _, _ in string.Formatter().parse(subject) if name is not None]
+    except ValueError as exc:
+        return f"is not a valid format string: {exc}"
+    unknown = [name for name in names if name not in SUBJECT_FIELDS]
+    if unknown:
+        return (
+            f"uses unknown placeholder(s) {', '.join(unknown)}; known: {', '.join(SUBJECT_FIELDS)}"
+        )
+    return None
+
+
 def _as_mapping(source: object) -> Mapping[str, Any]:
     """A config section as a dict: pydantic models by alias (so `from_` reads as "from")."""
     if isinstance(source, Mapping):
@@ -99,16 +114,9 @@ class EmailSettings:
             raise ValueError("report.email.user_env and password_env go together (or neither)")
         if self.max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
-        unknown = [
-            name
-            for _, name, _, _ in string.Formatter().parse(self.subject)
-            if name is not None and name not in SUBJECT_FIELDS
-        ]
-        if unknown:
-            raise ValueError(
-                f"report.email.subject uses unknown placeholder(s) {', '.join(unknown)}; "
-                f"known: {', '.join(SUBJECT_FIELDS)}"
-            )
+        problem = subject_problem(self.subject)
+        if problem:
+            raise ValueError(f"report.email.subject {problem}")
 
     @classmethod
     def from_config(cls, email: object, **overrides: Any) -> EmailSettings | None:

@@ -226,7 +226,7 @@ def build_view(result: CycleResult, options: ReportOptions, caps: Caps = UNCAPPE
             sorted(result.writes.rows, key=write_row_order), caps.writes, result.writes.total
         ),
         warnings=Shown.cap(_warnings(result), caps.warnings),
-        problems=[*result.errors, *(f"{c.name}: {c.error}" for c in result.connections if c.error)],
+        problems=result.problems,
         duration=format_seconds((result.finished - result.started).total_seconds()),
         stored_only=stored_only(result),
     )

@@ -25,14 +25,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from spm_sync.alignment_evidence import Evidence, ParentWalk, Path, Stop, Via
+from spm_sync.alignment_evidence import Evidence, ItemRef, ParentWalk, Path, Stop, Via
 from spm_sync.alignment_rules import AlignmentRules, KeyResultNames
 from spm_sync.bulk import paused_gc
 from spm_sync.domain import KeyResult, Level, Objective, StatusCategory, WorkItem
 from spm_sync.ranking import natural_key
-
-ItemRef = tuple[str, str]
-"""(connection, key): keys are unique only within a connection."""
 
 
 class Alignment(NamedTuple):

@@ -16,6 +16,7 @@ from spm_sync.alignment_rules import AlignmentRules, KeyResultNames, KeyResultRu
 from spm_sync.domain import KeyResult, Objective, WorkItem
 
 ItemRef = tuple[str, str]
+"""(connection, key): keys are unique only within a connection."""
 
 
 class Via(StrEnum):

@@ -99,9 +99,6 @@ class AlignmentScope:
         StatusCategory.IN_PROGRESS,
     )
 
-    def contains(self, item: WorkItem) -> bool:
-        return item.level in self.levels and item.status_category in self.status_categories
-
 
 @dataclass(frozen=True, slots=True)
 class AlignmentRules:
@@ -133,13 +130,13 @@ def path_has_prefix(value: str | None, prefix: str) -> bool:
     """True when `prefix` is `value` or one of its ancestors in a `\\`- or `/`-separated path."""
     if value is None:
         return False
-    value_parts = _path_parts(value)
-    prefix_parts = _path_parts(prefix)
+    value_parts = path_parts(value)
+    prefix_parts = path_parts(prefix)
     return bool(prefix_parts) and value_parts[: len(prefix_parts)] == prefix_parts
 
 
 @lru_cache(maxsize=65536)
-def _path_parts(path: str) -> tuple[str, ...]:
+def path_parts(path: str) -> tuple[str, ...]:
     """Path segments, case-folded; cached because a backlog repeats a few hundred paths."""
     return tuple(part.strip().casefold() for part in path.replace("/", "\\").split("\\") if part)
 

@@ -13,8 +13,10 @@ from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
+from connectors.azure_devops import AzureDevOpsConnector
 from connectors.base import RankKind
-from spm_sync.alignment import AlignmentResult, align
+from connectors.jira import JiraConnector
+from spm_sync.alignment import AlignmentResult, ItemRef, align
 from spm_sync.config import Config
 from spm_sync.domain import ConnectionPlan, WorkItem
 from spm_sync.engine_settings import alignment_rules, planned_connections, wsjf_settings
@@ -23,10 +25,11 @@ from spm_sync.pull import ConnectionRun
 from spm_sync.store import AlignmentRecord, OrphanRecord, ScoreRecord, Store
 from spm_sync.wsjf import Score, score_items
 
-DEFAULT_RANK_KIND: dict[str, RankKind] = {"jira": "lexorank", "azure_devops": "numeric"}
+DEFAULT_RANK_KIND: dict[str, RankKind] = {
+    "jira": JiraConnector.rank_kind,
+    "azure_devops": AzureDevOpsConnector.rank_kind,
+}
 """Rank kind of a connection whose connector could not be made (for the report's old ranks)."""
-
-ItemRef = tuple[str, str]
 
 
 @dataclass(frozen=True)

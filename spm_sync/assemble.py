@@ -22,7 +22,7 @@ from typing import Any, Literal
 from pydantic import ValidationError
 
 from connectors.base import RequestStats
-from spm_sync.alignment import AlignmentResult, usable_job_size
+from spm_sync.alignment import AlignmentResult, ItemRef, usable_job_size
 from spm_sync.analysis import Analysis
 from spm_sync.config import Config
 from spm_sync.domain import KeyResult, StatusCategory, WorkItem
@@ -50,7 +50,6 @@ from spm_sync.results import (
 from spm_sync.store import AuditRow, AuditStatus, HeadlineRecord, RunStatus, Store
 from spm_sync.wip import wip_lanes
 
-ItemRef = tuple[str, str]
 CycleStatus = Literal["ok", "partial", "failed"]
 TREND_RUNS = 12
 """Points of the report's trend chart, this run included."""
@@ -140,16 +139,12 @@ def key_result_alignment(
     items: Mapping[ItemRef, WorkItem],
     cap: int,
 ) -> KeyResultAlignment:
-    """Totals over every item that moves the Key Result; rows for the first `cap` only, so a
-    Key Result moved by 40,000 items costs 40,000 counter increments, not 40,000 models."""
+    """Totals over every item that moves the Key Result (the alignment engine's coverage);
+    rows for the first `cap` only, so a Key Result moved by 40,000 items is not 40,000 models."""
     coverage = alignment.coverage.get(key_result.id)
     refs = coverage.items if coverage else ()
-    mix = dict.fromkeys(StatusCategory, 0)
-    job_size_total = 0.0
-    for ref in refs:
-        item = items[ref]
-        mix[item.status_category] += 1
-        job_size_total += usable_job_size(item) or 0.0
+    mix = dict(coverage.status_mix) if coverage else dict.fromkeys(StatusCategory, 0)
+    job_size_total = coverage.job_size if coverage else 0.0
 
     def order(ref: ItemRef) -> tuple[int, float, str]:
         item = items[ref]
@@ -210,12 +205,7 @@ def write_log(
     """The write log from audit rows. `counts`: every write per status when `rows` are only the
     first ones (`read_write_log`); without it, `rows` are the whole log. `cap` keeps the first
     `cap` rows in `spm_sync.results.write_row_order`."""
-    listed = [
-        WriteRow.from_planned(row.write).model_copy(
-            update={"status": row.status.value, "error": row.error}
-        )
-        for row in rows
-    ]
+    listed = [WriteRow.from_planned(row.write, row.status.value, row.error) for row in rows]
     if cap is not None:
         listed = heapq.nsmallest(cap, listed, key=write_row_order)
     if counts is None:

@@ -48,6 +48,7 @@ from spm_sync.okrs import OkrSet, load_okrs
 from spm_sync.validation import (
     ConfigError,
     read_yaml_mapping,
+    scalar_text,
     validation_problems,
 )
 
@@ -122,10 +123,9 @@ class AlignmentRule(StrictModel):
     component: str | None = None
     key_result: str = Field(min_length=1)
 
-    @field_validator("key_result", "project", "area_path", "team", "component", mode="before")
-    @classmethod
-    def _text(cls, value: object) -> object:
-        return str(value) if isinstance(value, int | float) else value
+    _text = field_validator(
+        "key_result", "project", "area_path", "team", "component", mode="before"
+    )(scalar_text)
 
     @model_validator(mode="after")
     def _has_condition(self) -> AlignmentRule:

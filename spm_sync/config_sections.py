@@ -7,7 +7,6 @@ passed in as the validation context `base_dir` by `spm_sync.config.read_config`.
 
 from __future__ import annotations
 
-import string
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -23,7 +22,9 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
 from connectors.settings import EnvName, StrictModel, read_secret
+from reports.settings import subject_problem
 from spm_sync.domain import Level, StatusCategory
+from spm_sync.validation import scalar_text
 
 SUPPORTED_BACKENDS = ("sqlite", "postgresql")
 DEFAULT_SMTP_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
@@ -78,8 +79,8 @@ class StoreSettings(StrictModel):
             url = make_url(value)
         except ArgumentError:
             raise ValueError(
-                f"{value!r} is not a database URL, e.g. sqlite:///spm-sync.db or "
-                "postgresql://spm@db.example.com/spm"
+                f"{_password_masked(value)!r} is not a database URL, e.g. sqlite:///spm-sync.db "
+                "or postgresql://spm@db.example.com/spm"
             ) from None
         if url.get_backend_name() not in SUPPORTED_BACKENDS:
             raise ValueError(
@@ -99,6 +100,17 @@ class StoreSettings(StrictModel):
         if self.password_env:
             url = url.set(password=read_secret(self.password_env))
         return url
+
+
+def _password_masked(value: str) -> str:
+    """`value` with the password of a `user:password@host` part replaced by ***, for a message
+    about a URL too broken to parse (which may still carry a pasted password)."""
+    head, at, host = value.rpartition("@")
+    if not at:
+        return value
+    before, slash, user_info = head.rpartition("/")
+    user, colon, _ = user_info.partition(":")
+    return f"{before}{slash}{user}{colon}{'***' if colon else ''}@{host}"
 
 
 def _resolve_sqlite_path(url: URL, info: ValidationInfo) -> URL:
@@ -156,11 +168,9 @@ class EmailSettings(StrictModel):
     @field_validator("subject")
     @classmethod
     def _subject_format(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                list(string.Formatter().parse(value))
-            except ValueError as exc:
-                raise ValueError(f"{value!r} is not a valid format string: {exc}") from None
+        problem = None if value is None else subject_problem(value)
+        if problem:
+            raise ValueError(f"{value!r} {problem}")
         return value
 
     @model_validator(mode="after")
@@ -203,7 +213,4 @@ class WipLimit(StrictModel):
     )
     limit: int = Field(ge=0)
 
-    @field_validator("team", mode="before")
-    @classmethod
-    def _text(cls, value: object) -> object:
-        return str(value) if isinstance(value, int | float) else value
+    _text = field_validator("team", mode="before")(scalar_text)

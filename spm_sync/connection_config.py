@@ -14,16 +14,9 @@ from typing import Annotated
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from connectors.settings import AzureDevOpsSettings, JiraSettings, StrictModel
+from spm_sync.validation import scalar_text
 
-
-def _scalar_text(value: object) -> object:
-    """YAML reads `1` and `2025-07-01` as numbers and dates; names are text all the same."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return str(value)
-    return value
-
-
-PriorityName = Annotated[str, BeforeValidator(_scalar_text), Field(min_length=1)]
+PriorityName = Annotated[str, BeforeValidator(scalar_text), Field(min_length=1)]
 
 
 class OkrLinking(StrictModel):

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -46,6 +46,7 @@ from spm_sync.assemble import (
     summarize_analysis,
 )
 from spm_sync.config import Config, WriteMode
+from spm_sync.connection_config import AzureDevOpsConnection, JiraConnection
 from spm_sync.progress import CycleProgress, LogProgress, kv
 from spm_sync.pull import ConnectionRun, describe, pull_all
 from spm_sync.results import CycleResult
@@ -104,13 +105,11 @@ def run_cycle(
     mode = mode or config.write_back.mode
     store = deps.store
     with ExitStack() as held:
-        runs = _lock_connections(store, config, held)
+        runs = lock_connections(store, config.connections, held)
         if all(run.skipped for run in runs):
             log.warning(kv("cycle.skipped", reason="every connection is locked by another worker"))
             return CycleOutcome(None, skipped="every connection is being synced by another worker")
-        run_id = store.start_run(mode.value, trigger=trigger)
-        held.enter_context(store.advisory_lock(f"run:{run_id}"))
-        close_interrupted_runs(store, run_id)
+        run_id = start_locked_run(store, held, mode, trigger)
         deps.progress.stage("start", run=run_id, mode=mode.value, trigger=trigger)
         try:
             return _stages(config, deps, run_id, runs, mode, send_email)
@@ -127,15 +126,41 @@ def run_cycle(
             close_connectors(runs)
 
 
-def _lock_connections(store: Store, config: Config, held: ExitStack) -> list[ConnectionRun]:
+def lock_connections(
+    store: Store,
+    connections: Iterable[JiraConnection | AzureDevOpsConnection],
+    held: ExitStack,
+) -> list[ConnectionRun]:
+    """A `ConnectionRun` per connection, holding its `sync:<name>` lock until `held` closes;
+    one whose lock another worker holds is marked skipped (`BUSY`)."""
     runs = []
-    for connection in config.connections:
+    for connection in connections:
         run = ConnectionRun(connection)
         if not held.enter_context(store.advisory_lock(f"sync:{connection.name}")):
             run.skipped = BUSY
             log.warning(kv("connection.busy", connection=connection.name))
         runs.append(run)
     return runs
+
+
+def start_locked_run(store: Store, held: ExitStack, mode: WriteMode, trigger: str) -> int:
+    """Record a new run and hold its `run:<id>` lock until `held` closes (how a later cycle
+    tells it from a crashed one), then close the runs a crash left running."""
+    run_id = store.start_run(mode.value, trigger=trigger)
+    held.enter_context(store.advisory_lock(f"run:{run_id}"))
+    close_interrupted_runs(store, run_id)
+    return run_id
+
+
+def finish_with_result(store: Store, run_id: int, result: CycleResult) -> None:
+    """Close the run with the status, document, headline and problems of its `result`."""
+    store.finish_run(
+        run_id,
+        RUN_STATUS[result.status],
+        result=result_json(result),
+        headline=headline_json(result),
+        error="; ".join(result.problems) or None,
+    )
 
 
 def close_interrupted_runs(store: Store, current_run: int) -> list[int]:
@@ -200,13 +225,7 @@ def _stages(
     with _stage(store, run_id, "report", progress):
         result = _result(deps, run_id, started, mode, runs, findings)
         published = _publish(config, deps, result, send_email)
-    store.finish_run(
-        run_id,
-        RUN_STATUS[result.status],
-        result=result_json(result),
-        headline=headline_json(result),
-        error=_run_error(result),
-    )
+    finish_with_result(store, run_id, result)
     log.info(_finished_line(run_id, result, published))
     return CycleOutcome(run_id, result=result, report=published)
 
@@ -249,13 +268,10 @@ def _publish(
 ) -> PublishedReport | None:
     """Write the report files, then send; a failure here is recorded in the result, never
     fatal (the run's data is stored either way)."""
-    email = EmailSettings.from_config(config.report.email)
     try:
-        published = publish_report(
+        published = publish_as_configured(
+            config,
             result,
-            config.report.output_dir,
-            options=ReportOptions.from_config(config.report),
-            email=email,
             send=send_email,
             smtp_factory=deps.smtp_factory,
             sleep=deps.email_sleep,
@@ -269,15 +285,30 @@ def _publish(
     return published
 
 
+def publish_as_configured(
+    config: Config,
+    result: CycleResult,
+    *,
+    send: bool,
+    smtp_factory: SmtpFactory = default_smtp_factory,
+    sleep: Callable[[float], None] = time.sleep,
+) -> PublishedReport:
+    """The report files in the configured folder, then the email as `report.email` says."""
+    return publish_report(
+        result,
+        config.report.output_dir,
+        options=ReportOptions.from_config(config.report),
+        email=EmailSettings.from_config(config.report.email),
+        send=send,
+        smtp_factory=smtp_factory,
+        sleep=sleep,
+    )
+
+
 def _add_error(result: CycleResult, message: str) -> None:
     result.errors.append(message)
     if result.status == "ok":
         result.status = "partial"
-
-
-def _run_error(result: CycleResult) -> str | None:
-    problems = [*result.errors, *(f"{c.name}: {c.error}" for c in result.connections if c.error)]
-    return "; ".join(problems) or None
 
 
 def _finished_line(run_id: int, result: CycleResult, published: PublishedReport | None) -> str:

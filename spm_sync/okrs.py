@@ -16,24 +16,19 @@ from pydantic import BeforeValidator, Field, ValidationError
 
 from connectors.settings import StrictModel
 from spm_sync.domain import KeyResult, Objective
-from spm_sync.validation import ConfigError, read_yaml_mapping, validation_problems
-
-
-def _scalar_text(value: object) -> object:
-    """YAML reads `2025` and `2025-07-01` as a number and a date; they are names here."""
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int | float) or hasattr(value, "isoformat"):
-        return str(value)
-    return value
-
+from spm_sync.validation import (
+    ConfigError,
+    read_yaml_mapping,
+    scalar_text,
+    validation_problems,
+)
 
 OkrId = Annotated[
     str,
-    BeforeValidator(_scalar_text),
+    BeforeValidator(scalar_text),
     Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:/-]*$", max_length=100),
 ]
-Text = Annotated[str, BeforeValidator(_scalar_text), Field(min_length=1)]
+Text = Annotated[str, BeforeValidator(scalar_text), Field(min_length=1)]
 
 
 class KeyResultEntry(StrictModel):
@@ -41,7 +36,7 @@ class KeyResultEntry(StrictModel):
     title: Text
     target: float | None = None
     current: float | None = None
-    aliases: list[Annotated[str, BeforeValidator(_scalar_text), Field(min_length=1)]] = Field(
+    aliases: list[Annotated[str, BeforeValidator(scalar_text), Field(min_length=1)]] = Field(
         default_factory=list
     )
 

@@ -30,7 +30,7 @@ from connectors.jira import JiraConnector
 from connectors.jira_fields import resolve_fields
 from connectors.settings import read_secret
 from connectors.wiql_builder import WiqlScope, build_scope_query
-from reports.email import default_smtp_factory
+from reports.email import SmtpFactory, default_smtp_factory
 from reports.settings import EmailSettings
 from spm_sync.check import CheckLine
 from spm_sync.config import Config
@@ -38,7 +38,6 @@ from spm_sync.connection_config import AzureDevOpsConnection, JiraConnection
 from spm_sync.pull import describe
 from spm_sync.store import Store
 
-SmtpFactory = Callable[[EmailSettings, ssl.SSLContext], smtplib.SMTP]
 Check = Callable[[], Iterable[CheckLine]]
 
 
@@ -183,16 +182,7 @@ def _jira_link_types(settings: JiraConnection, client: Any) -> Iterator[CheckLin
     response = client.send("GET", f"/rest/api/{client.api}/issueLinkType")
     types = client.parse(response, "list issue link types (GET /issueLinkType)")
     names = [str(t.get("name")) for t in types.get("issueLinkTypes") or [] if t.get("name")]
-    folded = {n.casefold() for n in names}
-    for link_type in settings.okr.link_types:
-        if link_type.casefold() in folded:
-            yield CheckLine(True, f"{settings.name}: link type {link_type!r} exists")
-        else:
-            yield CheckLine(
-                False,
-                f"{settings.name}: okr.link_types: no issue link type {link_type!r}",
-                _suggest(link_type, names),
-            )
+    yield from _okr_link_types(settings, names, "link type", "issue link type")
 
 
 # -- Azure DevOps ----------------------------------------------------------------------------
@@ -280,14 +270,25 @@ def _ado_relation_types(
     data = _ado_get(client, "_apis/wit/workitemrelationtypes", "list the relation types")
     names = [str(r.get("referenceName")) for r in data.get("value") or []]
     names += [str(r.get("name")) for r in data.get("value") or []]
-    folded = {n.casefold() for n in names}
+    yield from _okr_link_types(settings, names, "relation type", "relation type")
+
+
+def _okr_link_types(
+    settings: JiraConnection | AzureDevOpsConnection,
+    names: Sequence[str],
+    noun: str,
+    missing_noun: str,
+) -> Iterator[CheckLine]:
+    """One line per configured OKR link type: found among the tracker's `names` (ignoring
+    case), or missing with the closest names as the fix."""
+    folded = {name.casefold() for name in names}
     for link_type in settings.okr.link_types:
         if link_type.casefold() in folded:
-            yield CheckLine(True, f"{settings.name}: relation type {link_type!r} exists")
+            yield CheckLine(True, f"{settings.name}: {noun} {link_type!r} exists")
         else:
             yield CheckLine(
                 False,
-                f"{settings.name}: okr.link_types: no relation type {link_type!r}",
+                f"{settings.name}: okr.link_types: no {missing_noun} {link_type!r}",
                 _suggest(link_type, names),
             )
 

@@ -19,26 +19,18 @@ from pydantic import ValidationError
 from rich.console import Console
 from sqlalchemy.exc import SQLAlchemyError
 
-from reports.publish import publish_report
-from reports.settings import EmailSettings, ReportOptions
 from spm_sync.apply import apply_all
-from spm_sync.assemble import (
-    RUN_STATUS,
-    connection_health,
-    cycle_status,
-    headline_json,
-    read_write_log,
-    result_json,
-    write_failures,
-)
+from spm_sync.assemble import connection_health, cycle_status, read_write_log, write_failures
 from spm_sync.config import Config, WriteMode
 from spm_sync.cycle import (
-    BUSY,
     CycleDeps,
     CycleOutcome,
     close_connectors,
-    close_interrupted_runs,
+    finish_with_result,
+    lock_connections,
+    publish_as_configured,
     run_cycle,
+    start_locked_run,
 )
 from spm_sync.progress import kv, make_progress
 from spm_sync.pull import ConnectionRun, describe, pull_all
@@ -145,14 +137,7 @@ def report_command(config: Config, *, run_id: int | None, send: bool) -> int:
     except ValidationError as error:
         console.print(f"[red]✗[/red] run {record.id}'s stored result cannot be read: {error}")
         return 1
-    email = EmailSettings.from_config(config.report.email)
-    published = publish_report(
-        result,
-        config.report.output_dir,
-        options=ReportOptions.from_config(config.report),
-        email=email,
-        send=send,
-    )
+    published = publish_as_configured(config, result, send=send)
     console.print(audit_table(audit, f"Audit log of run {record.id}"))
     console.print(f"report: {published.paths.html}")
     delivery = published.delivery
@@ -218,17 +203,11 @@ def run_undo(config: Config, deps: CycleDeps, *, run_id: int, mode: WriteMode) -
         if name not in configured
     ]
     with ExitStack() as held:
-        runs = []
-        for name in (n for n in names if n in configured):
-            run = ConnectionRun(config.connection(name))
-            if not held.enter_context(store.advisory_lock(f"sync:{name}")):
-                run.skipped = BUSY
-            runs.append(run)
+        connections = [config.connection(name) for name in names if name in configured]
+        runs = lock_connections(store, connections, held)
         if not runs or all(run.skipped for run in runs):
             return CycleOutcome(None, skipped="no connection of that run can be locked or found")
-        undo_run = store.start_run(mode.value, trigger="undo")
-        held.enter_context(store.advisory_lock(f"run:{undo_run}"))
-        close_interrupted_runs(store, undo_run)
+        undo_run = start_locked_run(store, held, mode, "undo")
         started = store.get_run(undo_run).started  # type: ignore[union-attr]
         job = UndoJob(run_id, undo_run, rows, mode, errors, started)
         try:
@@ -285,14 +264,6 @@ def _undo_stages(
         writes=writes,
         caps=caps,
     )
-    problems = [*errors, *(f"{r.name}: {r.skipped or r.error}" for r in runs if not r.usable)]
-    status = RUN_STATUS[result.status]
-    store.finish_run(
-        undo_run,
-        status,
-        result=result_json(result),
-        headline=headline_json(result),
-        error="; ".join(problems) or None,
-    )
+    finish_with_result(store, undo_run, result)
     log.info(kv("undo.done", run=undo_run, undone=job.undone_run, status=result.status))
     return CycleOutcome(undo_run, result=result)

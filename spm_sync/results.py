@@ -250,8 +250,10 @@ class KeyResultAlignment(ResultModel):
     @computed_field  # type: ignore[prop-decorator]
     @property
     def uncovered(self) -> bool:
-        """No active work moves this Key Result: nothing aligned, or only Done items (the same
-        rule as `spm_sync.alignment`: finished work no longer moves a number)."""
+        """No active work moves this Key Result: nothing aligned, or only Done items (finished
+        work no longer moves a number). `spm_sync.alignment` also counts aligned work outside
+        the configured scope statuses as inactive; the document knows only status categories,
+        so the two agree under the default scope (every status but Done)."""
         return self.status_mix[StatusCategory.DONE] == self.item_count
 
     @computed_field  # type: ignore[prop-decorator]
@@ -388,7 +390,10 @@ class WriteRow(ResultModel):
     error: str | None = None
 
     @classmethod
-    def from_planned(cls, write: PlannedWrite) -> WriteRow:
+    def from_planned(
+        cls, write: PlannedWrite, status: str = "planned", error: str | None = None
+    ) -> WriteRow:
+        """The row of `write`; `status` is an audit or `WriteStatus` value (validated)."""
         return cls(
             connection=write.connection,
             key=write.item_key,
@@ -396,12 +401,13 @@ class WriteRow(ResultModel):
             old=write.old,
             new=write.new,
             expected_revision=write.expected_revision,
+            status=status,  # type: ignore[arg-type]
+            error=error,
         )
 
     @classmethod
     def from_result(cls, result: WriteResult) -> WriteRow:
-        planned = cls.from_planned(result.write)
-        return planned.model_copy(update={"status": result.status.value, "error": result.error})
+        return cls.from_planned(result.write, result.status.value, result.error)
 
 
 WRITE_STATUS_ORDER: dict[str, int] = {
@@ -590,6 +596,11 @@ class CycleResult(ResultModel):
             writes_applied=counts["written"],
             write_conflicts=counts["conflict"],
         )
+
+    @property
+    def problems(self) -> list[str]:
+        """What went wrong, one line each: the stage errors, then each failed connection's."""
+        return [*self.errors, *(f"{c.name}: {c.error}" for c in self.connections if c.error)]
 
     @property
     def change(self) -> HeadlineDelta | None:

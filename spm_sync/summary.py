@@ -110,8 +110,7 @@ def _show(value: object) -> str:
 def print_cycle(console: Console, result: CycleResult, lines: Iterable[str] = ()) -> None:
     console.print(connections_table(result))
     console.print(headline_table(result))
-    problems = [*(f"{c.name}: {c.error}" for c in result.connections if c.error), *result.errors]
-    for problem in problems:
+    for problem in result.problems:
         console.print(f"[red]✗[/red] {problem}", highlight=False)
     for line in lines:
         console.print(line)

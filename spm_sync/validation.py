@@ -43,6 +43,17 @@ PATTERN_MEANINGS = {
 """Readable meanings of the patterns used by the config models (keyed by pattern)."""
 
 
+def scalar_text(value: object) -> object:
+    """YAML reads `2025`, `1.5` and `2025-07-01` as numbers and dates; where a name is
+    expected (ids, team names, priorities) they are the text the user wrote. Booleans are
+    left alone, so `yes`/`true` is reported instead of silently becoming "True"."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float) or hasattr(value, "isoformat"):
+        return str(value)
+    return value
+
+
 class ConfigError(Exception):
     """A config or OKR file the user has to fix. `problems` holds one line per problem."""
 

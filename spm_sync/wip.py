@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
-from spm_sync.alignment_rules import path_has_prefix
+from spm_sync.alignment_rules import path_has_prefix, path_parts
 from spm_sync.config import Config
 from spm_sync.domain import Level, StatusCategory, WorkItem
 from spm_sync.results import WipLane
@@ -20,10 +20,7 @@ def team_matches(item: WorkItem, team: str) -> bool:
     path, or one segment of that path ("Payments" matches "Portfolio\\Payments\\Falcon")."""
     wanted = team.strip().casefold()
     for value in (item.team, item.project):
-        if value is None:
-            continue
-        segments = [part.strip().casefold() for part in value.replace("/", "\\").split("\\")]
-        if value.casefold() == wanted or wanted in segments or path_has_prefix(value, team):
+        if value is not None and (wanted in path_parts(value) or path_has_prefix(value, team)):
             return True
     return False
 

@@ -153,10 +153,6 @@ def evaluate(item: WorkItem, settings: WsjfSettings) -> Evaluation:
     return inputs, round(cost_of_delay, settings.decimals), wsjf, None
 
 
-def is_scored_scope(item: WorkItem, settings: WsjfSettings) -> bool:
-    return item.level in settings.levels and item.status_category in settings.status_categories
-
-
 @paused_gc()
 def score_items(items: Iterable[WorkItem], settings: WsjfSettings | None = None) -> list[Score]:
     """Score every item of the configured levels and statuses, ranked per connection.

@@ -150,6 +150,20 @@ def test_example_config_loads(monkeypatch: pytest.MonkeyPatch) -> None:
     assert config.alignment.rules[1].path == "Platform\\Deploy"
 
 
+def test_names_yaml_reads_as_numbers_or_dates_stay_text(tmp_path: Path) -> None:
+    text = yaml.safe_dump(minimal(), sort_keys=False) + (
+        "alignment:\n  rules:\n    - {team: 2025-07-01, key_result: KR-1}\n"
+        "wip_limits:\n  - {team: 42, limit: 3}\n"
+    )
+    config = load_config(write_config(tmp_path, text))
+    assert config.alignment.rules[0].team == "2025-07-01"
+    assert config.wip_limits[0].team == "42"
+    text = text.replace("team: 42", "team: yes")
+    assert problems_of(tmp_path, text) == [
+        "wip_limits[0].team: input should be a valid string (found True)"
+    ]
+
+
 def _models(root: type[BaseModel]) -> dict[type[BaseModel], None]:
     """Every pydantic model reachable from `root`'s annotations."""
     found: dict[type[BaseModel], None] = {}
@@ -354,6 +368,23 @@ BROKEN_CASES: list[tuple[str, Any, list[str]]] = [
         [
             "store.url: the URL must not contain a password: put it in an environment "
             "variable and name that variable in store.password_env"
+        ],
+    ),
+    (
+        "password in a store URL too broken to parse",
+        lambda d: d.update(store={"url": "postgresql//spm:hunter2@db/spm"}),
+        [
+            "store.url: 'postgresql//spm:***@db/spm' is not a database URL, e.g. "
+            "sqlite:///spm-sync.db or postgresql://spm@db.example.com/spm"
+        ],
+    ),
+    (
+        "unknown placeholder in the email subject",
+        lambda d: d.update(report={"email": {"subject": "Report {when}"}}),
+        [
+            "report.email.subject: 'Report {when}' uses unknown placeholder(s) when; known: "
+            "run_id, date, status, alignment_pct, alignment_pct_job_size, orphans, "
+            "uncovered_key_results"
         ],
     ),
     (

@@ -19,12 +19,12 @@ from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from reports.email import DeliveryResult, default_smtp_factory, is_temporary
 from reports.publish import publish_report
 from reports.settings import EmailSettings
+from spm_sync.demo import LoopbackSmtp
 from spm_sync.results import Headline
 from tests.report_fixtures import build_cycle_result
 from tests.test_report_render import LABELS, Page, _number
@@ -53,19 +53,10 @@ class Mailbox:
         return "250 2.0.0 queued"
 
 
-class LoopbackController(Controller):
-    """aiosmtpd's Controller bound to port 0: learns its port before the start-up probe."""
-
-    def _trigger_server(self) -> None:
-        assert self.server is not None
-        self.port = self.server.sockets[0].getsockname()[1]
-        super()._trigger_server()
-
-
 @pytest.fixture
 def mailbox() -> Iterator[tuple[Mailbox, int]]:
     box = Mailbox()
-    controller = LoopbackController(box, hostname="127.0.0.1", port=0)
+    controller = LoopbackSmtp(box, hostname="127.0.0.1", port=0)
     controller.start()
     try:
         yield box, controller.port
@@ -230,7 +221,7 @@ def test_login_reads_credentials_from_env_and_never_logs_them(
         return AuthResult(success=ok, handled=False)  # unhandled failure: aiosmtpd answers 535
 
     box = Mailbox()
-    controller = LoopbackController(
+    controller = LoopbackSmtp(
         box,
         hostname="127.0.0.1",
         port=0,
@@ -318,7 +309,7 @@ def _server_context(certificate: tuple[Path, Path]) -> ssl.SSLContext:
 
 def test_starttls_with_verified_certificate(certificate: tuple[Path, Path], tmp_path: Path) -> None:
     box = Mailbox()
-    controller = LoopbackController(
+    controller = LoopbackSmtp(
         box,
         hostname="127.0.0.1",
         port=0,
@@ -342,7 +333,7 @@ def test_starttls_with_verified_certificate(certificate: tuple[Path, Path], tmp_
 
 def test_implicit_tls(certificate: tuple[Path, Path], tmp_path: Path) -> None:
     box = Mailbox()
-    controller = LoopbackController(
+    controller = LoopbackSmtp(
         box, hostname="127.0.0.1", port=0, ssl_context=_server_context(certificate)
     )
     controller.start()

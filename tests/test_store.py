@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -408,6 +409,19 @@ def test_postgres_advisory_lock_is_exclusive_across_stores(pg_url: str) -> None:
     finally:
         first.close()
         second.close()
+
+
+@pytest.mark.postgres
+def test_postgres_locks_held_beyond_the_pool_size_leave_the_store_usable(pg_url: str) -> None:
+    store = Store(pg_url)
+    try:
+        with ExitStack() as held:
+            names = [f"sync:connection-{index}" for index in range(20)]
+            assert all(held.enter_context(store.advisory_lock(name)) for name in names)
+            assert store.upsert_items([make_item("PAY-1")]).inserted == 1
+            assert store.count_items() == 1
+    finally:
+        store.close()
 
 
 @pytest.mark.postgres

@@ -9,7 +9,7 @@ from datetime import datetime
 from itertools import islice
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Table, delete, insert, text
+from sqlalchemy import Connection, Engine, Table, delete, insert, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL
 
@@ -54,6 +54,7 @@ class StoreBase:
         self._schema = schema
         self._clock = clock
         self._engine = build_engine(self._url, echo=echo)
+        self._lock_engine: Engine | None = None
         self._namespace: str | None = None
         self._namespace_lock = threading.Lock()
         if migrate:
@@ -78,6 +79,8 @@ class StoreBase:
 
     def close(self) -> None:
         self._engine.dispose()
+        if self._lock_engine is not None:
+            self._lock_engine.dispose()
 
     def __enter__(self) -> StoreBase:
         return self
@@ -105,7 +108,7 @@ class StoreBase:
         """Try to take the lock `name` for the duration of the block; yields whether it did.
 
         PostgreSQL: `pg_try_advisory_lock` (held until unlocked, not per transaction) on a
-        dedicated connection, keyed by a stable 64-bit hash of the schema and `name`, so
+        dedicated, unpooled connection, keyed by a stable 64-bit hash of the schema and `name`, so
         workers sharing one database exclude each other per name (e.g. one sync per
         connection) and never wait. The lock goes when the block ends, or with the connection
         if the worker dies.
@@ -116,7 +119,8 @@ class StoreBase:
             yield True
             return
         key = lock_key(f"{self._lock_namespace()}:{name}")
-        connection = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        connection = self._locking_engine().connect()
+        connection = connection.execution_options(isolation_level="AUTOCOMMIT")
         acquired = False
         try:
             taken = connection.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": key})
@@ -126,11 +130,17 @@ class StoreBase:
             try:
                 if acquired:
                     connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
-            except Exception:
-                connection.invalidate()  # never pool a connection that may still hold the lock
-                raise
             finally:
-                connection.close()
+                connection.close()  # unpooled: ends the session, and any lock it still holds
+
+    def _locking_engine(self) -> Engine:
+        """Unpooled: a cycle holds a lock per tracker connection for its whole length, and
+        taking those sessions from the pool (5 + 10 overflow) would leave none for the work
+        itself once a config has more than a dozen connections."""
+        with self._namespace_lock:
+            if self._lock_engine is None:
+                self._lock_engine = build_engine(self._url, self._engine.echo, pooled=False)
+            return self._lock_engine
 
     def _lock_namespace(self) -> str:
         with self._namespace_lock:
@@ -145,6 +155,16 @@ class StoreBase:
         if self.backend == "postgresql":
             return postgresql.insert(table)
         return sqlite.insert(table)
+
+    def _upsert(self, table: Table, values: dict[str, Any], keys: tuple[str, ...]) -> None:
+        """Insert one row, or overwrite the other columns of the row that has its `keys`."""
+        statement = self._insert(table).values(values)
+        statement = statement.on_conflict_do_update(
+            index_elements=list(keys),
+            set_={name: value for name, value in values.items() if name not in keys},
+        )
+        with self._writing() as connection:
+            connection.execute(statement)
 
     def _replace_run_rows(
         self,

@@ -24,7 +24,7 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import URL, Connection, make_url
-from sqlalchemy.pool import StaticPool
+from sqlalchemy.pool import NullPool, StaticPool
 
 from spm_sync.store.columns import json_default
 
@@ -46,19 +46,22 @@ def normalize_url(url: str | URL, schema: str | None = None) -> URL:
     return url
 
 
-def build_engine(url: URL, echo: bool = False) -> Engine:
+def build_engine(url: URL, echo: bool = False, *, pooled: bool = True) -> Engine:
+    """The engine for `url`. `pooled=False` (PostgreSQL) opens a connection per `connect()`
+    and closes it on release: for sessions held for a long time, such as advisory locks."""
     serializer = partial(json.dumps, default=json_default, ensure_ascii=False)
     if url.get_backend_name() == "sqlite":
         return _sqlite_engine(url, echo, serializer)
     # psycopg prepares a statement server-side after 5 runs; the generic plan of the key
     # lookup `key IN (<500 parameters>)` is a sequential scan while a freshly filled table
     # has no statistics (measured: 200 ms instead of 2 ms per batch), so plan every time.
+    pool: dict[str, Any] = {"pool_pre_ping": True} if pooled else {"poolclass": NullPool}
     return create_engine(
         url,
         echo=echo,
-        pool_pre_ping=True,
         json_serializer=serializer,
         connect_args={"prepare_threshold": None},
+        **pool,
     )
 
 

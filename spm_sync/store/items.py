@@ -248,13 +248,7 @@ class ItemStore(StoreBase):
             "cursor": state.cursor,
             "updated_at": self._now(),
         }
-        statement = self._insert(SYNC_STATE).values(values)
-        statement = statement.on_conflict_do_update(
-            index_elements=["connection"],
-            set_={name: value for name, value in values.items() if name != "connection"},
-        )
-        with self._writing() as db:
-            db.execute(statement)
+        self._upsert(SYNC_STATE, values, ("connection",))
 
 
 def _sync_state(row: Mapping[str, Any]) -> SyncState:

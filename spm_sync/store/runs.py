@@ -65,9 +65,6 @@ class RunStore(StoreBase):
             values["headline"] = dict(headline)
         self._update_run(run_id, values)
 
-    def save_result(self, run_id: int, result: Mapping[str, Any]) -> None:
-        self._update_run(run_id, {"result": dict(result)})
-
     def _update_run(self, run_id: int, values: dict[str, Any]) -> None:
         with self._writing() as db:
             changed = db.execute(update(RUNS).where(RUNS.c.id == run_id).values(**values))
@@ -149,13 +146,7 @@ class RunStore(StoreBase):
             "finished_at": None,
             "detail": None,
         }
-        statement = self._insert(STAGES).values(values)
-        statement = statement.on_conflict_do_update(
-            index_elements=["run_id", "stage", "connection"],
-            set_={key: value for key, value in values.items() if key not in ("run_id", "stage")},
-        )
-        with self._writing() as db:
-            db.execute(statement)
+        self._upsert(STAGES, values, ("run_id", "stage", "connection"))
 
     def finish_stage(
         self,
@@ -211,13 +202,7 @@ class RunStore(StoreBase):
             "warnings": list(stats.warnings),
             "error": stats.error,
         }
-        statement = self._insert(STATS).values(values)
-        statement = statement.on_conflict_do_update(
-            index_elements=["run_id", "connection"],
-            set_={k: v for k, v in values.items() if k not in ("run_id", "connection")},
-        )
-        with self._writing() as db:
-            db.execute(statement)
+        self._upsert(STATS, values, ("run_id", "connection"))
 
     def sync_stats(self, run_id: int) -> list[SyncStats]:
         query = select(STATS).where(STATS.c.run_id == run_id).order_by(STATS.c.connection)

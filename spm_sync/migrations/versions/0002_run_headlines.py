@@ -1,6 +1,6 @@
 """Run headlines: the headline figures of a run's result in a column of their own.
 
-The report's trend and "change since last run" read the headlines of up to 30 past runs; with
+The report's trend and "change since last run" read the headlines of the past runs; with
 them inside the result documents (tens of megabytes each for a large portfolio) that meant
 parsing every document. Existing runs get their headline copied out of the stored result by
 the database itself, so the upgrade never loads a document into Python.
