@@ -35,8 +35,8 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, as_completed, wait
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -59,8 +59,9 @@ from connectors.azure_devops_mapping import (
 )
 from connectors.azure_devops_push import RANK_MOVES_UNSUPPORTED, WorkItemWriter
 from connectors.base import ConnectorError, RankKind, RequestStats
+from connectors.batches import chunked, completed_in_parallel
 from connectors.http import RetryPolicy
-from connectors.settings import AzureDevOpsSettings
+from connectors.settings import AzureDevOpsSettings, connection_secret
 from connectors.wiql_builder import (
     WIQL_RESULT_CAP,
     IdPager,
@@ -112,19 +113,12 @@ class AzureDevOpsConnector:
         self.name = settings.name
         self.stats = RequestStats()
         self.warnings: list[str] = []
-        token = environ.get(settings.auth.token_env)
-        if not token:
-            raise ConnectorError(
-                f"{settings.name}: environment variable {settings.auth.token_env} (the Azure "
-                "DevOps personal access token) is not set"
-            )
-        retry = settings.retry
         self._client = AzureDevOpsClient(
             settings.url,
             settings.project,
-            token,
+            connection_secret(settings.name, settings.auth.token_env, environ),
             stats=self.stats,
-            retry=RetryPolicy(retry.max_attempts, retry.base_delay_seconds, retry.max_wait_seconds),
+            retry=RetryPolicy.from_settings(settings.retry),
             timeout=settings.timeout_seconds,
             verify_tls=settings.verify_tls,
             pool_size=max(4, settings.workers * 2),
@@ -161,28 +155,26 @@ class AzureDevOpsConnector:
     # -- pull --------------------------------------------------------------------------------
     def pull(self, since: datetime | None) -> Iterator[WorkItem]:
         """Items of the scope changed at or after `since` (None: all), streamed per batch."""
+        tasks = (
+            partial(self._read_batch, batch, fields) for batch, fields in self._id_batches(since)
+        )
+        batches = completed_in_parallel(
+            tasks, workers=self.settings.workers, name=f"ado-{self.name}"
+        )
+        for raw_items in batches:
+            yield from self._normalized(raw_items, self.field_map())
+
+    def _id_batches(self, since: datetime | None) -> Iterator[tuple[list[int], FieldMap]]:
+        """The ids in scope, page by page of WIQL, in `workitemsbatch`-sized lists, each id once,
+        with the fields to read (resolved through the first page's columns)."""
         pager = IdPager(lambda window: self._query(window, since, resolving=True), self._page_size)
-        workers = self.settings.workers
         requested: set[int] = set()
-        with ThreadPoolExecutor(workers, thread_name_prefix=f"ado-{self.name}") as pool:
-            pending: set[Future[list[dict[str, Any]]]] = set()
-            try:
-                for page in pager.pages():
-                    fields = self.field_map()
-                    new_ids = [item_id for item_id in page if item_id not in requested]
-                    requested.update(new_ids)
-                    for start in range(0, len(new_ids), BATCH_SIZE):
-                        chunk = new_ids[start : start + BATCH_SIZE]
-                        pending.add(pool.submit(self._read_batch, chunk, fields))
-                        while len(pending) >= 2 * workers:
-                            done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                            yield from self._normalized(done, fields)
-                while pending:
-                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                    yield from self._normalized(done, self.field_map())
-            finally:
-                for future in pending:
-                    future.cancel()
+        for page in pager.pages():
+            fields = self.field_map()
+            new_ids = [item_id for item_id in page if item_id not in requested]
+            requested.update(new_ids)
+            for batch in chunked(new_ids, BATCH_SIZE):
+                yield batch, fields
 
     def scan_keys(self) -> set[str]:
         """Keys of every item in scope, from id-only WIQL queries (deletions, moves out)."""
@@ -230,20 +222,17 @@ class AzureDevOpsConnector:
         wanted = [*fields.reference_names(), PARENT_FIELD]
         return self._client.work_items_batch(ids, fields=wanted, expand=None)
 
-    def _normalized(
-        self, done: Iterable[Future[list[dict[str, Any]]]], fields: FieldMap
-    ) -> Iterator[WorkItem]:
-        for future in done:
-            raw_items = sorted(future.result(), key=lambda raw: raw.get("id") or 0)
-            self._read_state_categories(self._types_with_unknown_states(raw_items))
-            for raw in raw_items:
-                try:
-                    item = normalize(raw, fields, self._context)
-                except MalformedWorkItem as problem:
-                    self._warn(f"{self.name}: skipped a malformed work item: {problem}")
-                    continue
-                self._check_state(item)
-                yield item
+    def _normalized(self, batch: list[dict[str, Any]], fields: FieldMap) -> Iterator[WorkItem]:
+        raw_items = sorted(batch, key=lambda raw: raw.get("id") or 0)
+        self._read_state_categories(self._types_with_unknown_states(raw_items))
+        for raw in raw_items:
+            try:
+                item = normalize(raw, fields, self._context)
+            except MalformedWorkItem as problem:
+                self._warn(f"{self.name}: skipped a malformed work item: {problem}")
+                continue
+            self._check_state(item)
+            yield item
 
     def _types_with_unknown_states(self, raw_items: Iterable[Mapping[str, Any]]) -> set[str]:
         """Types with a state neither the system table nor a table read before knows."""
@@ -291,18 +280,22 @@ class AzureDevOpsConnector:
                 yield WriteResult(write, WriteStatus.FAILED, error=RANK_MOVES_UNSUPPORTED)
         if not plan.writes:
             return
-        writer = self._writer(self.field_map())
+        writer = self._writer()
         by_item: dict[str, list[PlannedWrite]] = {}
         for write in plan.writes:
             by_item.setdefault(write.item_key, []).append(write)
-        with ThreadPoolExecutor(self.settings.workers, thread_name_prefix="ado-push") as pool:
-            futures = [pool.submit(writer.write_item, key, ws) for key, ws in by_item.items()]
-            for future in as_completed(futures):
-                yield from future.result()
+        tasks = (partial(writer.write_item, key, writes) for key, writes in by_item.items())
+        pushed = completed_in_parallel(
+            tasks, workers=self.settings.workers, name=f"ado-push-{self.name}"
+        )
+        for results in pushed:
+            yield from results
 
-    def _writer(self, fields: FieldMap) -> WorkItemWriter:
+    def _writer(self) -> WorkItemWriter:
+        """One writer per run, so a refused `suppressNotifications` is asked (and warned) once."""
+        fields = self.field_map()
         with self._lock:
-            if self._work_item_writer is None or self._work_item_writer.fields != fields:
+            if self._work_item_writer is None:
                 self._work_item_writer = WorkItemWriter(self._client, fields, self._warn, self.name)
             return self._work_item_writer
 

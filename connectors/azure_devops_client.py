@@ -337,7 +337,9 @@ class AzureDevOpsClient:
 def service_message(body: Any, response: requests.Response) -> str:
     """The text of an Azure DevOps error: `message` of a WrappedException (or `value.Message`)."""
     if isinstance(body, Mapping):
-        for candidate in (body.get("message"), (body.get("value") or {}).get("Message")):
+        wrapped = body.get("value")
+        inner = wrapped.get("Message") if isinstance(wrapped, Mapping) else None
+        for candidate in (body.get("message"), inner):
             if isinstance(candidate, str) and candidate.strip():
                 return candidate.strip()
     if 200 <= response.status_code < 300:

@@ -18,11 +18,10 @@ Two sources, cheapest first:
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from connectors.base import UnknownFieldError
+from connectors.base import UnknownFieldError, field_suggestions
 from connectors.settings import AzureDevOpsSettings
 
 TAGS_FIELD = "System.Tags"
@@ -155,14 +154,8 @@ def resolve_from_catalog(
 
 def close_matches(name: str, known: Mapping[str, FieldRef]) -> list[str]:
     """Up to five suggestions, shown as "Display Name (Reference.Name)"."""
-    hits = difflib.get_close_matches(_key(name), list(known), n=8, cutoff=0.6)
-    labels: list[str] = []
-    for hit in hits:
-        ref = known[hit]
-        label = f"{ref.name} ({ref.reference_name})"
-        if label not in labels:
-            labels.append(label)
-    return labels[:5]
+    labels = {key: f"{ref.name} ({ref.reference_name})" for key, ref in known.items()}
+    return field_suggestions(name, labels)
 
 
 def _field_map(resolved: Mapping[str, str]) -> FieldMap:

@@ -5,9 +5,10 @@ Connectors know tracker APIs and the normalized `WorkItem`; they never see OKRs 
 
 from __future__ import annotations
 
+import difflib
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, Protocol, runtime_checkable
@@ -36,6 +37,14 @@ class UnknownFieldError(ConnectorError):
         self.candidates = candidates
 
 
+def field_suggestions(wanted: str, labels: Mapping[str, str]) -> list[str]:
+    """Up to five suggestions for an unknown field name: how the fields whose names come
+    closest to `wanted` are shown, best first, each once. `labels` maps casefolded names (a
+    field may have two, e.g. a reference and a display name) to labels."""
+    hits = difflib.get_close_matches(wanted.strip().casefold(), list(labels), n=8, cutoff=0.6)
+    return list(dict.fromkeys(labels[hit] for hit in hits))[:5]
+
+
 @dataclass
 class RequestStats:
     """Thread-safe request accounting for one connector over one run.
@@ -53,7 +62,8 @@ class RequestStats:
 
     @property
     def requests(self) -> int:
-        return sum(self.by_endpoint.values())
+        with self._lock:  # a counting thread may add an endpoint while we sum
+            return sum(self.by_endpoint.values())
 
     def count(self, endpoint: str) -> None:
         with self._lock:
@@ -77,14 +87,16 @@ class RequestStats:
             self.rate_limit.update(headers)
 
     def as_dict(self) -> dict[str, object]:
-        return {
-            "requests": self.requests,
-            "by_endpoint": dict(sorted(self.by_endpoint.items())),
-            "retries": self.retries,
-            "throttled": self.throttled,
-            "waited_seconds": round(self.waited_seconds, 3),
-            "rate_limit": dict(self.rate_limit),
-        }
+        with self._lock:
+            by_endpoint = dict(sorted(self.by_endpoint.items()))
+            return {
+                "requests": sum(by_endpoint.values()),
+                "by_endpoint": by_endpoint,
+                "retries": self.retries,
+                "throttled": self.throttled,
+                "waited_seconds": round(self.waited_seconds, 3),
+                "rate_limit": dict(self.rate_limit),
+            }
 
 
 @runtime_checkable

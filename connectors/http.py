@@ -15,12 +15,14 @@ Retry-After semantics (Atlassian rate-limiting page; Azure DevOps rate-limits pa
 
 from __future__ import annotations
 
+import contextlib
 import random
 import re
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC
 from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit
 
@@ -29,6 +31,7 @@ from requests.adapters import HTTPAdapter
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
 from connectors.base import RequestStats
+from connectors.settings import RetrySettings
 
 RATE_LIMIT_HEADERS = (
     "X-RateLimit-Limit",
@@ -81,6 +84,10 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
         when = parsedate_to_datetime(text)
     except (TypeError, ValueError):
         return None
+    if when.tzinfo is None:
+        # An HTTP-date is always GMT (RFC 9110 5.6.7); "-0000" or no zone parses naive, which
+        # `timestamp()` would read in the machine's local time.
+        when = when.replace(tzinfo=UTC)
     current = time.time() if now is None else now
     return max(0.0, when.timestamp() - current)
 
@@ -98,6 +105,11 @@ class RetryPolicy:
     max_attempts: int = 6
     base_delay: float = 0.5
     max_wait: float = 120.0
+
+    @classmethod
+    def from_settings(cls, retry: RetrySettings) -> RetryPolicy:
+        """The policy a connection's `retry` settings describe."""
+        return cls(retry.max_attempts, retry.base_delay_seconds, retry.max_wait_seconds)
 
     def backoff(self, attempt: int, retry_after: float | None) -> float | None:
         if retry_after is not None:
@@ -151,6 +163,7 @@ class PolicyAdapter(HTTPAdapter):
                 (RetryableResponse, requests.ConnectionError, requests.Timeout)
             ),
             wait=self._wait,
+            before_sleep=self._retrying,
             sleep=self._sleep,
             reraise=True,
         )
@@ -191,9 +204,19 @@ class PolicyAdapter(HTTPAdapter):
                 f"the {self.policy.max_wait:.0f}s this run may wait",
                 response=error.response,
             )
-        throttled = isinstance(error, RetryableResponse)
-        self.stats.retried(delay, throttled)
         return delay
+
+    def _retrying(self, state: RetryCallState) -> None:
+        """Counts a retry that will happen (tenacity asks for the wait before it checks the
+        attempts left, so `_wait` also runs after the last one) and finishes the answer it
+        replaces: left unread, it would hold its connection until garbage collection, and the
+        retry would open another (read to the end, the kept-alive connection serves the retry)."""
+        error = state.outcome.exception() if state.outcome else None
+        if isinstance(error, RetryableResponse):
+            with contextlib.suppress(requests.RequestException):
+                _ = error.response.content  # read to the end, the connection is free
+            error.response.close()
+        self.stats.retried(state.upcoming_sleep, throttled=isinstance(error, RetryableResponse))
 
     def _pause_for(self, seconds: float) -> None:
         with self._pause_lock:

@@ -19,21 +19,22 @@ import math
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from jira import JIRA
 
 from connectors.base import ConnectorError, RankKind, RequestStats
+from connectors.batches import chunked, completed_in_parallel
 from connectors.http import RetryPolicy, mount_policy
 from connectors.jira_client import BULKFETCH_LIMIT, Flavour, JiraClient
 from connectors.jira_fields import FieldMap, resolve_fields
 from connectors.jira_mapping import MalformedIssue, normalize, requested_fields
 from connectors.jira_paging import KEY_ORDER
-from connectors.jira_push import JiraWriter, chunked
-from connectors.settings import BearerAuth, JiraSettings
+from connectors.jira_push import JiraWriter
+from connectors.settings import BearerAuth, JiraSettings, connection_secret
 from spm_sync.domain import ConnectionPlan, WorkItem, WriteResult
 
 CLOUD_ID_PAGE = 5000
@@ -82,11 +83,10 @@ class JiraConnector:
             timeout=settings.timeout_seconds,
             **_credentials(settings, environ),
         )
-        retry = settings.retry
         mount_policy(
             jira._session,
             self.stats,
-            RetryPolicy(retry.max_attempts, retry.base_delay_seconds, retry.max_wait_seconds),
+            RetryPolicy.from_settings(settings.retry),
             sleep=sleep,
             pool_maxsize=max(16, settings.workers * 2),
         )
@@ -221,35 +221,32 @@ class JiraConnector:
             yield from self._normalized(page, facts.fields)
 
     def _pull_cloud_full(self, facts: _RunFacts) -> Iterator[WorkItem]:
-        """Ids first, then bulkfetch in parallel; at most 2 × workers batches in flight, so the
-        raw JSON held at once stays bounded whatever the scope's size."""
+        """Ids first, then bulkfetch in parallel; `completed_in_parallel` keeps the batches in
+        flight bounded, so the raw JSON held at once stays bounded whatever the scope's size."""
         fields = requested_fields(facts.fields)
-        workers = self.settings.workers
         unfetched: dict[str, str] = {}
-        pool = ThreadPoolExecutor(workers, thread_name_prefix=f"jira-{self.name}")
-        pending: set[Future[list[WorkItem]]] = set()
-        try:
-            id_pages = self.client.search_jql_pages(
-                f"({self.settings.jql}) {KEY_ORDER}", ["id"], CLOUD_ID_PAGE
-            )
-            for page in id_pages:
-                ids = [str(issue["id"]) for issue in page if issue.get("id") is not None]
-                for batch in chunked(ids, BULKFETCH_LIMIT):
-                    if len(pending) >= 2 * workers:
-                        done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                        yield from _results(done)
-                    pending.add(pool.submit(self._fetch_batch, batch, fields, facts, unfetched))
-            while pending:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                yield from _results(done)
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+        tasks = (
+            partial(self._fetch_batch, batch, fields, facts, unfetched)
+            for batch in self._id_batches()
+        )
+        batches = completed_in_parallel(
+            tasks, workers=self.settings.workers, name=f"jira-{self.name}"
+        )
+        for items in batches:
+            yield from items
         if unfetched:
             sample = ", ".join(f"{i} ({why})" for i, why in list(unfetched.items())[:5])
             raise ConnectorError(
                 f"Jira could not return {len(unfetched)} issue(s) even when asked again: "
                 f"{sample}; the pull is incomplete, so the sync must not be marked complete"
             )
+
+    def _id_batches(self) -> Iterator[list[str]]:
+        """The scope's issue ids, page by page of an id-only search, in bulkfetch-sized lists."""
+        jql = f"({self.settings.jql}) {KEY_ORDER}"
+        for page in self.client.search_jql_pages(jql, ["id"], CLOUD_ID_PAGE):
+            ids = [str(issue["id"]) for issue in page if issue.get("id") is not None]
+            yield from chunked(ids, BULKFETCH_LIMIT)
 
     def _fetch_batch(
         self, ids: list[str], fields: list[str], facts: _RunFacts, unfetched: dict[str, str]
@@ -281,11 +278,6 @@ class JiraConnector:
                 self.warnings.append(f"{label}: skipped, {problem}")
 
 
-def _results(done: Iterable[Future[list[WorkItem]]]) -> Iterator[WorkItem]:
-    for future in done:
-        yield from future.result()
-
-
 def _key_of(issue: Mapping[str, Any]) -> str:
     key = issue.get("key") or (issue.get("fields") or {}).get("key")
     return str(key) if key else ""
@@ -308,12 +300,7 @@ def _credentials(settings: JiraSettings, environ: Mapping[str, str]) -> dict[str
     """Library auth arguments from the environment; messages name variables, never values."""
 
     def secret(env_name: str) -> str:
-        value = environ.get(env_name)
-        if not value:
-            raise ConnectorError(
-                f"{settings.name}: environment variable {env_name} is not set (or empty)"
-            )
-        return value
+        return connection_secret(settings.name, env_name, environ)
 
     auth = settings.auth
     if isinstance(auth, BearerAuth):

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -161,18 +162,13 @@ class JiraClient:
         """
         url = f"{self.base_url}{path}"
         data = None if body is None else json.dumps(body)
-        try:
-            return self.jira._session.request(method, url, data=data, params=params)
-        except JIRAError as error:
-            if error.response is None:
-                raise ConnectorError(f"Jira {method} {path} failed: {error.text}") from None
-            return error.response
-        except RetryBudgetExceeded as error:
-            raise ConnectorError(f"Jira is throttling {method} {path}: {error}") from None
-        except (requests.ConnectionError, requests.Timeout) as error:
-            raise ConnectorError(
-                f"cannot reach Jira at {self.base_url} ({method} {path}): {error}"
-            ) from None
+        with self._without_answer(f"{method} {path}"):
+            try:
+                return self.jira._session.request(method, url, data=data, params=params)
+            except JIRAError as error:
+                if error.response is None:
+                    raise
+                return error.response
 
     def _read(self, method: str, path: str, what: str, body: Mapping[str, Any]) -> Any:
         response = self.send(method, path, body)
@@ -194,20 +190,30 @@ class JiraClient:
         return body
 
     def _library_call(self, call: Any, what: str) -> Any:
+        with self._without_answer(what):
+            try:
+                return call()
+            except JIRAError as error:
+                if error.response is None:
+                    raise
+                raise ConnectorError(self.explain(error.response, what)) from None
+            except ValueError as error:
+                raise ConnectorError(f"{what}: Jira's answer is not JSON ({error})") from None
+
+    @contextmanager
+    def _without_answer(self, what: str) -> Iterator[None]:
+        """Failures that leave no answer to explain, as `ConnectorError`s: no connection after
+        the policy's retries, a Retry-After beyond what the run may wait, a library error."""
         try:
-            return call()
+            yield
         except JIRAError as error:
-            if error.response is None:
-                raise ConnectorError(f"{what}: {error.text}") from None
-            raise ConnectorError(self.explain(error.response, what)) from None
+            raise ConnectorError(f"{what}: {error.text}") from None
         except RetryBudgetExceeded as error:
             raise ConnectorError(f"{what}: Jira is throttling: {error}") from None
         except (requests.ConnectionError, requests.Timeout) as error:
             raise ConnectorError(
                 f"cannot reach Jira at {self.base_url} ({what}): {error}"
             ) from None
-        except ValueError as error:
-            raise ConnectorError(f"{what}: Jira's answer is not JSON ({error})") from None
 
     def explain(self, response: requests.Response, what: str) -> str:
         """A message for the user about a failed call they can do something about."""

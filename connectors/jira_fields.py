@@ -12,13 +12,12 @@ message lists the ids, because a field id is always accepted in place of a name.
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from connectors.base import UnknownFieldError
+from connectors.base import UnknownFieldError, field_suggestions
 from connectors.settings import JiraSettings
 
 LEXORANK_TYPE = "com.pyxis.greenhopper.jira:gh-lexo-rank"
@@ -136,9 +135,10 @@ class _Resolver:
         return found
 
     def close_matches(self, wanted: str) -> list[str]:
-        names = {str(entry.get("name", "")).casefold(): entry for entry in self.catalog}
-        close = difflib.get_close_matches(wanted.casefold(), list(names), n=5, cutoff=0.6)
-        return [f"{names[name].get('name')} ({names[name]['id']})" for name in close]
+        labels = {
+            str(e.get("name", "")).casefold(): f"{e.get('name')} ({e['id']})" for e in self.catalog
+        }
+        return field_suggestions(wanted, labels)
 
     def _matches(self, wanted: str) -> list[Mapping[str, Any]]:
         by_id = _FIELD_ID.match(wanted.strip())

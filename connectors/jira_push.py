@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from connectors.base import ConnectorError
+from connectors.batches import chunked
 from connectors.jira_client import BULKFETCH_LIMIT, RANK_LIMIT, JiraClient, error_text
 from connectors.jira_fields import FieldMap
 from connectors.jira_mapping import MalformedIssue, parse_jira_datetime
@@ -55,11 +56,6 @@ class EditPlan:
     body: dict[str, Any] = field(default_factory=dict)
     changing: list[PlannedWrite] = field(default_factory=list)
     results: list[WriteResult] = field(default_factory=list)
-
-
-def chunked(values: Sequence[str], size: int) -> Iterator[list[str]]:
-    for start in range(0, len(values), size):
-        yield list(values[start : start + size])
 
 
 def same_revision(current: str, expected: str) -> bool:

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator
 
+from connectors.base import ConnectorError
 from spm_sync.domain import Level
 
 
@@ -22,14 +24,24 @@ class StrictModel(BaseModel):
 
 ConnectionName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")]
 EnvName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+TrackerUrl = Annotated[str, Field(pattern=r"^https?://[^\s/]+(/[^\s]*)?$")]
 
 
-def read_secret(env_name: str) -> str:
-    """The secret held by environment variable `env_name`; the message never shows a value."""
-    value = os.environ.get(env_name)
+def read_secret(env_name: str, environ: Mapping[str, str] | None = None) -> str:
+    """The secret held by environment variable `env_name` (in `environ`, default the process
+    environment); the message never shows a value."""
+    value = (os.environ if environ is None else environ).get(env_name)
     if not value:
         raise LookupError(f"environment variable {env_name} is not set (or empty)")
     return value
+
+
+def connection_secret(connection: str, env_name: str, environ: Mapping[str, str]) -> str:
+    """`read_secret` for a connector: a missing secret fails that connection, by name."""
+    try:
+        return read_secret(env_name, environ)
+    except LookupError as missing:
+        raise ConnectorError(f"{connection}: {missing}") from None
 
 
 class BasicAuth(StrictModel):
@@ -151,7 +163,7 @@ def _parse_levels(value: object) -> object:
 class JiraSettings(StrictModel):
     kind: Literal["jira"]
     name: ConnectionName
-    url: Annotated[str, Field(pattern=r"^https?://[^\s/]+(/[^\s]*)?$")]
+    url: TrackerUrl
     deployment: Literal["auto", "cloud", "datacenter"] = "auto"
     """`auto` asks serverInfo once per run (deploymentType "Cloud" or "Server"/"DataCenter")."""
     auth: JiraAuth
@@ -195,7 +207,7 @@ class AzureDevOpsScope(StrictModel):
 class AzureDevOpsSettings(StrictModel):
     kind: Literal["azure_devops"]
     name: ConnectionName
-    url: Annotated[str, Field(pattern=r"^https?://[^\s/]+(/[^\s]*)?$")]
+    url: TrackerUrl
     """The organization URL, e.g. https://dev.azure.com/contoso."""
     project: str
     auth: PatAuth

@@ -36,6 +36,16 @@ RANK_ID = "customfield_10019"
 EPIC_LINK_ID = "customfield_10100"
 PARENT_LINK_ID = "customfield_10101"
 
+WSJF_FIELD_NAMES: Mapping[str, str] = {
+    "business_value": "Business Value",
+    "time_criticality": "Time Criticality",
+    "risk_reduction": "Risk Reduction | Opportunity Enablement",
+    "job_size": "Job Size",
+    "score": "WSJF Score",
+    "cost_of_delay": "Cost of Delay",
+}
+"""The names of the WSJF fields in `fields_cloud.json` (and in the Jira sandbox)."""
+
 DC_FIELDS = [
     {
         "id": EPIC_LINK_ID,
@@ -67,14 +77,7 @@ def settings(**overrides: Any) -> JiraSettings:
         "url": CLOUD,
         "auth": {"user_env": "JIRA_USER", "token_env": "JIRA_TOKEN"},
         "jql": "project in (PAY, WEB)",
-        "wsjf_fields": {
-            "business_value": "Business Value",
-            "time_criticality": "Time Criticality",
-            "risk_reduction": "Risk Reduction | Opportunity Enablement",
-            "job_size": "Job Size",
-            "score": "WSJF Score",
-            "cost_of_delay": "Cost of Delay",
-        },
+        "wsjf_fields": dict(WSJF_FIELD_NAMES),
         "workers": 3,
         "retry": {"max_attempts": 4, "base_delay_seconds": 0.5, "max_wait_seconds": 30},
     }

@@ -183,6 +183,26 @@ def test_per_item_failures_keep_the_service_message_and_others_go_on(
     assert results[("2", WriteField.RANK)].status is WriteStatus.WRITTEN
 
 
+def test_an_error_body_of_another_shape_still_fails_only_its_write(
+    mock: responses.RequestsMock,
+) -> None:
+    """A proxy or an older server can answer `{"value": [...]}`: the write fails with the
+    answer's text, it does not end the push."""
+    fake = FakeAzureDevOps(mock, {1: work_item(1), 2: work_item(2)})
+    odd = {"count": 1, "value": ["request refused"]}
+    fake.patch_hook = lambda item_id, *_: _json(400, odd) if item_id == 1 else None
+
+    results = push(
+        make_connector(),
+        write("1", WriteField.RANK, 10.0, 1.0),
+        write("2", WriteField.RANK, 20.0, 2.0),
+    )
+
+    assert results[("1", WriteField.RANK)].status is WriteStatus.FAILED
+    assert results[("1", WriteField.RANK)].error == json.dumps(odd)
+    assert results[("2", WriteField.RANK)].status is WriteStatus.WRITTEN
+
+
 def test_invalid_values_fail_alone(mock: responses.RequestsMock) -> None:
     fake = FakeAzureDevOps(mock, {1: work_item(1)})
     settings = make_settings(wsjf_fields={"risk_reduction": "Custom.RiskReduction"})
@@ -239,3 +259,22 @@ def test_a_rejected_token_on_update_fails_the_write(mock: responses.RequestsMock
     assert "rejected the personal access token" in (failed.error or "")
     assert "HTTP 401" in (failed.error or "")
     assert patches(mock)[0][0].count("suppressNotifications") == 1  # not retried without
+
+
+def test_a_push_stopped_early_sends_no_writes_it_cannot_report(
+    mock: responses.RequestsMock,
+) -> None:
+    """A caller that stops reading (its audit log failed) must not leave writes queued behind it:
+    they would change the tracker with no record of it."""
+    FakeAzureDevOps(mock, {n: work_item(n) for n in range(1, 11)})
+    connector = make_connector(make_settings(workers=1))
+    plan = ConnectionPlan(
+        "ado", tuple(write(str(n), WriteField.RANK, 10.0, float(n)) for n in range(1, 11))
+    )
+
+    results = connector.push(plan)
+    first = next(results)
+    results.close()
+
+    assert first.status is WriteStatus.WRITTEN
+    assert 1 <= len(patches(mock)) <= 2  # the one reported, at most one more already under way

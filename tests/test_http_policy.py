@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import http.server
+import threading
 import time
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
@@ -76,6 +78,19 @@ def test_parse_retry_after_http_date() -> None:
     assert parse_retry_after(earlier, now=now.timestamp()) == 0.0
 
 
+def test_parse_retry_after_reads_a_zoneless_date_as_gmt(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A "-0000" (or missing) zone parses naive; it must not be read in local time."""
+    now = datetime(2024, 5, 2, 12, 0, tzinfo=UTC)
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        assert parse_retry_after("Thu, 02 May 2024 12:01:30 -0000", now=now.timestamp()) == 90.0
+        assert parse_retry_after("Thu, 02 May 2024 12:01:30", now=now.timestamp()) == 90.0
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
 def test_429_waits_the_retry_after_seconds(rsps: responses.RequestsMock) -> None:
     fake = FakeTime()
     http, stats = session(fake)
@@ -132,6 +147,54 @@ def test_503_without_retry_after_backs_off_exponentially_then_gives_up(
     assert len(fake.sleeps) == 3
     for attempt, slept in enumerate(fake.sleeps):
         assert 2**attempt * 0.5 <= slept <= 2**attempt
+
+
+def test_only_retries_that_happen_are_counted(rsps: responses.RequestsMock) -> None:
+    fake = FakeTime()
+    http, stats = session(fake, RetryPolicy(max_attempts=3, base_delay=1.0, max_wait=60))
+    rsps.get(f"{URL}/items", status=429)
+
+    http.get(f"{URL}/items")
+
+    assert len(fake.sleeps) == 2
+    assert (stats.requests, stats.retries, stats.throttled) == (3, 2, 2)
+    assert stats.waited_seconds == pytest.approx(sum(fake.sleeps))
+
+
+def test_a_retried_answer_gives_its_connection_back() -> None:
+    """The 503 a retry replaces is never read by the caller; closed, its kept-alive connection
+    serves the retry instead of being held until garbage collection."""
+    peers: list[int] = []
+    answers = iter([503, 200])
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:
+            peers.append(self.client_address[1])
+            body = b"{}"
+            self.send_response(next(answers))
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        fake = FakeTime()
+        session_, stats = session(fake)
+        with session_:
+            response = session_.get(f"http://127.0.0.1:{server.server_port}/items", timeout=5)
+        assert response.status_code == 200 and stats.retries == 1
+        assert len(peers) == 2 and peers[0] == peers[1]  # one connection for both requests
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
 
 
 def test_backoff_is_capped_at_max_wait(rsps: responses.RequestsMock) -> None:

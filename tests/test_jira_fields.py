@@ -10,22 +10,14 @@ from tests.jira_fixtures import (
     PARENT_LINK_ID,
     RANK_ID,
     SCORE_ID,
+    WSJF_FIELD_NAMES,
     field_catalog,
     settings,
 )
 
 
 def wsjf(**names: str | None) -> dict[str, str | None]:
-    values: dict[str, str | None] = {
-        "business_value": "Business Value",
-        "time_criticality": "Time Criticality",
-        "risk_reduction": "Risk Reduction | Opportunity Enablement",
-        "job_size": "Job Size",
-        "score": "WSJF Score",
-        "cost_of_delay": "Cost of Delay",
-    }
-    values.update(names)
-    return values
+    return {**WSJF_FIELD_NAMES, **names}
 
 
 def test_resolves_every_configured_name_to_its_id() -> None:

@@ -31,6 +31,7 @@ from spm_sync.domain import (
 )
 from spm_sync.planning import WriteBackSettings, plan_rank
 from spm_sync.ranking import apply_moves
+from tests.jira_fixtures import WSJF_FIELD_NAMES
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
@@ -69,14 +70,7 @@ def settings(sandbox: JiraSandbox, items: Sequence[SeedItem], **overrides: Any) 
         "url": sandbox.url,
         "auth": auth,
         "jql": f"project in ({projects})",
-        "wsjf_fields": {
-            "business_value": "Business Value",
-            "time_criticality": "Time Criticality",
-            "risk_reduction": "Risk Reduction | Opportunity Enablement",
-            "job_size": "Job Size",
-            "score": "WSJF Score",
-            "cost_of_delay": "Cost of Delay",
-        },
+        "wsjf_fields": dict(WSJF_FIELD_NAMES),
         "workers": 4,
         "retry": {"max_attempts": 12, "base_delay_seconds": 0.01, "max_wait_seconds": 5},
     }

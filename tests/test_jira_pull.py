@@ -310,6 +310,24 @@ def test_throttling_beyond_every_retry_is_a_clear_error(rsps: responses.Requests
     assert jira.stats.by_endpoint["POST /rest/api/3/search/jql"] == 4
 
 
+def test_no_answer_at_all_is_a_clear_error_naming_the_call(rsps: responses.RequestsMock) -> None:
+    register_preamble(rsps)
+    rsps.post(SEARCH, body=requests.ConnectionError("connection reset by peer"))
+    with pytest.raises(ConnectorError) as unreachable:
+        list(connector().pull(NOW - timedelta(minutes=5)))
+    assert str(unreachable.value) == (
+        f"cannot reach Jira at {CLOUD} (POST /rest/api/3/search/jql): connection reset by peer"
+    )
+
+    rsps.replace("POST", SEARCH, status=429, headers={"Retry-After": "3600"})
+    with pytest.raises(ConnectorError) as throttled:
+        list(connector().pull(NOW - timedelta(minutes=5)))
+    assert str(throttled.value) == (
+        "POST /rest/api/3/search/jql: Jira is throttling: 429 with Retry-After 3600s, more than "
+        "the 30s this run may wait"
+    )
+
+
 def dc_page(total: int, *keys: str, **fields: Any) -> dict[str, Any]:
     found = [raw_issue(key, 100 + n, **fields) for n, key in enumerate(keys)]
     return {"startAt": 0, "maxResults": 2, "total": total, "issues": found}
