@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import cycle, engines, full_sync, incremental, rerank, sandbox_start
-from bench.compare import regressions
+from bench.compare import load, regressions
 from bench.report import markdown_table
 
 BENCHMARKS: dict[str, Callable[..., dict[str, Any]]] = {
@@ -107,7 +107,7 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown benchmark(s): {', '.join(unknown)}")
     output = args.output or HERE / ("results-quick.json" if args.quick else "results.json")
-    previous = json.loads(args.compare.read_text()) if args.compare else None
+    previous = load(args.compare) if args.compare else None
 
     started, load_before = time.monotonic(), os.getloadavg()
     when = datetime.now(UTC)
@@ -132,7 +132,7 @@ def main() -> None:
     for line in document["missed_targets"]:
         print(f"MISSED {line}")
     if previous is not None:
-        lines, found = regressions(previous.get("benchmarks", {}), results)
+        lines, found = regressions(previous, results)
         print("\n" + "\n".join(lines))
         for line in found:
             print(f"REGRESSION {line}")

@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import sqlite3
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from bench.harness import measured_run, target
-from bench.world import ADO, JIRA, world
+from bench.world import ADO, JIRA, newest_run, world
 from connectors.registry import default_connector_factory
 from spm_sync.config import WriteMode, load_config
 from spm_sync.cycle import CycleDeps, run_cycle
@@ -75,19 +74,8 @@ class StageMemory:
         except (OSError, StopIteration):
             return
         rss = int(line.split()[1]) / 1024
-        stage = self._stage() or "start"
+        stage, _ = newest_run(self.database, timeout=0.5) or ("start", "")
         self.peaks[stage] = round(max(rss, self.peaks.get(stage, 0.0)), 1)
-
-    def _stage(self) -> str | None:
-        try:
-            uri = f"file:{self.database}?mode=ro"
-            with sqlite3.connect(uri, uri=True, timeout=0.5) as connection:
-                row = connection.execute(
-                    "SELECT stage FROM runs ORDER BY id DESC LIMIT 1"
-                ).fetchone()
-        except sqlite3.Error:
-            return None
-        return row[0] if row else None
 
 
 def run(quick: bool = False, log: Callable[[str], None] = print) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.harness import Run, measured_run, target
+from bench.harness import Run, measured_run, median_run, target
 from bench.portfolio import (
     alignment_rules,
     key_results,
@@ -120,9 +120,7 @@ def run(quick: bool = False, log: Callable[[str], None] = print) -> dict[str, An
 
 
 def _result(runs: list[Run], built: Run, size: int) -> dict[str, Any]:
-    by_engines = sorted(runs, key=lambda run: run.detail["engine_seconds"])
-    middle = by_engines[(len(by_engines) - 1) // 2]
-    detail = dict(middle.detail)
+    detail = dict(median_run(runs, key=lambda run: run.detail["engine_seconds"]).detail)
     if detail["items"] != size:
         raise RuntimeError(f"loaded {detail['items']} of {size} items")
     peak = max(run.peak_mb for run in runs)

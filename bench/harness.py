@@ -167,9 +167,10 @@ def describe(run: Run) -> str:
     )
 
 
-def median_run(runs: Sequence[Run]) -> Run:
-    """The run with the median time (the lower middle one for an even count)."""
-    ordered = sorted(runs, key=lambda run: run.seconds)
+def median_run(runs: Sequence[Run], key: Callable[[Run], float] | None = None) -> Run:
+    """The run with the median time, or the median `key` (the lower middle one for an even
+    count)."""
+    ordered = sorted(runs, key=key or (lambda run: run.seconds))
     return ordered[(len(ordered) - 1) // 2]
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import requests
 
-from bench.harness import measured_run, target
+from bench.harness import measured_run, median_run, target
 from connectors.sandbox.ado_server import AzureDevOpsSandbox
 from connectors.sandbox.generator import generate_portfolio
 from connectors.sandbox.jira_server import JiraSandbox
@@ -65,8 +65,7 @@ def run(quick: bool = False, log: Callable[[str], None] = print) -> dict[str, An
             measured_run("bench.sandbox_start:start", {"tracker": tracker, "size": SIZE}, [])
             for _ in range(RUNS)
         ]
-        ordered = sorted(runs, key=lambda run: run.detail["start_seconds"])
-        middle = dict(ordered[(len(ordered) - 1) // 2].detail)
+        middle = dict(median_run(runs, key=lambda run: run.detail["start_seconds"]).detail)
         rss = max(run.detail["rss_mb"] for run in runs)
         seconds = middle["start_seconds"]
         name = f"sandbox_start_{tracker}"

@@ -123,8 +123,7 @@ def fault_soak(
         violations["duplicate_writes"] += duplicate_writes(ADO, soaked.ado.writes, starts[ADO])
         violations["store_differs_from_tracker"] += store_differs_from_tracker(soaked, store)
         store.close()
-        db = Path(load_config(soaked.config_path).store.url.removeprefix("sqlite:///"))
-        violations["unreadable_database"] += unreadable_database(db)
+        violations["unreadable_database"] += unreadable_database(soaked.database)
         converged = per_cycle[-1]["written"] == 0
         if not converged:
             violations["cycle_not_ok"].append(f"still writing after {SETTLE_CYCLES} settle cycles")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import sqlite3
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from contextlib import closing
 from dataclasses import fields as dataclass_fields
 from itertools import pairwise
 from pathlib import Path
@@ -149,7 +150,7 @@ def unreported_conflicts(store: Store, run_id: int, raced: Iterable[tuple[str, s
 def unreadable_database(path: Path) -> list[str]:
     """`PRAGMA integrity_check` (after SQLite's own WAL recovery) and a store that opens."""
     try:
-        with sqlite3.connect(path) as connection:
+        with closing(sqlite3.connect(path)) as connection:
             verdict = connection.execute("PRAGMA integrity_check").fetchall()
     except sqlite3.Error as error:
         return [f"{path.name}: cannot be opened by SQLite: {error}"]

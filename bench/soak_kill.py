@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import os
 import random
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -36,7 +35,7 @@ from bench.soak_checks import (
     store_differs_from_tracker,
     unreadable_database,
 )
-from bench.world import ADO, JIRA, STACK_RANK, Humans, World, world
+from bench.world import ADO, JIRA, STACK_RANK, Humans, World, newest_run, world
 from connectors.registry import default_connector_factory
 from connectors.sandbox.server import Faults
 from spm_sync.config import WriteMode, load_config
@@ -49,10 +48,6 @@ KILL_FAULTS = Faults(latency_ms=5, jitter_ms=10, seed=5)
 """Latency only, so each phase lasts long enough to be hit."""
 MAX_CYCLES_TO_SETTLE = 4
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def database(world_: World) -> Path:
-    return Path(load_config(world_.config_path).store.url.removeprefix("sqlite:///"))
 
 
 def run_killed(world_: World, phase: str, rng: random.Random, log_file: Path) -> dict[str, Any]:
@@ -77,7 +72,7 @@ def run_killed(world_: World, phase: str, rng: random.Random, log_file: Path) ->
                 written = len(world_.jira.writes) + len(world_.ado.writes) - writes_before
                 reached = written >= threshold
             else:
-                reached = _stage(database(world_)) == ("report", "running")
+                reached = newest_run(world_.database) == ("report", "running")
             if reached and reached_at is None:
                 reached_at = time.monotonic()
             if reached_at is not None and time.monotonic() - reached_at >= (
@@ -87,24 +82,13 @@ def run_killed(world_: World, phase: str, rng: random.Random, log_file: Path) ->
                 break
             time.sleep(0.002)
         code = process.wait()
-    stage = _stage(database(world_))
+    stage = newest_run(world_.database)
     return {
         "phase": phase,
         "killed": code == -9,
         "exit_code": code,
         "run_at_kill": f"{stage[1]} in stage {stage[0]}" if stage else "no run yet",
     }
-
-
-def _stage(path: Path) -> tuple[str, str] | None:
-    """(stage, status) of the newest run, read as another process would (WAL allows it)."""
-    try:
-        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1) as connection:
-            query = "SELECT stage, status FROM runs ORDER BY id DESC LIMIT 1"
-            row = connection.execute(query).fetchone()
-    except sqlite3.Error:
-        return None
-    return (row[0], row[1]) if row else None
 
 
 def settle(world_: World) -> list[int]:
@@ -205,7 +189,7 @@ def kill_soak(
             starts[JIRA].append(len(killed.jira.writes))
             starts[ADO].append(len(killed.ado.writes))
             outcome = run_killed(killed, PHASES[step % 3], rng, folder / "killed-runs.log")
-            violations["unreadable_database"] += unreadable_database(database(killed))
+            violations["unreadable_database"] += unreadable_database(killed.database)
             outcome["reruns_written"] = settle(killed)
             outcome["reference_written"] = settle(reference)
             violations["diverged"] += differences(

@@ -10,9 +10,11 @@ rank store), never through the API, so the sandboxes' write logs hold spm-sync's
 from __future__ import annotations
 
 import random
+import sqlite3
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,7 @@ from connectors.sandbox.jira_server import JiraSandbox
 from connectors.sandbox.portfolio import SeedPortfolio
 from connectors.sandbox.server import Faults
 from connectors.settings import TrackerSettings
+from spm_sync.config import load_config
 from spm_sync.demo import DEMO_SECRETS, sandboxes, write_demo_config
 from spm_sync.domain import ConnectionPlan, WorkItem, WriteResult
 
@@ -76,6 +79,24 @@ class World:
     def set_faults(self, faults: Faults) -> None:
         self.jira.set_faults(faults)
         self.ado.set_faults(faults)
+
+    @cached_property
+    def database(self) -> Path:
+        """The SQLite file of the config's store."""
+        return Path(load_config(self.config_path).store.url.removeprefix("sqlite:///"))
+
+
+def newest_run(database: Path, timeout: float = 1.0) -> tuple[str, str] | None:
+    """(stage, status) of the newest run in a store, read as another process would (WAL lets
+    a reader in while spm-sync writes); None before the first run or when it cannot be read."""
+    try:
+        uri = f"file:{database}?mode=ro"
+        with closing(sqlite3.connect(uri, uri=True, timeout=timeout)) as connection:
+            query = "SELECT stage, status FROM runs ORDER BY id DESC LIMIT 1"
+            row = connection.execute(query).fetchone()
+    except sqlite3.Error:
+        return None
+    return (row[0], row[1]) if row else None
 
 
 def write_soak_config(folder: Path, world: World, store_url: str | None = None) -> Path:

@@ -1,5 +1,5 @@
 """The benchmark results file: a subset run (`--only`) merges into it, a whole run replaces it;
-and the order in which measured runs alternate."""
+the order in which measured runs alternate, and which run is the median."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from bench.__main__ import merged
-from bench.harness import Run, round_robin
+from bench.harness import Run, median_run, round_robin
 
 
 def entry(seconds: float, met: bool = True) -> dict[str, Any]:
@@ -86,3 +86,12 @@ def test_round_robin_alternates_until_every_side_has_its_runs() -> None:
 
     assert order == ["a", "b", "c", "a", "c", "a"]
     assert [len(done[label]) for label in "abc"] == [3, 1, 2]
+
+
+def test_median_run_is_the_lower_middle_by_time_or_by_the_given_key() -> None:
+    runs = [
+        Run(seconds, 50.0, 40.0, 3, {}, {"start_seconds": start})
+        for seconds, start in ((3.0, 0.1), (1.0, 0.4), (2.0, 0.3), (4.0, 0.2))
+    ]
+    assert median_run(runs).seconds == 2.0
+    assert median_run(runs, key=lambda run: run.detail["start_seconds"]).seconds == 4.0

@@ -224,6 +224,13 @@ def test_change_on_read_edits_an_item_right_after_it_is_read_once(client: AdoSes
     )
 
 
+def test_change_on_read_listed_as_int_and_str_is_one_human_edit(client: AdoSession) -> None:
+    client.ado.change_on_read.update({102, "102"})
+    assert client.batch({"ids": [102]}).json()["value"][0]["rev"] == 2
+    assert item(client, 102)["rev"] == 3
+    assert client.ado.change_on_read == set()
+
+
 def test_deleted_items_vanish_from_reads_queries_and_links(client: AdoSession) -> None:
     client.ado.delete(103)
     assert client.request("GET", "_apis/wit/workitems/103").status_code == 404

@@ -261,6 +261,21 @@ def test_touch_is_a_human_edit(cloud: JiraSandbox, clock: FakeClock) -> None:
         cloud.touch("PAY-1", created="yesterday")
 
 
+def test_touch_introduces_statuses_and_types_as_seeding_does(cloud: JiraSandbox) -> None:
+    """A status or type first seen in `touch` gets the id it would get in the seed."""
+    cloud.touch("WEB-1", status="In Review", type="Spike")
+    cloud.touch("WEB-2", status="Waiting for vendor")
+    fields = cloud.issue("WEB-1")["fields"]
+    assert (fields["status"]["id"], fields["status"]["statusCategory"]["key"]) == (
+        "10004",
+        "indeterminate",
+    )
+    assert (fields["issuetype"]["name"], fields["issuetype"]["subtask"]) == ("Spike", False)
+    waiting = cloud.issue("WEB-2")["fields"]["status"]
+    assert waiting["id"] == str(10100 + len(cloud.store.statuses) - 1)
+    assert waiting["statusCategory"]["key"] == "indeterminate"
+
+
 def test_change_on_read_edits_right_after_the_next_read(cloud: JiraSandbox) -> None:
     cloud.change_on_read.add("PAY-3")
     before = cloud.issue("PAY-3")["fields"]["updated"]

@@ -10,6 +10,7 @@ import pytest
 import requests
 
 from connectors.sandbox.generator import generate_portfolio
+from connectors.sandbox.jira_render import parse_field_list
 from connectors.sandbox.jira_server import JiraSandbox
 from connectors.sandbox.server import Faults
 from tests.jira_sandbox_seeds import NOW, FakeClock, project_items, small_portfolio
@@ -347,3 +348,20 @@ def test_datacenter_can_report_the_datacenter_deployment_type() -> None:
     with JiraSandbox(small_portfolio(), flavour="datacenter", deployment_type="DataCenter") as dc:
         info = session_for(dc).get(f"{dc.url}/rest/api/2/serverInfo", timeout=10).json()
     assert (info["deploymentType"], info["versionNumbers"]) == ("DataCenter", [9, 12, 15])
+
+
+@pytest.mark.parametrize(
+    ("raw", "names"),
+    [
+        (None, []),
+        ("", []),
+        (["summary,status", " labels ", ""], ["summary", "status", "labels"]),
+        ("names,schema", ["names", "schema"]),  # one string is one value, not its characters
+        (("id",), ["id"]),
+        (12345, ["12345"]),
+    ],
+)
+def test_field_lists_are_flattened_from_every_form_they_arrive_in(
+    raw: object, names: list[str]
+) -> None:
+    assert parse_field_list(raw) == names

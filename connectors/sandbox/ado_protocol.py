@@ -23,14 +23,12 @@ Sources for the behaviour copied here (also in `specs/API_NOTES.md`):
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 import time
 from dataclasses import dataclass
 from typing import Any
 
-from connectors.sandbox.server import HttpError, SandboxRequest, SandboxResponse
+from connectors.sandbox.server import HttpError, SandboxRequest, SandboxResponse, path_selected
 
 MAX_API_VERSION = (7, 2)
 _VERSION = re.compile(r"^(\d+)\.(\d+)(-preview(\.\d+)?)?$")
@@ -240,20 +238,13 @@ _SIGN_IN_PAGE = (
 
 def check_pat(request: SandboxRequest, pat: str, realm: str) -> None:
     """Basic auth with the PAT as password (any user name, usually empty)."""
-    header = request.headers.get("Authorization") or ""
-    scheme, _, encoded = header.partition(" ")
-    if scheme.lower() == "basic":
-        try:
-            _, _, password = (
-                base64.b64decode(encoded.strip(), validate=True).decode().partition(":")
-            )
-        except (binascii.Error, UnicodeDecodeError):
-            password = None
-        if password == pat:
-            return
+    credentials = request.basic_credentials()
+    if credentials is not None and credentials[1] == pat:
+        return
     if (request.headers.get("X-TFS-FedAuthRedirect") or "").lower() == "suppress":
         raise HttpError(401, None, {"WWW-Authenticate": f'Basic realm="{realm}"'})
-    raise HttpError(203, _SIGN_IN_PAGE, {"X-Sandbox-Sign-In": "redirected"})
+    redirected = {"X-Sandbox-Sign-In": "redirected"}
+    raise HttpError(203, _SIGN_IN_PAGE, redirected, content_type="text/html; charset=utf-8")
 
 
 # -- rate limits -------------------------------------------------------------------------------
@@ -270,6 +261,9 @@ class RateLimitDelay:
     seconds: float
     rate: float = 1.0
     only_paths: tuple[str, ...] = ()
+
+    def applies_to(self, path: str) -> bool:
+        return path_selected(self.only_paths, path)
 
 
 def rate_limit_headers(

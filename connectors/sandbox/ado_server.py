@@ -54,6 +54,7 @@ from connectors.sandbox.raw_json import RawJson, RenderCache, dumps
 from connectors.sandbox.server import (
     NO_FAULTS,
     Faults,
+    Handler,
     HttpError,
     SandboxRequest,
     SandboxResponse,
@@ -69,8 +70,6 @@ _ORG = r"/(?P<org>[^/]+)"
 _PROJECT = r"(?:/(?P<project>(?!_apis(?:/|$))[^/]+))"
 _TEAM = r"(?:/(?P<team>(?!_apis(?:/|$))[^/]+))"
 _WIT = f"{_ORG}{_PROJECT}?/_apis/wit"
-
-Handler = Callable[[SandboxRequest, re.Match[str]], SandboxResponse]
 
 
 class AzureDevOpsSandbox(SandboxServer):
@@ -159,18 +158,15 @@ class AzureDevOpsSandbox(SandboxServer):
             return protocol.blocked_response(self.faults.retry_after_seconds)
         return protocol.unavailable_response(self.faults.retry_after_seconds)
 
+    def internal_error(self, request: SandboxRequest, error: Exception) -> SandboxResponse:
+        message = f"Internal error in the sandbox: {error!r}"
+        body = protocol.wrapped_exception(message, "InternalServerErrorException", "framework")
+        return SandboxResponse(500, body)
+
     def dispatch(self, request: SandboxRequest) -> tuple[SandboxResponse, str]:
         if self.request_log is not None:
             self.request_log.append(request)
-        try:
-            response, route = super().dispatch(request)
-        except Exception as error:
-            # A sandbox bug: answer 500 in the service's shape rather than drop the connection.
-            message = f"Internal error in the sandbox: {error!r}"
-            body = protocol.wrapped_exception(message, "InternalServerErrorException", "framework")
-            return SandboxResponse(500, body), f"{request.method} (error)"
-        if response.status == 203:
-            response.content_type = "text/html; charset=utf-8"
+        response, route = super().dispatch(request)
         self._maybe_delay(request, response)
         return response, route
 
@@ -179,7 +175,7 @@ class AzureDevOpsSandbox(SandboxServer):
         if (
             delay is not None
             and response.status < 300
-            and any(part in request.path for part in delay.only_paths or ("",))
+            and delay.applies_to(request.path)
             and self.draw() < delay.rate
         ):
             time.sleep(delay.seconds)

@@ -231,12 +231,10 @@ class WorkItemStore:
     def after_read(self, ids: Iterable[int]) -> None:
         """Switch `change_on_read`: a human edits these items right after a client read them."""
         for work_item_id in ids:
-            for key in (work_item_id, str(work_item_id)):
-                if key in self.change_on_read and work_item_id in self.items:
-                    self.change_on_read.discard(key)
-                    self.touch(
-                        work_item_id, {"System.History": "Edited while spm-sync was reading."}
-                    )
+            listed = self.change_on_read & {work_item_id, str(work_item_id)}
+            if listed and work_item_id in self.items:
+                self.change_on_read -= listed
+                self.touch(work_item_id, {"System.History": "Edited while spm-sync was reading."})
 
     # -- changing ------------------------------------------------------------------------------
     def patch(
@@ -249,14 +247,7 @@ class WorkItemStore:
         by: Mapping[str, Any],
     ) -> StoredItem:
         item = self.get(work_item_id)
-        item_type = str(item.fields["System.WorkItemType"])
-        context = PatchContext(
-            states=[name for name, _ in self.states.get(item_type, DEFAULT_STATES["Epic"])],
-            area_paths=frozenset(self.area_paths),
-            bypass_rules=bypass_rules,
-            exists=lambda other: other in self.items,
-            parent_of=lambda other: self.items[other].parent() if other in self.items else None,
-        )
+        context = self._patch_context(item, bypass_rules=bypass_rules)
         result = apply_patch(item.id, item.fields, item.relations, document, context)
         if validate_only or not result.changed:
             preview = StoredItem(item.id, result.fields)
@@ -274,17 +265,20 @@ class WorkItemStore:
         if not document:
             document = [{"op": "add", "path": "/fields/System.History", "value": "Touched."}]
         item = self.get(work_item_id)
-        item_type = str(item.fields["System.WorkItemType"])
-        context = PatchContext(
-            states=[name for name, _ in self.states.get(item_type, [])],
-            area_paths=frozenset(self.area_paths),
-            bypass_rules=True,
-            exists=lambda other: other in self.items,
-            parent_of=lambda other: None,
-        )
+        context = self._patch_context(item, bypass_rules=True)
         result = apply_patch(item.id, item.fields, item.relations, document, context)
         self._new_revision(item, result.fields, result.relations, HUMAN)
         return item
+
+    def _patch_context(self, item: StoredItem, *, bypass_rules: bool) -> PatchContext:
+        item_type = str(item.fields["System.WorkItemType"])
+        return PatchContext(
+            states=[name for name, _ in self.states.get(item_type, DEFAULT_STATES["Epic"])],
+            area_paths=frozenset(self.area_paths),
+            bypass_rules=bypass_rules,
+            exists=lambda other: other in self.items,
+            parent_of=lambda other: self.items[other].parent() if other in self.items else None,
+        )
 
     def delete(self, work_item_id: int) -> None:
         """Move an item to the recycle bin; links to it disappear from the other items."""
@@ -387,4 +381,8 @@ def _key_id(key: str) -> int:
 
 
 def _utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    """A seed's time in UTC; a time without a zone is refused, as the Jira sandbox refuses it
+    (guessing its zone would shift `ChangedDate` and every incremental window after it)."""
+    if moment.tzinfo is None:
+        raise ValueError(f"timestamp {moment!r} has no time zone")
+    return moment.astimezone(UTC)

@@ -256,6 +256,19 @@ class _Builder:
             self.kr_aliases.setdefault(kr_id, []).append(item.key)
         return kr_keys
 
+    def _leaves(
+        self, tracker: Tracker, type_: str, count: int, stories: list[tuple[SeedItem, _Alignment]]
+    ) -> None:
+        """The bottom level (Jira sub-tasks, Azure DevOps tasks): each under a random story, in
+        its project or area and its team, with no alignment of its own (only noise labels)."""
+        rng = self.rng
+        for _ in range(count):
+            parent = rng.choice(stories)[0]
+            item = self._new_item(tracker, parent.project, type_, self._title("subtask"))
+            item.parent = parent.key
+            item.labels = self._noise_labels()
+            item.team = parent.team
+
     def _relates_links(self, items: list[SeedItem], link_type: str) -> None:
         """~3% of items relate to another work item: links that must not count as alignment."""
         if len(items) < 2:
@@ -280,13 +293,7 @@ class _Builder:
         tops = self._jira_level("Initiative", counts["Initiative"], [], projects, kr_keys)
         epics = self._jira_level("Epic", counts["Epic"], tops, projects, kr_keys)
         stories = self._jira_level("Story", counts["Story"], epics, projects, kr_keys)
-        rng = self.rng
-        for _ in range(counts["Sub-task"]):
-            parent = rng.choice(stories)[0]
-            item = self._new_item("jira", parent.project, "Sub-task", self._title("subtask"))
-            item.parent = parent.key
-            item.labels = self._noise_labels()
-            item.team = parent.team
+        self._leaves("jira", "Sub-task", counts["Sub-task"], stories)
         items = self.items
         self._relates_links(items[len(kr_keys) :], RELATES)
         return items
@@ -336,13 +343,7 @@ class _Builder:
         epics = self._ado_level("Epic", counts["Epic"], [], areas, kr_keys)
         features = self._ado_level("Feature", counts["Feature"], epics, areas, kr_keys)
         stories = self._ado_level("User Story", counts["User Story"], features, areas, kr_keys)
-        rng = self.rng
-        for _ in range(counts["Task"]):
-            parent = rng.choice(stories)[0]
-            item = self._new_item("azure_devops", parent.project, "Task", self._title("subtask"))
-            item.parent = parent.key
-            item.labels = self._noise_labels()
-            item.team = parent.team
+        self._leaves("azure_devops", "Task", counts["Task"], stories)
         items = self.items
         self._relates_links(items[len(kr_keys) :], ADO_RELATED)
         return items

@@ -23,13 +23,11 @@ from connectors.sandbox.jira_render import (
     select_fields,
 )
 from connectors.sandbox.jira_search import bad_request, reject_unknown
-from connectors.sandbox.jql import JqlError
 from connectors.sandbox.server import HttpError, SandboxRequest, SandboxResponse
 
 if TYPE_CHECKING:
     from connectors.sandbox.jira_server import JiraSandbox
 
-Handler = Callable[[SandboxRequest, re.Match[str]], SandboxResponse]
 ISSUE_NOT_FOUND = "Issue does not exist or you do not have permission to see it."
 SEARCH_REMOVED = (
     "The requested API has been removed. Please migrate to the /rest/api/3/search/jql API. "
@@ -186,7 +184,7 @@ class JiraRoutes:
         context = sandbox.render_context(v)
         params = _query_params(request)
         selection = select_fields(parse_field_list(params.get("fields")), "*all", sandbox.fields)
-        expand = set(parse_field_list([params.get("expand") or ""]))
+        expand = set(parse_field_list(params.get("expand")))
         with sandbox.lock:
             issue = sandbox.store.find(match["key"])
             if issue is None:
@@ -214,7 +212,7 @@ class JiraRoutes:
             sandbox.writes.extend(apply_edit(context, issue, changes, notified))
             if (request.param("returnIssue") or "").lower() == "true":
                 selection = select_fields([], "*all", sandbox.fields)
-                expand = set(parse_field_list([request.param("expand") or ""]))
+                expand = set(parse_field_list(request.param("expand")))
                 rendered = render_issue(sandbox.render_context(v), issue, selection, expand)
                 return json_response(rendered)
         return SandboxResponse(204)
@@ -232,10 +230,7 @@ class JiraRoutes:
     def search_jql(self, request: SandboxRequest, match: re.Match[str], v: str) -> SandboxResponse:
         params = self._search_params(request, SEARCH_POST_FIELDS)
         with self.sandbox.lock:
-            try:
-                body = self.sandbox.search.cloud_search(self.sandbox.render_context(v), params)
-            except JqlError as error:
-                raise bad_request(*error.messages) from error
+            body = self.sandbox.search.cloud_search(self.sandbox.render_context(v), params)
         return json_response(body)
 
     def search_datacenter(
@@ -243,11 +238,8 @@ class JiraRoutes:
     ) -> SandboxResponse:
         params = self._search_params(request, DC_SEARCH_POST_FIELDS)
         with self.sandbox.lock:
-            try:
-                context = self.sandbox.render_context(v)
-                body = self.sandbox.search.datacenter_search(context, params)
-            except JqlError as error:
-                raise bad_request(*error.messages) from error
+            context = self.sandbox.render_context(v)
+            body = self.sandbox.search.datacenter_search(context, params)
         return json_response(body)
 
     def approximate_count(
@@ -255,10 +247,7 @@ class JiraRoutes:
     ) -> SandboxResponse:
         body = request.json()
         with self.sandbox.lock:
-            try:
-                return json_response(self.sandbox.search.approximate_count(body))
-            except JqlError as error:
-                raise bad_request(*error.messages) from error
+            return json_response(self.sandbox.search.approximate_count(body))
 
     def bulk_fetch(self, request: SandboxRequest, match: re.Match[str], v: str) -> SandboxResponse:
         body = request.json()

@@ -23,13 +23,6 @@ LEXO_RANK = "com.pyxis.greenhopper.jira:gh-lexo-rank"
 EPIC_LINK = "com.pyxis.greenhopper.jira:gh-epic-link"
 PARENT_LINK = "com.atlassian.jpo:jpo-custom-field-parent"
 
-# Slots of `StoredIssue.values` that custom number/text fields read and write.
-NUMBER_SLOTS = (
-    "business_value", "time_criticality", "job_size", "wsjf_score", "cost_of_delay",
-    "story_points",
-)  # fmt: skip
-TEXT_SLOTS = ("risk_reduction",)
-
 
 @dataclass(frozen=True, slots=True, eq=False)  # identity: one object per field
 class FieldDef:

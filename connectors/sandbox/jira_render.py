@@ -54,10 +54,15 @@ class FieldSelection:
         return self.ids_only, tuple(definition.id for definition in self.fields)
 
 
-def parse_field_list(values: Iterable[Any] | None) -> list[str]:
-    """`fields` arrives as repeated parameters, comma lists, or a JSON array: flatten them."""
+def parse_field_list(values: Any) -> list[str]:
+    """`fields`, `expand`, `properties`… arrive as repeated parameters, comma lists, a JSON
+    array or a single value: flatten them into names."""
+    if not values:
+        return []
+    if not isinstance(values, list | tuple):
+        values = [values]  # one value, not a sequence of characters
     tokens: list[str] = []
-    for value in values or ():
+    for value in values:
         tokens.extend(part.strip() for part in str(value).split(",") if part.strip())
     return tokens
 

@@ -34,6 +34,7 @@ from connectors.sandbox.jira_render import (
     select_fields,
 )
 from connectors.sandbox.jira_store import IssueStore, StoredIssue
+from connectors.sandbox.jql import JqlError
 from connectors.sandbox.server import HttpError
 
 CLOUD_DEFAULT_PAGE = 50
@@ -95,14 +96,14 @@ class SearchService:
             if snapshot is None or snapshot.jql != jql:
                 raise bad_request(BAD_TOKEN)
         else:
-            issues, _, bounded = self.run_jql(jql, True)
+            issues, _, bounded = self._run(jql, True)
             if not bounded:
                 raise bad_request(UNBOUNDED)
             snapshot_id, offset = self._remember(_Snapshot(jql, [i.id for i in issues]))
             snapshot = self._snapshots[snapshot_id]
         end = offset + page_size
         page = self._visible(snapshot.ids[offset:end])
-        expand = _expand_set(params.get("expand"))
+        expand = set(parse_field_list(params.get("expand")))
         body: dict[str, Any] = {
             "issues": [encoded_issue(context, issue, selection) for issue in page],
             "isLast": end >= len(snapshot.ids),
@@ -116,7 +117,7 @@ class SearchService:
     def approximate_count(self, body: Any) -> dict[str, Any]:
         if not isinstance(body, dict) or set(body) - {"jql"}:
             raise bad_request('The request body must be {"jql": "..."}.')
-        issues, _, bounded = self.run_jql(str(body.get("jql") or ""), True)
+        issues, _, bounded = self._run(str(body.get("jql") or ""), True)
         if not bounded:
             raise bad_request(UNBOUNDED)
         return {"count": len(issues)}
@@ -148,7 +149,7 @@ class SearchService:
                 continue
             found[issue.id] = issue
         issues = [found[issue_id] for issue_id in sorted(found)]
-        expand = _expand_set(body.get("expand"))
+        expand = set(parse_field_list(body.get("expand")))
         result = {
             "issues": [encoded_issue(context, issue, selection, expand) for issue in issues],
             "issueErrors": errors,
@@ -166,7 +167,7 @@ class SearchService:
         selection = select_fields(
             parse_field_list(params.get("fields")), "*navigable", context.fields
         )
-        issues, warnings, _ = self.run_jql(jql, strict)
+        issues, warnings, _ = self._run(jql, strict)
         page = issues[start : start + page_size]
         body: dict[str, Any] = {
             "expand": "schema,names",
@@ -177,11 +178,18 @@ class SearchService:
         }
         if warnings:
             body["warningMessages"] = warnings
-        self._add_names(body, selection, _expand_set(params.get("expand")))
+        self._add_names(body, selection, set(parse_field_list(params.get("expand"))))
         self._read(page, selection)
         return body
 
     # -- internals --------------------------------------------------------------------------
+    def _run(self, jql: str, strict: bool) -> tuple[list[StoredIssue], list[str], bool]:
+        """`run_jql`, with a query error as Jira's 400 answer (`errorMessages`)."""
+        try:
+            return self.run_jql(jql, strict)
+        except JqlError as error:
+            raise bad_request(*error.messages) from error
+
     def _remember(self, snapshot: _Snapshot) -> tuple[int, int]:
         snapshot_id = next(self._snapshot_ids)
         self._snapshots[snapshot_id] = snapshot
@@ -232,22 +240,15 @@ def _int(value: Any, default: int, name: str, minimum: int = 0) -> int:
     return number
 
 
-def _expand_set(value: Any) -> set[str]:
-    return set(parse_field_list(value if isinstance(value, list) else [value] if value else []))
-
-
 def _check_list(value: Any, limit: int, name: str) -> None:
-    if (
-        value is not None
-        and len(parse_field_list(value if isinstance(value, list) else [value])) > limit
-    ):
+    if len(parse_field_list(value)) > limit:
         raise bad_request(f"At most {limit} '{name}' may be requested.")
 
 
 def _check_reconcile(value: Any) -> None:
     """`reconcileIssues`: at most 50 issue ids. The sandbox is always consistent, so it only
     validates them."""
-    ids = parse_field_list(value if isinstance(value, list) else [value] if value else [])
+    ids = parse_field_list(value)
     if len(ids) > RECONCILE_LIMIT:
         raise bad_request(f"'reconcileIssues' accepts at most {RECONCILE_LIMIT} issue ids.")
     if not all(item.isdigit() for item in ids):

@@ -23,8 +23,6 @@ Decisions taken from the spec where behaviour is ambiguous:
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -106,10 +104,9 @@ class JiraSandbox(SandboxServer):
         return self.token
 
     def authenticate(self, request: SandboxRequest) -> None:
-        header = request.headers.get("Authorization") or ""
-        scheme, _, credential = header.partition(" ")
-        if scheme.lower() == "basic" and _basic_credentials(credential) == self.basic_auth:
+        if request.basic_credentials() == self.basic_auth:
             return
+        scheme, _, credential = (request.headers.get("Authorization") or "").partition(" ")
         # A Cloud API token is not a bearer token; Data Center takes personal access tokens.
         bearer_ok = self.flavour == "datacenter" and credential.strip() == self.token
         if scheme.lower() == "bearer" and bearer_ok:
@@ -242,9 +239,7 @@ class JiraSandbox(SandboxServer):
         if definition is None or definition.kind in READ_ONLY_KINDS:
             raise TypeError(f"touch() cannot set {name!r}")
         if definition.kind == "issuetype":
-            self.store.issue_types.setdefault(
-                str(value), (10100 + len(self.store.issue_types), 0, False)
-            )
+            self.store.add_issue_type(str(value))
             issue.type = str(value)
             return
         if definition.kind in ("labels", "components") and value is not None:
@@ -254,10 +249,8 @@ class JiraSandbox(SandboxServer):
         set_value(issue, definition.kind, definition.slot, value)
 
     def _set_status(self, issue: StoredIssue, status: str) -> None:
-        if status not in self.store.statuses:
-            categories = {"done": "Done", "closed": "Done", "to do": "To Do", "backlog": "To Do"}
-            category = categories.get(status.lower(), "In Progress")
-            self.store.statuses[status] = (str(10100 + len(self.store.statuses)), category)
+        categories = {"done": "Done", "closed": "Done", "to do": "To Do", "backlog": "To Do"}
+        self.store.add_status(status, categories.get(status.lower(), "In Progress"))
         issue.status = status
         issue.status_category = self.store.statuses[status][1]
 
@@ -270,11 +263,3 @@ class JiraSandbox(SandboxServer):
 
 
 __all__ = ["JiraSandbox", "JiraWrite"]
-
-
-def _basic_credentials(encoded: str) -> tuple[str, str]:
-    try:
-        user, _, secret = base64.b64decode(encoded, validate=True).decode().partition(":")
-    except (binascii.Error, UnicodeDecodeError):
-        return "", ""
-    return user, secret

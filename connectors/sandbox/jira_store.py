@@ -154,11 +154,19 @@ class IssueStore:
                 for n, key in enumerate(ordered)
             }
         self.by_project.setdefault(issue.project, {})[issue.id] = None
-        if issue.type not in self.issue_types:
-            self.issue_types[issue.type] = (10100 + len(self.issue_types), 0, False)
-        if issue.status not in self.statuses:
-            status_id = KNOWN_STATUS_IDS.get(issue.status, str(10100 + len(self.statuses)))
-            self.statuses[issue.status] = (status_id, issue.status_category)
+        self.add_issue_type(issue.type)
+        self.add_status(issue.status, issue.status_category)
+
+    def add_issue_type(self, name: str) -> None:
+        """Make an issue type known to the site (a standard type at level 0) unless it is."""
+        if name not in self.issue_types:
+            self.issue_types[name] = (10100 + len(self.issue_types), 0, False)
+
+    def add_status(self, name: str, category: str) -> None:
+        """Make a status known to the site, in `category`, unless it is."""
+        if name not in self.statuses:
+            status_id = KNOWN_STATUS_IDS.get(name, str(10100 + len(self.statuses)))
+            self.statuses[name] = (status_id, category)
 
     def _assign_missing_ranks(self) -> None:
         ranked = [issue for issue in self.by_id.values() if issue.rank]

@@ -348,7 +348,7 @@ def _number_clause(compiler: QueryCompiler, definition: FieldDef, clause: Clause
         raw = issue.values.get(slot)
         return float(raw) if isinstance(raw, float | int) else None
 
-    if operator in ("in", "=") or operator in ("not in", "!="):
+    if operator in EQUALITY:
         wanted = set(numbers)
         if operator in ("in", "="):
             return lambda issue: value(issue) in wanted

@@ -9,6 +9,9 @@ are injected here so every route gets them the same way.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import contextlib
 import json
 import random
 import re
@@ -27,6 +30,11 @@ from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
 from connectors.sandbox.raw_json import encode_answer
+
+
+def path_selected(only_paths: tuple[str, ...], path: str) -> bool:
+    """Whether a fault limited to `only_paths` (any path when empty) hits `path`."""
+    return not only_paths or any(part in path for part in only_paths)
 
 
 @dataclass(frozen=True)
@@ -49,7 +57,7 @@ class Faults:
     only_paths: tuple[str, ...] = ()
 
     def applies_to(self, path: str) -> bool:
-        return not self.only_paths or any(part in path for part in self.only_paths)
+        return path_selected(self.only_paths, path)
 
 
 NO_FAULTS = Faults()
@@ -67,6 +75,19 @@ class SandboxRequest:
         values = self.query.get(name)
         return values[-1] if values else default
 
+    def basic_credentials(self) -> tuple[str, str] | None:
+        """(user, secret) of an HTTP Basic `Authorization` header; None when the request has no
+        Basic credentials or they do not decode (both trackers take Basic auth)."""
+        scheme, _, encoded = (self.headers.get("Authorization") or "").partition(" ")
+        if scheme.lower() != "basic":
+            return None
+        try:
+            decoded = base64.b64decode(encoded.strip(), validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        user, _, secret = decoded.partition(":")
+        return user, secret
+
     def json(self) -> Any:
         if not self.body:
             raise HttpError(400, {"errorMessages": ["Request body is empty"]})
@@ -76,12 +97,15 @@ class SandboxRequest:
             raise HttpError(400, {"errorMessages": [f"Invalid JSON: {error}"]}) from error
 
 
+JSON_CONTENT_TYPE = "application/json;charset=UTF-8"
+
+
 @dataclass
 class SandboxResponse:
     status: int = 200
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
-    content_type: str = "application/json;charset=UTF-8"
+    content_type: str = JSON_CONTENT_TYPE
 
     def encoded(self) -> bytes:
         if self.body is None:
@@ -94,11 +118,21 @@ class SandboxResponse:
 class HttpError(Exception):
     """Raised by a handler to answer with an error status and a tracker-shaped body."""
 
-    def __init__(self, status: int, body: Any = None, headers: dict[str, str] | None = None):
+    def __init__(
+        self,
+        status: int,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+        content_type: str = JSON_CONTENT_TYPE,
+    ):
         super().__init__(f"HTTP {status}")
         self.status = status
         self.body = body
         self.headers = headers or {}
+        self.content_type = content_type
+
+    def response(self) -> SandboxResponse:
+        return SandboxResponse(self.status, self.body, self.headers, self.content_type)
 
 
 Handler = Callable[[SandboxRequest, re.Match[str]], SandboxResponse]
@@ -118,8 +152,9 @@ class SandboxServer:
         with JiraSandbox(...) as jira:
             client = JIRA(jira.url, basic_auth=jira.basic_auth)
 
-    `counts` counts answered requests per route name ("POST /rest/api/3/search/jql");
-    `faults` can be swapped at any time with `set_faults`.
+    `counts` counts the requests that reached the routes, per route name ("POST
+    /rest/api/3/search/jql"; unmatched ones as "GET (unrouted)"), not those an injected fault
+    answered or reset; `faults` can be swapped at any time with `set_faults`.
     """
 
     def __init__(self, faults: Faults = NO_FAULTS) -> None:
@@ -136,7 +171,6 @@ class SandboxServer:
     def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         handler = _make_handler(self)
         self._httpd = _HttpServer((host, port), handler)
-        self._httpd.daemon_threads = True
         self._thread = threading.Thread(
             target=self._httpd.serve_forever,
             kwargs={"poll_interval": 0.05},
@@ -150,6 +184,7 @@ class SandboxServer:
         if self._httpd is not None:
             self._httpd.shutdown()
             self._httpd.server_close()
+            self._httpd.close_connections()
             self._httpd = None
         if self._thread is not None:
             self._thread.join(timeout=5)
@@ -204,6 +239,10 @@ class SandboxServer:
         """The body a 429/503 carries; trackers override with their own wording."""
         return SandboxResponse(status, {"message": "Rate limit exceeded"})
 
+    def internal_error(self, request: SandboxRequest, error: Exception) -> SandboxResponse:
+        """The 500 a sandbox bug answers with; trackers override with their error shape."""
+        return SandboxResponse(500, {"errorMessages": ["Internal server error"]})
+
     # -- dispatch ----------------------------------------------------------------------------
     def dispatch(self, request: SandboxRequest) -> tuple[SandboxResponse, str]:
         for route in self.routes:
@@ -215,14 +254,12 @@ class SandboxServer:
                     self.authenticate(request)
                     return route.handler(request, match), route.name
                 except HttpError as error:
-                    return SandboxResponse(error.status, error.body, error.headers), route.name
-                except Exception:
+                    return error.response(), route.name
+                except Exception as error:
                     # A sandbox bug must look like a server error to the client (as a real
                     # tracker's 500 would), not like a dropped connection.
                     traceback.print_exc()
-                    return SandboxResponse(500, {"errorMessages": ["Internal server error"]}), (
-                        route.name
-                    )
+                    return self.internal_error(request, error), route.name
         return self.not_found(request), f"{request.method} (unrouted)"
 
     def draw(self) -> float:
@@ -231,6 +268,36 @@ class SandboxServer:
 
 
 class _HttpServer(ThreadingHTTPServer):
+    """Keeps the connections it serves, so `close_connections` can end them: a keep-alive
+    connection's thread otherwise waits for the client's next request long after `stop()`."""
+
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
+        super().__init__(address, handler)
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._connections_lock:
+            self._connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._connections_lock:
+            self._connections.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        """Shut down every open connection: clients see the end of the stream and the threads
+        serving them return."""
+        with self._connections_lock:
+            connections = list(self._connections)
+        for connection in connections:
+            # OSError: already closed (a reset connection, a client that went away).
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A client that went away mid-request (killed, timed out) is not a server error: no
         traceback for that on stderr."""
