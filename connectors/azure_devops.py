@@ -210,7 +210,7 @@ class AzureDevOpsConnector:
             if resolving:
                 self.field_map()  # an unknown configured name explains itself better
             raise ConnectorError(
-                f"{self.name}: Azure DevOps rejected the scope query: {refused.message}"
+                f"Azure DevOps rejected the scope query: {refused.message}"
             ) from refused
         if resolving and self._columns is None:
             self._columns = answer.columns
@@ -229,7 +229,7 @@ class AzureDevOpsConnector:
             try:
                 item = normalize(raw, fields, self._context)
             except MalformedWorkItem as problem:
-                self._warn(f"{self.name}: skipped a malformed work item: {problem}")
+                self._warn(f"skipped a malformed work item: {problem}")
                 continue
             self._check_state(item)
             yield item
@@ -255,7 +255,7 @@ class AzureDevOpsConnector:
                 states = self._client.type_states(work_item_type)
             except ConnectorError as error:
                 self._warn(
-                    f"{self.name}: could not read the states of {work_item_type!r} ({error}); "
+                    f"could not read the states of {work_item_type!r} ({error}); "
                     "using the system state categories"
                 )
                 continue
@@ -266,7 +266,7 @@ class AzureDevOpsConnector:
     def _check_state(self, item: WorkItem) -> None:
         if state_category(item.type, item.status, self._state_tables) is None:
             self._warn(
-                f"{self.name}: state {item.status!r} of {item.type!r} has no known category; "
+                f"state {item.status!r} of {item.type!r} has no known category; "
                 "counted as To Do"
             )
 
@@ -274,7 +274,7 @@ class AzureDevOpsConnector:
     def push(self, plan: ConnectionPlan) -> Iterator[WriteResult]:
         """One guarded PATCH per work item, `settings.workers` at a time; results as they come."""
         if plan.connection != self.name:
-            raise ConnectorError(f"{self.name}: got the plan of connection {plan.connection!r}")
+            raise ConnectorError(f"got the plan of connection {plan.connection!r}")
         for move in plan.moves:
             for write in move.writes:
                 yield WriteResult(write, WriteStatus.FAILED, error=RANK_MOVES_UNSUPPORTED)

@@ -21,6 +21,8 @@ import pytest
 from click.testing import CliRunner
 
 from connectors.registry import default_connector_factory
+from reports.settings import ReportOptions
+from reports.view import build_view
 from spm_sync.cli import main
 from spm_sync.config import ConfigError, WriteMode, load_config
 from spm_sync.cycle import CycleDeps, CycleOutcome, run_cycle
@@ -355,9 +357,12 @@ def test_an_item_with_broken_core_fields_is_skipped_with_a_warning_and_kept(
         connection(outcome, JIRA).warnings
     )
     assert (
-        f"{ADO}: skipped a malformed work item: work item {keys[ADO]}: System.WorkItemType is "
+        f"skipped a malformed work item: work item {keys[ADO]}: System.WorkItemType is "
         "missing" in connection(outcome, ADO).warnings
     )
+    shown = build_view(outcome.result, ReportOptions()).warnings.rows
+    assert any(line.startswith(f"{ADO}: skipped a malformed work item") for line in shown)
+    assert not any(line.startswith(f"{ADO}: {ADO}:") for line in shown)
     after = trackers.stored()
     assert after.keys() == before.keys()
     for name, key in keys.items():  # the version stored before is kept, not dropped
