@@ -266,8 +266,7 @@ class AzureDevOpsConnector:
     def _check_state(self, item: WorkItem) -> None:
         if state_category(item.type, item.status, self._state_tables) is None:
             self._warn(
-                f"state {item.status!r} of {item.type!r} has no known category; "
-                "counted as To Do"
+                f"state {item.status!r} of {item.type!r} has no known category; counted as To Do"
             )
 
     # -- push --------------------------------------------------------------------------------

@@ -300,6 +300,31 @@ class AzureDevOpsClient:
                 f"{operation} failed: Azure DevOps answered with an unexpected body ({error})"
             ) from error
 
+    def read_json(self, path: str, operation: str) -> Any:
+        """`GET {org}/{path}` on the authenticated session, for the organization-level reads
+        the library has no call for (`_apis/connectionData`, the relation types)."""
+        url = f"{self.organization_url}/{path}"
+        try:
+            response = self.session.get(
+                url,
+                params={"api-version": API_VERSION},
+                timeout=self._timeout,
+                verify=self._verify,
+            )
+        except requests.RequestException as error:
+            raise ConnectorError(f"{operation} failed: {error}") from error
+        if response.status_code in (203, 401):
+            raise ConnectorError(
+                f"Azure DevOps at {self.organization_url} rejected the personal access token "
+                f"while trying to {operation} (HTTP {response.status_code}): check the token "
+                "and its Work Items scope"
+            )
+        body = _json_or_none(response)
+        if not response.ok or body is None:
+            detail = service_message(body, response) or "the answer is not JSON"
+            raise ConnectorError(f"{operation} failed: HTTP {response.status_code}: {detail}")
+        return body
+
     # -- writes (authenticated session, see module docstring) --------------------------------
     def update_work_item(
         self, item_id: int, document: Sequence[Mapping[str, Any]], *, suppress_notifications: bool

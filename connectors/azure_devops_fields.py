@@ -113,6 +113,21 @@ def _key(name: str) -> str:
     return name.strip().casefold()
 
 
+def catalog_index(catalog: Iterable[FieldRef]) -> dict[str, FieldRef]:
+    """The fields of a catalog by reference name and by display name (ignoring case and
+    surrounding blanks), so a config may use either; the first field to claim a name keeps it."""
+    known: dict[str, FieldRef] = {}
+    for ref in catalog:
+        known.setdefault(_key(ref.reference_name), ref)
+        known.setdefault(_key(ref.name), ref)
+    return known
+
+
+def find_field(known: Mapping[str, FieldRef], name: str) -> FieldRef | None:
+    """The field of `catalog_index` that `name` names, if any."""
+    return known.get(_key(name))
+
+
 def resolve_from_columns(
     configured: Sequence[ConfiguredField], select: Sequence[str], columns: Sequence[FieldRef]
 ) -> FieldMap | None:
@@ -139,13 +154,10 @@ def resolve_from_catalog(
     Raises `UnknownFieldError` for the first name (in config order) that is neither a reference
     name nor a display name, with the closest existing names of either kind as suggestions.
     """
-    known: dict[str, FieldRef] = {}
-    for ref in catalog:
-        known.setdefault(_key(ref.reference_name), ref)
-        known.setdefault(_key(ref.name), ref)
+    known = catalog_index(catalog)
     resolved: dict[str, str] = {}
     for wanted in configured:
-        match = known.get(_key(wanted.name))
+        match = find_field(known, wanted.name)
         if match is None:
             raise UnknownFieldError(wanted.setting, wanted.name, close_matches(wanted.name, known))
         resolved[wanted.attribute] = match.reference_name

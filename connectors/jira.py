@@ -152,7 +152,7 @@ class JiraConnector:
             # incremental windows (the safe direction).
             asked_at = self._clock()
             info = self.client.server_info()
-            flavour = self._flavour(info)
+            flavour = self.flavour_of(info)
             self.client.use_flavour(flavour)
             fields, field_warnings = resolve_fields(
                 self.client.fields(), self.settings, datacenter=flavour == "datacenter"
@@ -161,7 +161,9 @@ class JiraConnector:
             self._facts = _RunFacts(flavour, fields, _server_offset(info, asked_at))
         return self._facts
 
-    def _flavour(self, info: Mapping[str, Any]) -> Flavour:
+    def flavour_of(self, info: Mapping[str, Any]) -> Flavour:
+        """The flavour to talk to a server whose serverInfo is `info`: the configured
+        `deployment`, or the reported one under `auto`; a disagreement becomes a warning."""
         reported = info.get("deploymentType")
         known: dict[str, Flavour] = {
             "Cloud": "cloud",

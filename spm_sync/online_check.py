@@ -23,12 +23,18 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from connectors.azure_devops_client import AzureDevOpsClient
-from connectors.azure_devops_fields import FieldRef, close_matches, configured_fields
+from connectors.azure_devops_fields import (
+    FieldRef,
+    catalog_index,
+    close_matches,
+    configured_fields,
+    find_field,
+)
 from connectors.base import ConnectorError, RequestStats, UnknownFieldError
 from connectors.http import RetryPolicy
 from connectors.jira import JiraConnector
 from connectors.jira_fields import resolve_fields
-from connectors.settings import read_secret
+from connectors.settings import connection_secret, read_secret
 from connectors.wiql_builder import WiqlScope, build_scope_query
 from reports.email import SmtpFactory, default_smtp_factory
 from reports.settings import EmailSettings
@@ -96,9 +102,10 @@ def jira_checks(settings: JiraConnection, environ: Mapping[str, str]) -> Iterato
         me = client.parse(response, "read the signed-in user (GET /myself)")
         who = me.get("displayName") or me.get("name") or "an unnamed user"
         yield CheckLine(True, f"{name}: signed in to {settings.url} as {who}")
-        info = client.server_info()
-        flavour = _jira_flavour(settings, info)
+        flavour = connector.flavour_of(client.server_info())
         client.use_flavour(flavour)
+        for warning in connector.warnings:
+            yield CheckLine(False, f"{name}: {warning}", "set `deployment` to what the server is")
         yield _jira_scope(settings, client, flavour)
         catalog = client.fields()
         names = list(_jira_field_names(settings, catalog))
@@ -108,12 +115,6 @@ def jira_checks(settings: JiraConnection, environ: Mapping[str, str]) -> Iterato
         yield from _jira_link_types(settings, client)
     finally:
         connector.close()
-
-
-def _jira_flavour(settings: JiraConnection, info: Mapping[str, Any]) -> str:
-    if settings.deployment != "auto":
-        return settings.deployment
-    return "cloud" if info.get("deploymentType") == "Cloud" else "datacenter"
 
 
 def _jira_scope(settings: JiraConnection, client: Any, flavour: str) -> CheckLine:
@@ -189,43 +190,24 @@ def _jira_link_types(settings: JiraConnection, client: Any) -> Iterator[CheckLin
 
 
 def _ado_client(settings: AzureDevOpsConnection, environ: Mapping[str, str]) -> AzureDevOpsClient:
-    token = environ.get(settings.auth.token_env)
-    if not token:
-        raise ConnectorError(f"environment variable {settings.auth.token_env} is not set")
-    retry = settings.retry
+    """The connector's client without the discovery cache, so the check asks the server."""
     return AzureDevOpsClient(
         settings.url,
         settings.project,
-        token,
+        connection_secret(settings.name, settings.auth.token_env, environ),
         stats=RequestStats(),
-        retry=RetryPolicy(retry.max_attempts, retry.base_delay_seconds, retry.max_wait_seconds),
+        retry=RetryPolicy.from_settings(settings.retry),
         timeout=settings.timeout_seconds,
         verify_tls=settings.verify_tls,
         cache_dir=None,
     )
 
 
-def _ado_get(client: AzureDevOpsClient, path: str, what: str) -> Any:
-    url = f"{client.organization_url}/{path}"
-    try:
-        response = client.session.get(url, params={"api-version": "7.1"}, timeout=30)
-    except Exception as error:
-        raise ConnectorError(f"{what}: cannot reach {client.organization_url}: {error}") from None
-    if response.status_code in (203, 401):
-        raise ConnectorError(
-            f"{what}: Azure DevOps rejected the personal access token (HTTP "
-            f"{response.status_code}); check the token and its Work Items scope"
-        )
-    if not response.ok:
-        raise ConnectorError(f"{what}: Azure DevOps answered HTTP {response.status_code}")
-    return response.json()
-
-
 def ado_checks(settings: AzureDevOpsConnection, environ: Mapping[str, str]) -> Iterator[CheckLine]:
     name = settings.name
     client = _ado_client(settings, environ)
     try:
-        data = _ado_get(client, "_apis/connectionData", "read the signed-in user")
+        data = client.read_json("_apis/connectionData", "read the signed-in user")
         user = (data.get("authenticatedUser") or {}).get("providerDisplayName") or "unknown"
         yield CheckLine(True, f"{name}: signed in to {settings.url} as {user}")
         scope = build_scope_query(WiqlScope.from_settings(settings.scope))
@@ -244,12 +226,9 @@ def _ado_fields(
     settings: AzureDevOpsConnection, catalog: Sequence[FieldRef]
 ) -> Iterator[CheckLine]:
     """Each configured name against the project's fields, by reference or display name."""
-    known: dict[str, FieldRef] = {}
-    for ref in catalog:
-        known.setdefault(ref.reference_name.strip().casefold(), ref)
-        known.setdefault(ref.name.strip().casefold(), ref)
+    known = catalog_index(catalog)
     for wanted in configured_fields(settings):
-        found = known.get(wanted.name.strip().casefold())
+        found = find_field(known, wanted.name)
         if found is None:
             matches = close_matches(wanted.name, known)
             fix = f"close matches: {', '.join(matches)}" if matches else "name an existing field"
@@ -267,7 +246,7 @@ def _ado_relation_types(
 ) -> Iterator[CheckLine]:
     if not settings.okr.link_types:
         return
-    data = _ado_get(client, "_apis/wit/workitemrelationtypes", "list the relation types")
+    data = client.read_json("_apis/wit/workitemrelationtypes", "list the relation types")
     names = [str(r.get("referenceName")) for r in data.get("value") or []]
     names += [str(r.get("name")) for r in data.get("value") or []]
     yield from _okr_link_types(settings, names, "relation type", "relation type")

@@ -82,6 +82,20 @@ def test_rejected_credentials_and_a_dead_smtp_server_fail(
     failed = [line for line in lines if line.startswith("✗")]
     assert len(failed) == 3, lines
     assert "rejected the credentials (HTTP 401)" in failed[0]
-    assert failed[1].startswith("✗ azure-devops: read the signed-in user: Azure DevOps rejected")
+    assert failed[1].startswith("✗ azure-devops: Azure DevOps at http://127.0.0.1:")
+    assert "rejected the personal access token while trying to read the signed-in user" in failed[1]
     assert failed[2].startswith(f"✗ SMTP 127.0.0.1:{dead_port} (none): failed:")
     assert "wrong" not in "\n".join(lines)
+
+
+def test_a_deployment_the_server_contradicts_is_flagged(env: SandboxSetup) -> None:
+    text = env.config_path.read_text(encoding="utf-8")
+    env.config_path.write_text(
+        text.replace("deployment: cloud", "deployment: datacenter"), encoding="utf-8"
+    )
+
+    lines = [line.render() for line in check_online(load_config(env.config_path))]
+    assert (
+        "✗ jira: deployment is configured as datacenter but Jira reports deploymentType "
+        "'Cloud'; using datacenter as configured (fix: set `deployment` to what the server is)"
+    ) in lines
