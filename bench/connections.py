@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from connectors.sandbox.ado_server import AzureDevOpsSandbox
+from connectors.sandbox.jira_fields import WSJF_FIELD_NAMES
 from connectors.sandbox.jira_server import JiraSandbox
 from connectors.sandbox.portfolio import SeedItem
 from connectors.settings import AzureDevOpsSettings, JiraSettings
@@ -15,14 +16,7 @@ JIRA_NAME = "jira"
 ADO_NAME = "ado"
 USER_ENV, TOKEN_ENV, PAT_ENV = "BENCH_JIRA_USER", "BENCH_JIRA_TOKEN", "BENCH_ADO_PAT"
 
-JIRA_WSJF_FIELDS = {
-    "business_value": "Business Value",
-    "time_criticality": "Time Criticality",
-    "risk_reduction": "Risk Reduction | Opportunity Enablement",
-    "job_size": "Job Size",
-    "score": "WSJF Score",
-    "cost_of_delay": "Cost of Delay",
-}
+JIRA_WSJF_FIELDS = WSJF_FIELD_NAMES
 ADO_WSJF_FIELDS = {
     "risk_reduction": "Risk Reduction | Opportunity Enablement",
     "score": "WSJF Score",

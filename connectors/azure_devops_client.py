@@ -304,21 +304,7 @@ class AzureDevOpsClient:
         """`GET {org}/{path}` on the authenticated session, for the organization-level reads
         the library has no call for (`_apis/connectionData`, the relation types)."""
         url = f"{self.organization_url}/{path}"
-        try:
-            response = self.session.get(
-                url,
-                params={"api-version": API_VERSION},
-                timeout=self._timeout,
-                verify=self._verify,
-            )
-        except requests.RequestException as error:
-            raise ConnectorError(f"{operation} failed: {error}") from error
-        if response.status_code in (203, 401):
-            raise ConnectorError(
-                f"Azure DevOps at {self.organization_url} rejected the personal access token "
-                f"while trying to {operation} (HTTP {response.status_code}): check the token "
-                "and its Work Items scope"
-            )
+        response = self._send("GET", url, {"api-version": API_VERSION}, operation)
         body = _json_or_none(response)
         if not response.ok or body is None:
             detail = service_message(body, response) or "the answer is not JSON"
@@ -336,24 +322,35 @@ class AzureDevOpsClient:
         params = {"api-version": API_VERSION}
         if suppress_notifications:
             params["suppressNotifications"] = "true"
+        response = self._send(
+            "PATCH",
+            url,
+            params,
+            f"update work item {item_id}",
+            data=json.dumps(list(document)),
+            headers=PATCH_HEADERS,
+        )
+        body = _json_or_none(response)
+        return PatchAnswer(response.status_code, body, service_message(body, response))
+
+    def _send(
+        self, method: str, url: str, params: Mapping[str, str], operation: str, **extra: Any
+    ) -> requests.Response:
+        """A request on the session; transport failures and a refused token (Azure DevOps
+        answers 203 with a sign-in page, or 401) become `ConnectorError`s naming `operation`."""
         try:
-            response = self.session.patch(
-                url,
-                params=params,
-                data=json.dumps(list(document)),
-                headers=PATCH_HEADERS,
-                timeout=self._timeout,
-                verify=self._verify,
+            response = self.session.request(
+                method, url, params=params, timeout=self._timeout, verify=self._verify, **extra
             )
         except requests.RequestException as error:
-            raise ConnectorError(f"updating work item {item_id} failed: {error}") from error
+            raise ConnectorError(f"{operation} failed: {error}") from error
         if response.status_code in (203, 401):
             raise ConnectorError(
                 f"Azure DevOps at {self.organization_url} rejected the personal access token "
-                f"while updating work item {item_id} (HTTP {response.status_code})"
+                f"while trying to {operation} (HTTP {response.status_code}): check the token "
+                "and its Work Items scope"
             )
-        body = _json_or_none(response)
-        return PatchAnswer(response.status_code, body, service_message(body, response))
+        return response
 
     def close(self) -> None:
         self.session.close()

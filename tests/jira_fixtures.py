@@ -20,6 +20,7 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
 
 from connectors.jira import JiraConnector
+from connectors.sandbox.jira_fields import WSJF_FIELD_NAMES as SANDBOX_WSJF_FIELD_NAMES
 from connectors.settings import JiraSettings
 
 FIXTURES = Path(__file__).parent / "fixtures" / "jira"
@@ -36,15 +37,8 @@ RANK_ID = "customfield_10019"
 EPIC_LINK_ID = "customfield_10100"
 PARENT_LINK_ID = "customfield_10101"
 
-WSJF_FIELD_NAMES: Mapping[str, str] = {
-    "business_value": "Business Value",
-    "time_criticality": "Time Criticality",
-    "risk_reduction": "Risk Reduction | Opportunity Enablement",
-    "job_size": "Job Size",
-    "score": "WSJF Score",
-    "cost_of_delay": "Cost of Delay",
-}
-"""The names of the WSJF fields in `fields_cloud.json` (and in the Jira sandbox)."""
+WSJF_FIELD_NAMES: Mapping[str, str] = SANDBOX_WSJF_FIELD_NAMES
+"""The Jira sandbox's WSJF field names; `fields_cloud.json` uses the same (test_jira_fields)."""
 
 DC_FIELDS = [
     {

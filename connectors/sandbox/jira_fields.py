@@ -132,6 +132,14 @@ def _customs(base: int) -> tuple[FieldDef, ...]:
 
 
 CLOUD_FIELDS = SYSTEM_FIELDS + _customs(10000)
+WSJF_FIELD_NAMES: dict[str, str] = {
+    ("score" if field.slot == "wsjf_score" else field.slot): field.name
+    for field in CLOUD_FIELDS
+    if field.slot
+    in ("business_value", "time_criticality", "risk_reduction", "job_size", "wsjf_score",
+        "cost_of_delay")
+}  # fmt: skip
+"""The sandbox's WSJF fields by their `wsjf_fields` setting: what a config names them by."""
 DATACENTER_FIELDS = (
     SYSTEM_FIELDS
     + _customs(12000)
