@@ -313,15 +313,23 @@ class AzureDevOpsClient:
 
     # -- writes (authenticated session, see module docstring) --------------------------------
     def update_work_item(
-        self, item_id: int, document: Sequence[Mapping[str, Any]], *, suppress_notifications: bool
+        self,
+        item_id: int,
+        document: Sequence[Mapping[str, Any]],
+        *,
+        suppress_notifications: bool,
+        validate_only: bool = False,
     ) -> PatchAnswer:
-        """`PATCH {org}/{project}/_apis/wit/workitems/{id}` with a JSON Patch document."""
+        """`PATCH {org}/{project}/_apis/wit/workitems/{id}` with a JSON Patch document;
+        `validate_only` runs every rule and permission check without saving (`check --online`)."""
         url = (
             f"{self.organization_url}/{quote(self.project, safe='')}/_apis/wit/workitems/{item_id}"
         )
         params = {"api-version": API_VERSION}
         if suppress_notifications:
             params["suppressNotifications"] = "true"
+        if validate_only:
+            params["validateOnly"] = "true"
         response = self._send(
             "PATCH",
             url,

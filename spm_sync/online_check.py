@@ -5,10 +5,13 @@ One `CheckLine` per check, each with the fix when it fails:
 - per Jira connection: who the credentials sign in as (`GET /myself`), the JQL scope runs
   (Cloud `POST /search/approximate-count`, Data Center `POST /search` with `maxResults: 0`),
   every configured field name exists (`GET /field`) and resolves with the expected type, the
-  rank field exists, every OKR link type exists (`GET /issueLinkType`);
+  rank field exists, every OKR link type exists (`GET /issueLinkType`); with write-back on,
+  on one issue in scope, the permissions it needs (`GET /mypermissions`) and that each field
+  it writes is on the edit screen (`GET /issue/{key}/editmeta`);
 - per Azure DevOps connection: who the PAT belongs to (`GET _apis/connectionData`), the scope's
   WIQL runs, every configured field (WSJF inputs, score, rank, priority) exists in the project,
-  every OKR relation type exists (`GET _apis/wit/workitemrelationtypes`);
+  every OKR relation type exists (`GET _apis/wit/workitemrelationtypes`); with write-back on,
+  one work item in scope accepts the fields it writes (`PATCH …?validateOnly=true`);
 - SMTP, when email is on: connect, EHLO, STARTTLS and login as configured.
 Nothing is written anywhere; secrets are read from their environment variables and never shown.
 """
@@ -24,23 +27,32 @@ from typing import Any
 
 from connectors.azure_devops_client import AzureDevOpsClient
 from connectors.azure_devops_fields import (
+    TAGS_FIELD,
     FieldRef,
     catalog_index,
     close_matches,
     configured_fields,
     find_field,
+    resolve_from_catalog,
 )
+from connectors.azure_devops_fields import FieldMap as AdoFieldMap
+from connectors.azure_devops_writes import field_operation, patch_document
 from connectors.base import ConnectorError, RequestStats, UnknownFieldError
 from connectors.http import RetryPolicy
 from connectors.jira import JiraConnector
-from connectors.jira_fields import resolve_fields
+from connectors.jira_fields import FieldMap as JiraFieldMap
+from connectors.jira_fields import ResolvedField, resolve_fields
 from connectors.settings import connection_secret, read_secret
 from connectors.wiql_builder import WiqlScope, build_scope_query
 from reports.email import SmtpFactory, default_smtp_factory
 from reports.settings import EmailSettings
 from spm_sync.check import CheckLine
 from spm_sync.config import Config
-from spm_sync.connection_config import AzureDevOpsConnection, JiraConnection
+from spm_sync.connection_config import (
+    AzureDevOpsConnection,
+    ConnectionWriteBack,
+    JiraConnection,
+)
 from spm_sync.pull import describe
 from spm_sync.store import Store
 
@@ -111,7 +123,10 @@ def jira_checks(settings: JiraConnection, environ: Mapping[str, str]) -> Iterato
         names = list(_jira_field_names(settings, catalog))
         yield from names
         if all(line.ok for line in names):  # else the resolver repeats the first problem
-            yield _jira_field_types(settings, catalog, flavour)
+            line, fields = _jira_field_types(settings, catalog, flavour)
+            yield line
+            if fields is not None:
+                yield from _jira_write_access(settings, client, fields, flavour)
         yield from _jira_link_types(settings, client)
     finally:
         connector.close()
@@ -164,17 +179,92 @@ def _jira_field_names(
 
 def _jira_field_types(
     settings: JiraConnection, catalog: Sequence[Mapping[str, Any]], flavour: str
-) -> CheckLine:
+) -> tuple[CheckLine, JiraFieldMap | None]:
     try:
-        _, warnings = resolve_fields(catalog, settings, datacenter=flavour == "datacenter")
+        fields, warnings = resolve_fields(catalog, settings, datacenter=flavour == "datacenter")
     except UnknownFieldError as error:
-        return CheckLine(
+        line = CheckLine(
             False,
             f"{settings.name}: {error}",
             "name a field of the expected type (or give its id, e.g. customfield_10016)",
         )
+        return line, None
     extra = f" ({'; '.join(warnings)})" if warnings else ""
-    return CheckLine(True, f"{settings.name}: configured fields resolve with usable types{extra}")
+    line = CheckLine(True, f"{settings.name}: configured fields resolve with usable types{extra}")
+    return line, fields
+
+
+def _jira_write_access(
+    settings: JiraConnection, client: Any, fields: JiraFieldMap, flavour: str
+) -> Iterator[CheckLine]:
+    """Can write-back do what it is switched on for? Asked of one issue in scope: the
+    permissions (`GET /mypermissions`: Edit Issues for fields, Schedule Issues for rank) and
+    the edit screen (`GET /issue/{key}/editmeta`), since Jira refuses a field that is not on
+    the screen of the issue's type. Nothing is written."""
+    name, write_back = settings.name, settings.write_back
+    if not write_back.enabled:
+        return
+    key = _first_issue_key(settings, client, flavour)
+    if key is None:
+        yield CheckLine(True, f"{name}: write access not checked: no issue in scope yet")
+        return
+    targets: dict[str, tuple[str, str]] = {}  # setting -> (field id, how to name it)
+    if write_back.score and fields.score:
+        targets["write_back.score"] = _described(fields.score)
+    if write_back.cost_of_delay and fields.cost_of_delay:
+        targets["write_back.cost_of_delay"] = _described(fields.cost_of_delay)
+    if write_back.priority:
+        targets["write_back.priority"] = ("priority", "Priority")
+    if write_back.orphan_label:
+        targets["write_back.orphan_label"] = ("labels", "Labels")
+    needed = {"EDIT_ISSUES": "Edit Issues"} if targets else {}
+    if write_back.rank:
+        needed["SCHEDULE_ISSUES"] = "Schedule Issues"
+    params = {"issueKey": key, "permissions": ",".join(needed)}
+    response = client.send("GET", f"/rest/api/{client.api}/mypermissions", params=params)
+    granted = client.parse(response, "read the permissions (GET /mypermissions)")
+    permissions = granted.get("permissions") or {}
+    for permission, label in needed.items():
+        if (permissions.get(permission) or {}).get("havePermission"):
+            yield CheckLine(True, f"{name}: may {_purpose(permission)} ({label} on {key})")
+        else:
+            yield CheckLine(
+                False,
+                f"{name}: lacks the {label} permission on {key}: write-back would be refused",
+                f"grant the {label} permission in the project's permission scheme",
+            )
+    if not targets or not (permissions.get("EDIT_ISSUES") or {}).get("havePermission"):
+        return  # without Edit Issues the screen is empty: the line above says why
+    response = client.send("GET", f"/rest/api/{client.api}/issue/{key}/editmeta")
+    screen = client.parse(response, f"read the edit screen of {key} (GET /editmeta)")
+    on_screen = screen.get("fields") or {}
+    shown = [label for field_id, label in targets.values() if field_id in on_screen]
+    if shown:
+        yield CheckLine(True, f"{name}: on the edit screen of {key}: {', '.join(shown)}")
+    for setting, (field_id, label) in targets.items():
+        if field_id not in on_screen:
+            yield CheckLine(
+                False,
+                f"{name}: {setting}: {label} is not on the edit screen of {key}; Jira "
+                "would refuse the write",
+                "add the field to the edit screen of the project's issue types",
+            )
+
+
+def _described(field: ResolvedField) -> tuple[str, str]:
+    return field.id, f"{field.name!r} ({field.id})"
+
+
+def _purpose(permission: str) -> str:
+    return "rank issues" if permission == "SCHEDULE_ISSUES" else "edit issues"
+
+
+def _first_issue_key(settings: JiraConnection, client: Any, flavour: str) -> str | None:
+    body = {"jql": f"({settings.jql})", "maxResults": 1, "fields": ["summary"]}
+    path = "/rest/api/3/search/jql" if flavour == "cloud" else "/rest/api/2/search"
+    page = client.parse(client.send("POST", path, body), "find an issue in scope")
+    issues = page.get("issues") or []
+    return str(issues[0]["key"]) if issues and issues[0].get("key") else None
 
 
 def _jira_link_types(settings: JiraConnection, client: Any) -> Iterator[CheckLine]:
@@ -216,10 +306,77 @@ def ado_checks(settings: AzureDevOpsConnection, environ: Mapping[str, str]) -> I
         yield CheckLine(
             True, f"{name}: project {settings.project!r} and the scope query run ({found})"
         )
-        yield from _ado_fields(settings, client.fields())
+        catalog = client.fields()
+        field_lines = list(_ado_fields(settings, catalog))
+        yield from field_lines
+        if answer.ids and all(line.ok for line in field_lines):
+            fields = resolve_from_catalog(configured_fields(settings), catalog)
+            yield from _ado_write_access(settings, client, fields, answer.ids[0])
+        elif settings.write_back.enabled and not answer.ids:
+            yield CheckLine(True, f"{name}: write access not checked: no work item in scope yet")
         yield from _ado_relation_types(settings, client)
     finally:
         client.close()
+
+
+def _ado_write_access(
+    settings: AzureDevOpsConnection, client: AzureDevOpsClient, fields: AdoFieldMap, item_id: int
+) -> Iterator[CheckLine]:
+    """Can write-back do what it is switched on for? One work item in scope gets the update a
+    run would send, with each field set to the value it already holds, and
+    `validateOnly=true`: Azure DevOps runs its permission, rule and read-only checks and
+    saves nothing."""
+    name, write_back = settings.name, settings.write_back
+    targets: dict[str, str] = {}  # setting -> reference name
+    if write_back.score and fields.score:
+        targets["write_back.score"] = fields.score
+    if write_back.cost_of_delay and fields.cost_of_delay:
+        targets["write_back.cost_of_delay"] = fields.cost_of_delay
+    if write_back.rank:
+        targets["write_back.rank"] = fields.rank
+    if write_back.priority:
+        targets["write_back.priority"] = fields.priority
+    if write_back.orphan_label:
+        targets["write_back.orphan_label"] = TAGS_FIELD
+    if not targets:
+        return
+    current = client.work_item(item_id, sorted(set(targets.values())))
+    values = current.get("fields") or {}
+    operations = [
+        field_operation(
+            reference, _probe_value(reference, values.get(reference), fields, write_back)
+        )
+        for reference in dict.fromkeys(targets.values())
+    ]
+    document = patch_document(int(current.get("rev") or 0), operations)
+    answer = client.update_work_item(
+        item_id, document, suppress_notifications=False, validate_only=True
+    )
+    written = ", ".join(setting.removeprefix("write_back.") for setting in targets)
+    if answer.ok:
+        yield CheckLine(
+            True, f"{name}: work item {item_id} accepts {written} (validated only, not saved)"
+        )
+    else:
+        yield CheckLine(
+            False,
+            f"{name}: work item {item_id} refuses {written}: HTTP {answer.status}: "
+            f"{answer.message}",
+            "the token needs the Work Items (Read & Write) scope and its user 'Edit work items "
+            "in this node' on the area path; the fields must be writable",
+        )
+
+
+def _probe_value(
+    reference: str, value: object, fields: AdoFieldMap, write_back: ConnectionWriteBack
+) -> object:
+    """The value a validation-only update sets: what the field holds, or one it could hold
+    (priorities run 1 to 4; the others are numbers, or the tags)."""
+    if value is not None:
+        return value
+    if reference == TAGS_FIELD:
+        return write_back.orphan_label
+    return 2 if reference == fields.priority else 0
 
 
 def _ado_fields(

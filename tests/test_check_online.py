@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from spm_sync.cli import main
 from spm_sync.config import load_config
 from spm_sync.online_check import check_online
 from tests.cycle_fixtures import SandboxSetup, sandbox_setup
+from tests.tracker_tamper import Rule, tampered
 
 pytestmark = pytest.mark.integration
 
@@ -45,6 +47,18 @@ def test_a_correct_setup_passes_every_online_check(env: SandboxSetup) -> None:
         line.startswith("✓ jira: configured fields resolve with usable types (") for line in lines
     )
     assert any(line.startswith("✓ store sqlite:///") for line in lines)
+    # Write access, asked of one item in scope without writing anything.
+    assert "✓ jira: may edit issues (Edit Issues on OKR-1)" in lines
+    assert "✓ jira: may rank issues (Schedule Issues on OKR-1)" in lines
+    assert (
+        "✓ jira: on the edit screen of OKR-1: 'WSJF Score' (customfield_10014), "
+        "'Cost of Delay' (customfield_10015), Priority, Labels"
+    ) in lines
+    assert (
+        "✓ azure-devops: work item 1001 accepts score, cost_of_delay, rank, priority, "
+        "orphan_label (validated only, not saved)"
+    ) in lines
+    assert env.jira.writes == [] and env.ado.writes == []
 
 
 def test_wrong_names_fail_with_the_fix(env: SandboxSetup) -> None:
@@ -99,3 +113,58 @@ def test_a_deployment_the_server_contradicts_is_flagged(env: SandboxSetup) -> No
         "✗ jira: deployment is configured as datacenter but Jira reports deploymentType "
         "'Cloud'; using datacenter as configured (fix: set `deployment` to what the server is)"
     ) in lines
+
+
+def test_missing_write_access_fails_before_the_first_apply(env: SandboxSetup) -> None:
+    env.jira.off_screen_fields.add(env.jira.field_id("WSJF Score"))
+    env.jira.denied_permissions.add("SCHEDULE_ISSUES")
+    refusal = (
+        b'{"$id":"1","innerException":null,"message":"TF237111: The current user does not have '
+        b'permissions to save work items under the specified area path.","typeName":'
+        b'"Microsoft.TeamFoundation.WorkItemTracking.Server.WorkItemSecurityException",'
+        b'"typeKey":"WorkItemSecurityException","errorCode":0,"eventId":3200}'
+    )
+    with tampered(Rule(r"/_apis/wit/workitems/\d+\?.*validateOnly=true", refusal, status=403)):
+        lines = [line.render() for line in check_online(load_config(env.config_path))]
+
+    failed = [line for line in lines if line.startswith("✗")]
+    assert failed == [
+        "✗ jira: lacks the Schedule Issues permission on OKR-1: write-back would be refused "
+        "(fix: grant the Schedule Issues permission in the project's permission scheme)",
+        "✗ jira: write_back.score: 'WSJF Score' (customfield_10014) is not on the edit screen "
+        "of OKR-1; Jira would refuse the write (fix: add the field to the edit screen of the "
+        "project's issue types)",
+        "✗ azure-devops: work item 1001 refuses score, cost_of_delay, rank, priority, "
+        "orphan_label: HTTP 403: TF237111: The current user does not have permissions to save "
+        "work items under the specified area path. (fix: the token needs the Work Items (Read "
+        "& Write) scope and its user 'Edit work items in this node' on the area path; the "
+        "fields must be writable)",
+    ]
+    assert env.jira.writes == [] and env.ado.writes == []
+
+
+def test_without_write_back_no_write_access_is_asked(env: SandboxSetup) -> None:
+    text = env.config_path.read_text(encoding="utf-8")
+    # Drop each connection's `write_back:` block (indented 4, its keys 6 and deeper).
+    text, dropped = re.subn(r"    write_back:\n(?:      .*\n)+", "", text)
+    assert dropped == 2
+    env.config_path.write_text(text, encoding="utf-8")
+    env.jira.denied_permissions.update({"EDIT_ISSUES", "SCHEDULE_ISSUES"})
+
+    lines = [line.render() for line in check_online(load_config(env.config_path))]
+    assert all(line.startswith("✓ ") for line in lines), lines
+    assert not any("edit" in line or "accepts" in line for line in lines)
+    assert "/mypermissions" not in " ".join(env.jira.counts)
+
+
+def test_a_read_only_score_field_is_refused_by_azure_devops_itself(env: SandboxSetup) -> None:
+    text = env.config_path.read_text(encoding="utf-8")
+    text = text.replace("score: Custom.WSJFScore", "score: System.CreatedDate")
+    env.config_path.write_text(text, encoding="utf-8")
+
+    lines = [line.render() for line in check_online(load_config(env.config_path))]
+    failed = [line for line in lines if line.startswith("✗")]
+    assert len(failed) == 1, lines
+    assert failed[0].startswith("✗ azure-devops: work item 1001 refuses score, ")
+    assert "System.CreatedDate" in failed[0]
+    assert env.ado.writes == []

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import requests
 
+from connectors.sandbox.jira_edit import NOT_SETTABLE
 from connectors.sandbox.jira_server import JiraSandbox
 from connectors.sandbox.server import Faults
 from tests.jira_sandbox_seeds import FakeClock, small_portfolio
@@ -217,6 +218,62 @@ def test_edit_requests_and_error_answers(cloud: JiraSandbox) -> None:
         PLATFORM.validate_response("ErrorCollection", response.json())
 
 
+def test_permissions_and_edit_metadata(cloud: JiraSandbox) -> None:
+    schema = response_schema("/rest/api/3/mypermissions", "get")
+    params = {"issueKey": "PAY-3", "permissions": "EDIT_ISSUES,SCHEDULE_ISSUES"}
+    granted = call(cloud, "GET", "/rest/api/3/mypermissions", params=params).json()
+    PLATFORM.validate_response(schema, granted)
+    assert {k: p["havePermission"] for k, p in granted["permissions"].items()} == {
+        "EDIT_ISSUES": True,
+        "SCHEDULE_ISSUES": True,
+    }
+    meta_schema = response_schema("/rest/api/3/issue/{issueIdOrKey}/editmeta", "get")
+    meta = call(cloud, "GET", "/rest/api/3/issue/PAY-3/editmeta").json()
+    PLATFORM.validate_response(meta_schema, meta)
+    score = cloud.field_id("WSJF Score")
+    assert meta["fields"][score]["operations"] == ["set"]
+    assert meta["fields"]["labels"]["operations"] == ["add", "set", "remove"]
+    assert cloud.field_id("Rank") not in meta["fields"]  # moved only by the agile API
+
+    failures = [
+        call(cloud, "GET", "/rest/api/3/mypermissions"),
+        call(cloud, "GET", "/rest/api/3/mypermissions", params={"permissions": "FLY"}),
+        call(cloud, "GET", "/rest/api/3/mypermissions", params={**params, "issueKey": "PAY-404"}),
+        call(cloud, "GET", "/rest/api/3/issue/PAY-404/editmeta"),
+    ]
+    assert [r.status_code for r in failures] == [400, 400, 404, 404]
+    for response in failures:
+        PLATFORM.validate_response("ErrorCollection", response.json())
+
+
+def test_missing_permissions_and_off_screen_fields_refuse_writes(cloud: JiraSandbox) -> None:
+    score = cloud.field_id("WSJF Score")
+    order = cloud.rank_order()
+    rank = {"issues": [order[3]], "rankBeforeIssue": order[0]}
+    params = {"issueKey": "PAY-3", "permissions": "EDIT_ISSUES,SCHEDULE_ISSUES"}
+    cloud.off_screen_fields.add(score)
+    try:
+        meta = call(cloud, "GET", "/rest/api/3/issue/PAY-3/editmeta").json()
+        assert score not in meta["fields"] and "labels" in meta["fields"]
+        refused = call(cloud, "PUT", "/rest/api/3/issue/PAY-3", json={"fields": {score: 1.0}})
+        assert refused.status_code == 400
+        assert refused.json()["errors"] == {score: NOT_SETTABLE.format(score)}
+        cloud.off_screen_fields.clear()
+        cloud.denied_permissions.update({"EDIT_ISSUES", "SCHEDULE_ISSUES"})
+        answer = call(cloud, "GET", "/rest/api/3/mypermissions", params=params).json()
+        assert not any(p["havePermission"] for p in answer["permissions"].values())
+        assert call(cloud, "GET", "/rest/api/3/issue/PAY-3/editmeta").json() == {"fields": {}}
+        edit = call(cloud, "PUT", "/rest/api/3/issue/PAY-3", json={"update": {"labels": []}})
+        assert edit.status_code == 400
+        ranked = call(cloud, "PUT", "/rest/agile/1.0/issue/rank", json=rank)
+        assert ranked.status_code == 403
+        PLATFORM.validate_response("ErrorCollection", ranked.json())
+    finally:
+        cloud.off_screen_fields.clear()
+        cloud.denied_permissions.clear()
+    assert cloud.rank_order() == order
+
+
 @pytest.mark.parametrize("share", ["throttle_rate", "unavailable_rate"])
 def test_throttled_answers_are_error_collections(cloud: JiraSandbox, share: str) -> None:
     cloud.set_faults(Faults(**{share: 1.0}))
@@ -276,3 +333,12 @@ def test_spec_validator_is_generic_over_openapi_files() -> None:
     assert OpenApiSpec.load("jira-software-agile.json") is AGILE
     schema = AGILE.response_schema("/rest/agile/1.0/board/{boardId}/issue", "get", 200)
     assert schema
+
+
+def test_datacenter_answers_every_permission_when_none_is_named(datacenter: JiraSandbox) -> None:
+    answer = call(datacenter, "GET", "/rest/api/2/mypermissions", params={"projectKey": "PAY"})
+    PLATFORM.validate_response(response_schema("/rest/api/3/mypermissions", "get"), answer.json())
+    permissions = answer.json()["permissions"]
+    assert permissions["EDIT_ISSUES"]["havePermission"] is True
+    assert permissions["ADMINISTER_PROJECTS"]["havePermission"] is False  # not an admin
+    assert call(datacenter, "GET", "/rest/api/2/issue/PAY-3/editmeta").status_code == 200

@@ -11,7 +11,13 @@ import zlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from connectors.sandbox.jira_edit import EditContext, EditError, apply_edit, plan_edit
+from connectors.sandbox.jira_edit import EditError, apply_edit, on_screen, plan_edit
+from connectors.sandbox.jira_permissions import (
+    RANK_FORBIDDEN,
+    edit_operations,
+    permissions_json,
+    requested_permissions,
+)
 from connectors.sandbox.jira_rank import rank_issues
 from connectors.sandbox.jira_render import (
     encoded_issue,
@@ -72,7 +78,12 @@ class JiraRoutes:
             self._add("GET", base, "/issueLinkType", self.link_types)
             self._add("GET", base, "/project", self.projects)
             self._add("GET", base, "/project/(?P<key>[^/]+)", self.project, "/project/{key}")
+            self._add("GET", base, "/mypermissions", self.my_permissions)
             self._add("GET", base, "/issue/(?P<key>[^/]+)", self.get_issue, "/issue/{key}")
+            self._add(
+                "GET", base, "/issue/(?P<key>[^/]+)/editmeta", self.edit_meta,
+                "/issue/{key}/editmeta",
+            )  # fmt: skip
             self._add("PUT", base, "/issue/(?P<key>[^/]+)", self.edit_issue, "/issue/{key}")
             if cloud:
                 self._add("GET", base, "/search/jql", self.search_jql)
@@ -196,7 +207,6 @@ class JiraRoutes:
 
     def edit_issue(self, request: SandboxRequest, match: re.Match[str], v: str) -> SandboxResponse:
         sandbox = self.sandbox
-        version = "2" if v == "latest" else v
         body = request.json()
         notify_param = (request.param("notifyUsers") or "true").lower()
         notified = not (notify_param == "false" and sandbox.admin)
@@ -204,7 +214,7 @@ class JiraRoutes:
             issue = sandbox.store.find(match["key"])
             if issue is None:
                 raise HttpError(404, {"errorMessages": [ISSUE_NOT_FOUND], "errors": {}})
-            context = EditContext(sandbox.store, sandbox.fields, sandbox.flavour, version)
+            context = sandbox.edit_context(v)
             try:
                 changes = plan_edit(context, issue, body)
             except EditError as error:
@@ -216,6 +226,50 @@ class JiraRoutes:
                 rendered = render_issue(sandbox.render_context(v), issue, selection, expand)
                 return json_response(rendered)
         return SandboxResponse(204)
+
+    def edit_meta(self, request: SandboxRequest, match: re.Match[str], v: str) -> SandboxResponse:
+        """The fields editIssue would accept on this issue, as the edit screen shows them."""
+        sandbox = self.sandbox
+        with sandbox.lock:
+            issue = sandbox.store.find(match["key"])
+            if issue is None:
+                raise HttpError(404, {"errorMessages": [ISSUE_NOT_FOUND], "errors": {}})
+            context = sandbox.edit_context(v)
+            fields = {
+                d.id: {
+                    "required": d.kind == "summary",
+                    "schema": d.schema,
+                    "name": d.name,
+                    "key": d.id,
+                    "operations": edit_operations(d.kind),
+                }
+                for d in sandbox.fields
+                if d.schema is not None and on_screen(context, issue, d)
+            }
+        return json_response({"fields": fields})
+
+    def my_permissions(
+        self, request: SandboxRequest, match: re.Match[str], v: str
+    ) -> SandboxResponse:
+        """Permissions in the global, project or issue context (all the same in the sandbox,
+        but an unknown project or issue is a 404 as in Jira)."""
+        sandbox = self.sandbox
+        keys = requested_permissions(
+            request.param("permissions"), required=sandbox.flavour == "cloud"
+        )
+        issue_ref = request.param("issueKey") or request.param("issueId")
+        project_ref = request.param("projectKey") or request.param("projectId")
+        with sandbox.lock:
+            if issue_ref and sandbox.store.find(issue_ref) is None:
+                raise HttpError(404, {"errorMessages": [ISSUE_NOT_FOUND], "errors": {}})
+            projects = sandbox.store.projects.values()
+            if project_ref and not any(
+                project_ref.upper() == info.key or project_ref == str(info.id) for info in projects
+            ):
+                message = f"No project could be found with key '{project_ref}'."
+                raise HttpError(404, {"errorMessages": [message], "errors": {}})
+        denied, admin = sandbox.denied_permissions, sandbox.admin
+        return json_response(permissions_json(keys, denied=denied, admin=admin))
 
     # -- search ----------------------------------------------------------------------------
     def _search_params(self, request: SandboxRequest, allowed: set[str]) -> dict[str, Any]:
@@ -263,6 +317,8 @@ class JiraRoutes:
     # -- agile -----------------------------------------------------------------------------
     def rank(self, request: SandboxRequest, match: re.Match[str]) -> SandboxResponse:
         body = request.json()
+        if not self.sandbox.has_permission("SCHEDULE_ISSUES"):
+            raise HttpError(403, {"errorMessages": [RANK_FORBIDDEN], "errors": {}})
         with self.sandbox.lock:
             result = rank_issues(self.sandbox, body)
         if result is None:

@@ -65,6 +65,8 @@ class EditContext:
     fields: tuple[FieldDef, ...]
     flavour: Flavour
     api_version: str
+    off_screen: frozenset[str] = frozenset()
+    """Ids of fields not on the issue's edit screen (see `jira_permissions`)."""
 
     def definition(self, field_id: str) -> FieldDef | None:
         return next((d for d in self.fields if d.id == field_id), None)
@@ -90,7 +92,7 @@ def plan_edit(context: EditContext, issue: StoredIssue, body: Any) -> dict[Field
         if (
             definition is None
             or not definition.editable
-            or not _on_screen(context, issue, definition)
+            or not on_screen(context, issue, definition)
         ):
             errors[field_id] = NOT_SETTABLE.format(field_id)
             continue
@@ -103,8 +105,11 @@ def plan_edit(context: EditContext, issue: StoredIssue, body: Any) -> dict[Field
     return changes
 
 
-def _on_screen(context: EditContext, issue: StoredIssue, definition: FieldDef) -> bool:
-    """Data Center sets `parent` only on sub-tasks; the levels above use Epic/Parent Link."""
+def on_screen(context: EditContext, issue: StoredIssue, definition: FieldDef) -> bool:
+    """Whether editIssue may set the field on this issue. Data Center sets `parent` only on
+    sub-tasks; the levels above use Epic/Parent Link."""
+    if not definition.editable or definition.id in context.off_screen:
+        return False
     if definition.kind == "parent" and context.flavour == "datacenter":
         return context.store.is_subtask(issue)
     return True

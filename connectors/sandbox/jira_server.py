@@ -5,7 +5,8 @@
         client = JIRA(jira.url, basic_auth=jira.basic_auth)
 
 Both REST versions are served (`/rest/api/2`, which the `jira` library uses, and `/rest/api/3`;
-they differ only in rich text), plus `/rest/agile/1.0/issue/rank`. Flavours:
+they differ only in rich text), plus `/rest/agile/1.0/issue/rank`; `mypermissions` and
+`issue/{key}/editmeta` answer what the user may do (`jira_permissions`). Flavours:
 - "cloud": `search/jql` with nextPageToken, `search/approximate-count`, `issue/bulkfetch`; the
   retired `/search` answers 410 with Atlassian's message; `parent` at every level.
 - "datacenter": `/rest/api/2/search` with startAt/total, no `search/jql` or bulk fetch (404);
@@ -29,8 +30,9 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from connectors.sandbox.jira_api import JiraRoutes
-from connectors.sandbox.jira_edit import JiraWrite, set_value
+from connectors.sandbox.jira_edit import EditContext, JiraWrite, set_value
 from connectors.sandbox.jira_fields import FieldDef, Flavour, field_catalogue
+from connectors.sandbox.jira_permissions import has_permission
 from connectors.sandbox.jira_render import RenderContext, render_issue, select_fields
 from connectors.sandbox.jira_search import SearchService
 from connectors.sandbox.jira_store import IssueStore, StoredIssue
@@ -59,7 +61,9 @@ class JiraSandbox(SandboxServer):
     """See the module docstring. Test switches (plain sets of issue keys, change any time):
     `change_on_read` (edited by "a human" right after their next read), `rank_failures` (fail
     with 503 inside a 207 rank answer while listed), `fetch_errors` (reported in bulk fetch
-    `issueErrors` instead of returned)."""
+    `issueErrors` instead of returned), `denied_permissions` (permission keys the user lacks,
+    e.g. EDIT_ISSUES) and `off_screen_fields` (field ids not on the edit screen): see
+    `jira_permissions`."""
 
     def __init__(
         self,
@@ -88,6 +92,8 @@ class JiraSandbox(SandboxServer):
         self.writes: list[JiraWrite] = []
         self.change_on_read: set[str] = set()
         self.rank_failures: set[str] = set()
+        self.denied_permissions: set[str] = set()
+        self.off_screen_fields: set[str] = set()
         self.search = SearchService(self.store, self.run_jql, self.after_read)
         self.render_cache = RenderCache()
         self._query_cache: dict[tuple[str, bool, int, int], tuple[list[int], list[str], bool]] = {}
@@ -156,6 +162,18 @@ class JiraSandbox(SandboxServer):
         ids, warnings, bounded = cached
         by_id = self.store.by_id
         return [by_id[i] for i in ids], warnings, bounded
+
+    def edit_context(self, api_version: str) -> EditContext:
+        """Without Edit Issues no field is on the edit screen (`jira_permissions`)."""
+        version = "2" if api_version == "latest" else api_version
+        if "EDIT_ISSUES" in self.denied_permissions:
+            off_screen = frozenset(d.id for d in self.fields)
+        else:
+            off_screen = frozenset(self.off_screen_fields)
+        return EditContext(self.store, self.fields, self.flavour, version, off_screen)
+
+    def has_permission(self, key: str) -> bool:
+        return has_permission(key, denied=self.denied_permissions, admin=self.admin)
 
     def render_context(self, api_version: str) -> RenderContext:
         base = self.url if self._httpd is not None else "http://127.0.0.1"
