@@ -331,10 +331,17 @@ def _objective(objective: ObjectiveAlignment, caps: Caps) -> ObjectiveView:
 
 
 def _progress(key_result: KeyResultAlignment) -> str:
+    """'now 16, target 20' and, with a baseline, '60% of the way from 10'."""
     current, target = key_result.current, key_result.target
     if current is None and target is None:
         return ""
-    return f"now {format_count(current)}, target {format_count(target)}"
+    text = f"now {format_count(current)}, target {format_count(target)}"
+    progress = key_result.progress_pct
+    if progress is None:
+        return text
+    if progress >= 100:
+        return f"{text}: met"
+    return f"{text}: {progress:g}% of the way from {format_count(key_result.baseline)}"
 
 
 def _item_order(item: AlignedItem) -> tuple[int, float, str]:

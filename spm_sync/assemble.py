@@ -160,6 +160,7 @@ def key_result_alignment(
         title=key_result.title,
         target=key_result.target,
         current=key_result.current,
+        baseline=key_result.baseline,
         items=listed,
         item_count=len(refs),
         status_mix=mix,

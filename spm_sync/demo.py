@@ -110,6 +110,7 @@ def okr_document(portfolio: SeedPortfolio) -> dict[str, Any]:
                         "title": kr.title,
                         "target": kr.target,
                         "current": kr.current,
+                        "baseline": kr.baseline,
                         "aliases": list(kr.aliases),
                     }
                     for kr in portfolio.key_results

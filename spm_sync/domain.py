@@ -117,6 +117,7 @@ class KeyResult:
     title: str
     target: float | None = None
     current: float | None = None
+    baseline: float | None = None
     aliases: tuple[str, ...] = ()
 
 

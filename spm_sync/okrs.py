@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BeforeValidator, Field, ValidationError
+from pydantic import BeforeValidator, Field, ValidationError, model_validator
 
 from connectors.settings import StrictModel
 from spm_sync.domain import KeyResult, Objective
@@ -36,9 +36,23 @@ class KeyResultEntry(StrictModel):
     title: Text
     target: float | None = None
     current: float | None = None
+    baseline: float | None = None
+    """Where the measure started: with it, progress runs from baseline to target either way
+    ("lower churn to 2%" starts above its target), and a met target is known."""
     aliases: list[Annotated[str, BeforeValidator(scalar_text), Field(min_length=1)]] = Field(
         default_factory=list
     )
+
+    @model_validator(mode="after")
+    def _baseline_needs_a_distinct_target(self) -> KeyResultEntry:
+        if self.baseline is not None and self.target is None:
+            raise ValueError("baseline is set but target is not: progress needs both")
+        if self.baseline is not None and self.baseline == self.target:
+            raise ValueError(
+                f"baseline equals target ({self.target:g}): there is no way to go from one to "
+                "the other"
+            )
+        return self
 
 
 class ObjectiveEntry(StrictModel):
@@ -138,6 +152,7 @@ def _to_domain(parsed: OkrFile, display: str) -> OkrSet:
             title=entry.title,
             target=entry.target,
             current=entry.current,
+            baseline=entry.baseline,
             aliases=tuple(dict.fromkeys(entry.aliases)),
         )
         for objective in parsed.objectives

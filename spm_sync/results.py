@@ -202,6 +202,7 @@ class KeyResultAlignment(ResultModel):
     title: str
     target: float | None = None
     current: float | None = None
+    baseline: float | None = None
     items: list[AlignedItem] = Field(default_factory=list)
     """The first items in `aligned_item_order`, at most `caps.kr_items`."""
     item_count: Count = 0
@@ -258,11 +259,24 @@ class KeyResultAlignment(ResultModel):
 
     @computed_field  # type: ignore[prop-decorator]
     @property
+    def progress_pct(self) -> float | None:
+        """How far current has come from baseline toward target, in percent (over 100 when it
+        went past, negative when it went the wrong way). None without all three: without a
+        baseline the direction is unknown ("reach 250 partners" and "cut load time to 800
+        ms" look alike)."""
+        if self.baseline is None or self.target is None or self.current is None:
+            return None
+        if self.target == self.baseline:
+            return None
+        return round(100.0 * (self.current - self.baseline) / (self.target - self.baseline), 1)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
     def at_risk(self) -> bool:
-        """Marked at risk in the report when nothing active moves it. (Whether current has
-        reached target is not judged here: a Key Result may be "higher is better" or "lower is
-        better", which the OKR file does not say.)"""
-        return self.uncovered
+        """No active work moves it and its target is not known to be met: nothing aligned, or
+        all its work done while it is short of target (or its progress cannot be measured)."""
+        met = self.progress_pct is not None and self.progress_pct >= 100.0
+        return self.uncovered and not met
 
 
 class ObjectiveAlignment(ResultModel):

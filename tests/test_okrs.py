@@ -37,6 +37,7 @@ def test_example_becomes_domain_objects() -> None:
         title="Checkout conversion from 62% to 70%",
         target=70.0,
         current=64.5,
+        baseline=62.0,
         aliases=("checkout", "PAY-1"),
     )
     assert [kr.id for kr in okrs.key_results_of("O2")] == ["KR-2.1", "KR-2.2"]
@@ -108,7 +109,7 @@ def test_structure_problems_are_listed_together(tmp_path: Path) -> None:
         "objectives[0].key_results[0].target: input should be a valid number, unable to parse "
         "string as a number (found 'lots')",
         "objectives[0].key_results[0].weight: unknown key, expected one of: id, title, target, "
-        "current, aliases",
+        "current, baseline, aliases",
     ]
 
 
@@ -122,3 +123,18 @@ def test_empty_file_and_empty_objectives(tmp_path: Path) -> None:
 def test_yaml_error_names_the_line(tmp_path: Path) -> None:
     (problem,) = problems(tmp_path, "objectives:\n  - id: O1\n   title: bad indent\n")
     assert problem.startswith("line 3, column 4: invalid YAML: ")
+
+
+def test_a_baseline_needs_a_target_it_differs_from(tmp_path: Path) -> None:
+    text = (
+        "objectives:\n"
+        "  - id: O1\n    title: o\n    key_results:\n"
+        "      - {id: KR-1, title: a, baseline: 3}\n"
+        "      - {id: KR-2, title: b, baseline: 4, target: 4}\n"
+        "      - {id: KR-3, title: c, baseline: 4.5, target: 2, current: 3}\n"
+    )
+    assert problems(tmp_path, text) == [
+        "objectives[0].key_results[0]: baseline is set but target is not: progress needs both",
+        "objectives[0].key_results[1]: baseline equals target (4): there is no way to go from "
+        "one to the other",
+    ]

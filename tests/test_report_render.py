@@ -139,6 +139,20 @@ def test_at_risk_key_results_are_marked_in_both() -> None:
     assert "nothing moves this Key Result" in rendered.text
 
 
+def test_progress_from_baseline_and_a_met_target_clear_the_risk() -> None:
+    result = build_cycle_result()
+    short, met = _kr(result, "KR3.1"), _kr(result, "KR3.2")
+    assert short.uncovered and met.uncovered
+    short.baseline, short.target, short.current = 3.5, 2.0, 2.9  # lower is better
+    met.baseline, met.target, met.current = 10.0, 20.0, 21.0
+    rendered = render_report(result)
+    for text in (rendered.text, "".join(Page(rendered.html).text)):
+        assert "now 2.9, target 2: 40% of the way from 3.5" in text
+        assert "now 21, target 20: met" in text
+    assert re.search(r"KR3\.1 .*\[AT RISK\]", rendered.text)
+    assert not re.search(r"KR3\.2 .*\[AT RISK\]", rendered.text)
+
+
 def _kr(result: CycleResult, kr_id: str):  # type: ignore[no-untyped-def]
     return next(kr for o in result.alignment.objectives for kr in o.key_results if kr.id == kr_id)
 

@@ -177,6 +177,21 @@ def test_key_result_at_risk_when_no_active_work_moves_it() -> None:
     ).at_risk
 
 
+def test_progress_runs_from_baseline_to_target_in_either_direction() -> None:
+    def kr(**values: float) -> KeyResultAlignment:
+        return KeyResultAlignment(id="KR", title="t", **values)
+
+    assert kr(baseline=10, target=20, current=16).progress_pct == 60.0
+    assert kr(baseline=3.5, target=2, current=2.9).progress_pct == 40.0  # lower is better
+    assert kr(baseline=3.5, target=2, current=4).progress_pct == -33.3  # the wrong way
+    assert kr(baseline=10, target=20, current=25).progress_pct == 150.0
+    assert kr(target=20, current=16).progress_pct is None  # no baseline: direction unknown
+    # Nothing moves either, but only the one short of its target is at risk.
+    assert kr(baseline=3.5, target=2, current=2.9).at_risk
+    assert not kr(baseline=3.5, target=2, current=1.8).at_risk
+    assert kr(target=2, current=1.8).at_risk  # met or not is unknown without a baseline
+
+
 def test_alignment_counts_must_be_consistent() -> None:
     with pytest.raises(ValidationError, match="exceeds"):
         AlignmentSummary(in_scope_count=3, aligned_count=4)

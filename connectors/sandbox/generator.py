@@ -95,6 +95,7 @@ def generate_portfolio(
             target=kr.target,
             current=kr.current,
             aliases=tuple(builder.kr_aliases.get(kr.id, ())),
+            baseline=kr.baseline,
         )
         for kr in key_results
     ]
@@ -112,11 +113,15 @@ def _okrs(
     ]
     key_results = []
     for n in range(1, kr_count + 1):
-        template, target = words.KEY_RESULT_METRICS[(n - 1) % len(words.KEY_RESULT_METRICS)]
-        current = round(target * rng.uniform(0.3, 1.1), 1)
+        template, target, baseline = words.KEY_RESULT_METRICS[
+            (n - 1) % len(words.KEY_RESULT_METRICS)
+        ]
+        current = round(baseline + (target - baseline) * rng.uniform(0.3, 1.1), 1)
         objective = objectives[(n - 1) % objective_count]
         title = template.format(target=f"{target:g}")
-        key_results.append(SeedKeyResult(str(n), objective.id, title, target, current))
+        key_results.append(
+            SeedKeyResult(str(n), objective.id, title, target, current, baseline=baseline)
+        )
     return objectives, key_results
 
 

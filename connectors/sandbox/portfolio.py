@@ -64,6 +64,7 @@ class SeedKeyResult:
     target: float | None = None
     current: float | None = None
     aliases: tuple[str, ...] = ()
+    baseline: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

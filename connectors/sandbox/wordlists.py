@@ -101,19 +101,20 @@ OBJECTIVES = (
     "Build a subscription business", "Win enterprise customers", "Empower support",
 )  # fmt: skip
 
+# (title template, target, baseline): a baseline above its target means lower is better.
 KEY_RESULT_METRICS = (
-    ("Raise checkout conversion to {target}%", 3.5),
-    ("Cut p95 page load to {target} ms", 800.0),
-    ("Reach {target} paying partners", 250.0),
-    ("Lower monthly churn to {target}%", 2.0),
-    ("Resolve {target}% of tickets in self-service", 40.0),
-    ("Deploy {target} times a week per team", 10.0),
-    ("Bring incident count to {target} per quarter", 4.0),
-    ("Grow DACH revenue to {target} k€", 900.0),
-    ("Reach NPS {target}", 45.0),
-    ("Cut cost per order to {target} ¢", 35.0),
-    ("Pass {target}% of WCAG checks", 95.0),
-    ("Onboard {target} enterprise accounts", 12.0),
+    ("Raise checkout conversion to {target}%", 3.5, 2.5),
+    ("Cut p95 page load to {target} ms", 800.0, 1400.0),
+    ("Reach {target} paying partners", 250.0, 120.0),
+    ("Lower monthly churn to {target}%", 2.0, 3.5),
+    ("Resolve {target}% of tickets in self-service", 40.0, 20.0),
+    ("Deploy {target} times a week per team", 10.0, 3.0),
+    ("Bring incident count to {target} per quarter", 4.0, 12.0),
+    ("Grow DACH revenue to {target} k€", 900.0, 600.0),
+    ("Reach NPS {target}", 45.0, 30.0),
+    ("Cut cost per order to {target} ¢", 35.0, 60.0),
+    ("Pass {target}% of WCAG checks", 95.0, 70.0),
+    ("Onboard {target} enterprise accounts", 12.0, 4.0),
 )  # fmt: skip
 
 OWNERS = (
