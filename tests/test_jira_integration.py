@@ -299,6 +299,31 @@ def test_a_207_rank_answer_fails_only_the_refused_issues(
     assert order == [key for key in target if key != refused]
 
 
+def test_writes_the_user_may_not_make_fail_with_jiras_reason_and_change_nothing(
+    small: tuple[JiraSandbox, tuple[SeedItem, ...], SandboxClock],
+) -> None:
+    sandbox, items, _ = small
+    jira = connector(sandbox, items)
+    pulled = {item.key: item for item in jira.pull(None)}
+    epics = sandbox.rank_order(k for k, item in pulled.items() if item.level is Level.EPIC)
+    target = [epics[0], *reversed(epics[1:4]), *epics[4:]]
+    _, moves = plan_rank(WriteBackSettings(NAME, rank=True), pulled, target)
+    scored = [pulled[key] for key in epics[:3]]
+    sandbox.denied_permissions.add("SCHEDULE_ISSUES")
+    sandbox.off_screen_fields.add(sandbox.field_id("WSJF Score"))
+
+    plan = ConnectionPlan(NAME, tuple(score_writes(scored)), tuple(moves))
+    results = list(jira.push(plan))
+
+    assert results and {r.status for r in results} == {WriteStatus.FAILED}
+    rank_errors = {r.error for r in results if r.write.field is WriteField.RANK}
+    assert len(rank_errors) == 1 and "403" in rank_errors.pop()  # type: ignore[operator]
+    score_errors = [r.error or "" for r in results if r.write.field is WriteField.WSJF_SCORE]
+    assert len(score_errors) == 3
+    assert all("not on the appropriate screen" in error for error in score_errors)
+    assert sandbox.writes == [] and sandbox.rank_order(epics) == epics
+
+
 def test_throttling_unavailability_and_resets_are_retried(flavour: str) -> None:
     items = portfolio(3000)
     faults = Faults(
