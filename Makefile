@@ -24,9 +24,11 @@ demo: $(VENV)/.installed
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 test: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: $(VENV)/.installed-dev
@@ -36,4 +38,4 @@ soak: $(VENV)/.installed-dev
 	$(BIN)/python -m bench.soak $(if $(QUICK),--quick,)
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache spm-sync-demo
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .mypy_cache spm-sync-demo

@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote
 
 from connectors.azure_devops_fields import PARENT_FIELD, TAGS_FIELD, FieldMap
@@ -156,7 +156,10 @@ def normalize(raw: Mapping[str, Any], fields: FieldMap, context: MappingContext)
         priority=_priority(values.get(fields.priority)),
         rank=number_or_problem(values.get(fields.rank))[0],
         field_problems=problems,
-        **numbers,
+        business_value=numbers["business_value"],
+        time_criticality=numbers["time_criticality"],
+        risk_reduction=numbers["risk_reduction"],
+        job_size=numbers["job_size"],
     )
 
 
@@ -247,7 +250,9 @@ def _relations(relations: object, item_id: int) -> tuple[str | None, tuple[Link,
         elif rel == HIERARCHY_CHILD:
             continue
         elif (directed := _DIRECTED.match(rel)) is not None:
-            direction = "outward" if directed["end"] == "Forward" else "inward"
+            direction: Literal["outward", "inward"] = (
+                "outward" if directed["end"] == "Forward" else "inward"
+            )
             links.append(Link(directed["base"], direction, target))
         else:
             links.append(Link(rel, "outward", target))

@@ -62,7 +62,9 @@ def patch_value(write_field: WriteField, value: WriteValue) -> object:
     """The JSON value of a planned write, checked against what the field accepts."""
     if write_field is WriteField.LABELS:
         labels = () if value is None else value
-        if isinstance(labels, str) or not all(isinstance(label, str) for label in labels):
+        if isinstance(labels, str | int | float) or not all(
+            isinstance(label, str) for label in labels
+        ):
             raise WriteValueError(f"labels must be a list of tags, not {value!r}")
         if any(";" in label for label in labels):
             raise WriteValueError(f"a tag cannot contain ';': {value!r}")

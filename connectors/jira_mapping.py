@@ -96,7 +96,7 @@ def normalize(
     if status_name is None or not isinstance(status, dict):
         raise MalformedIssue("the issue has no status")
     category = (status.get("statusCategory") or {}).get("key")
-    if category not in STATUS_CATEGORIES:
+    if not isinstance(category, str) or category not in STATUS_CATEGORIES:
         raise MalformedIssue(f"status {status_name!r} has no known statusCategory ({category!r})")
     updated_text = values.get("updated")
     updated = parse_jira_datetime(updated_text, "updated")

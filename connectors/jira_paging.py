@@ -116,7 +116,7 @@ class KeyPaginator:
         last_project, last_numbers = runs[-1]
         # Issues come grouped by project, so every project before the page's last is complete.
         for project in (self.current_project, *seen_here[:-1]):
-            if project not in (None, last_project, *self.finished_projects):
+            if project is not None and project not in (last_project, *self.finished_projects):
                 self.finished_projects.append(project)
         if last_project != self.current_project:
             self.anchors = []

@@ -34,6 +34,7 @@ from spm_sync.domain import (
     WriteField,
     WriteResult,
     WriteStatus,
+    WriteValue,
 )
 
 DC_KEYS_PER_SEARCH = 200
@@ -114,12 +115,14 @@ def _label_ops(write: PlannedWrite, current: Iterable[str]) -> list[dict[str, st
     return [{"add": label} for label in adds] + [{"remove": label} for label in removes]
 
 
-def _labels(value: object) -> set[str]:
+def _labels(value: WriteValue) -> set[str]:
     if value is None:
         return set()
     if isinstance(value, str):
         return {value}
-    return {str(label) for label in value}  # type: ignore[union-attr]
+    if isinstance(value, int | float):
+        raise TypeError(f"a label set cannot be a number: {value!r}")
+    return {str(label) for label in value}
 
 
 def _same_number(current: Any, new: object) -> bool:

@@ -50,7 +50,8 @@ def trend_chart(points: Sequence[TrendPoint]) -> bytes:
 
     span = (when[-1] - when[0]) / max(1, len(when) - 1)
     orphans = [p.orphans for p in points]
-    right.bar(when, orphans, width=span * 0.45, color=ORPHANS, alpha=0.28, label="Orphan items")
+    # matplotlib's stubs want numbers; its date converter takes datetime and timedelta.
+    right.bar(when, orphans, width=span * 0.45, color=ORPHANS, alpha=0.28, label="Orphan items")  # type: ignore[arg-type]
     items = [p.alignment_pct_items for p in points]
     job_size = [p.alignment_pct_job_size for p in points]
     items_on_top = (items[-1] or 0) >= (job_size[-1] or 0)
@@ -94,7 +95,8 @@ def _line(
     The last value is written next to its point, above or below so two labels never overlap.
     """
     plotted = [float("nan") if value is None else value for value in values]
-    axes.plot(when, plotted, color=colour, linewidth=2, marker="o", markersize=3.5, label=label)
+    # matplotlib's stubs want numbers; its date converter takes datetime.
+    axes.plot(when, plotted, color=colour, linewidth=2, marker="o", markersize=3.5, label=label)  # type: ignore[arg-type]
     last = next((value for value in reversed(values) if value is not None), None)
     if last is not None:
         axes.annotate(

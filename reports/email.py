@@ -84,7 +84,8 @@ def compose_email(
     message["X-Spm-Sync-Run"] = rendered.run_id
     message.set_content(rendered.text)
     message.add_alternative(rendered.html, subtype="html")
-    html_part = message.get_payload()[1]  # type: ignore[index]
+    # add_alternative made the message multipart/alternative: [text/plain, text/html].
+    html_part = list(message.iter_parts())[1]
     for image in rendered.images:
         html_part.add_related(
             image.png,
@@ -100,7 +101,7 @@ def compose_email(
 def _domain(message: EmailMessage, sender: str) -> str:
     """The sender's domain for the Message-ID (not the host name, which make_msgid would look
     up through DNS and which leaks the machine's name)."""
-    addresses: tuple[Address, ...] = message["From"].addresses  # type: ignore[union-attr]
+    addresses: tuple[Address, ...] = message["From"].addresses
     domain = addresses[0].domain if addresses else ""
     return domain or sender.rpartition("@")[2] or "localhost"
 

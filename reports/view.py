@@ -396,7 +396,7 @@ def rate_limit_budget(health: ConnectionHealth) -> str:
     return "not sent"
 
 
-WRITE_BADGES = {
+WRITE_BADGES: dict[str, str] = {
     "failed": "risk",
     "conflict": "warn",
     "written": "ok",

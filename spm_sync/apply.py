@@ -42,11 +42,11 @@ def write_batches(plan: ConnectionPlan, size: int = WRITE_BATCH) -> list[Connect
     by_item: dict[str, list[PlannedWrite]] = {}
     for write in plan.writes:
         by_item.setdefault(write.item_key, []).append(write)
-    move_units: list[tuple[list[PlannedWrite], list[RankMove]]] = []
-    for move in plan.moves:
-        writes = [w for key in move.item_keys for w in by_item.pop(key, [])]
-        move_units.append((writes, [move]))
-    units = [(writes, []) for writes in by_item.values()] + move_units
+    Unit = tuple[list[PlannedWrite], list[RankMove]]
+    move_units: list[Unit] = [
+        ([w for key in move.item_keys for w in by_item.pop(key, [])], [move]) for move in plan.moves
+    ]
+    units: list[Unit] = [(item_writes, []) for item_writes in by_item.values()] + move_units
     batches: list[ConnectionPlan] = []
     writes: list[PlannedWrite] = []
     moves: list[RankMove] = []

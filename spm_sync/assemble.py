@@ -314,7 +314,7 @@ def build_result(
         started=started,
         finished=max(finished, started),
         status=cycle_status(runs, errors),
-        mode=mode,  # type: ignore[arg-type]
+        mode=mode,
         errors=errors,
         connections=[connection_health(run) for run in runs],
         alignment=findings.alignment,

@@ -68,7 +68,7 @@ def _exit_with_problems(problems: Iterable[str]) -> NoReturn:
     raise SystemExit(USAGE_ERROR)
 
 
-def later_part(command: str, module: str, function: str) -> Callable[..., int]:
+def later_part(command: str, module: str, function: str) -> Callable[..., Any]:
     """`module.function`, or exit 2 with "<command>: not available yet" when that part is not
     installed. An import error from *inside* an installed module is a bug and propagates."""
     try:
@@ -81,7 +81,7 @@ def later_part(command: str, module: str, function: str) -> Callable[..., int]:
     if not callable(target):
         click.echo(f"{command}: not available yet", err=True)
         raise SystemExit(USAGE_ERROR)
-    return target  # type: ignore[no-any-return]
+    return target
 
 
 def _mode(flag: str | None) -> WriteMode | None:

@@ -185,14 +185,14 @@ class EnvRequirement:
 class Config(StrictModel):
     # Sections holding relative paths are validated even when left out, so their defaults are
     # resolved against the config file's folder too.
-    store: StoreSettings = Field(default_factory=dict, validate_default=True)  # type: ignore[arg-type]
+    store: StoreSettings = Field(default_factory=dict, validate_default=True)
     schedule: ScheduleSettings = ScheduleSettings()
     okrs: Path = Field(Path("okrs.yaml"), validate_default=True)
     connections: list[Connection]
     alignment: AlignmentSettings = AlignmentSettings()
     wsjf: WsjfSettings = WsjfSettings()
     write_back: WriteBackSettings = WriteBackSettings()
-    report: ReportSettings = Field(default_factory=dict, validate_default=True)  # type: ignore[arg-type]
+    report: ReportSettings = Field(default_factory=dict, validate_default=True)
     wip_limits: list[WipLimit] = Field(default_factory=list)
 
     _source: Path | None = PrivateAttr(None)

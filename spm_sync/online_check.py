@@ -23,6 +23,7 @@ import os
 import smtplib
 import ssl
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from functools import partial
 from typing import Any
 
 from connectors.azure_devops_client import AzureDevOpsClient
@@ -70,9 +71,9 @@ def check_online(
     yield from _guarded("store", lambda: store_checks(config))
     for connection in config.connections:
         if isinstance(connection, JiraConnection):
-            yield from _guarded(connection.name, lambda c=connection: jira_checks(c, env))
+            yield from _guarded(connection.name, partial(jira_checks, connection, env))
         else:
-            yield from _guarded(connection.name, lambda c=connection: ado_checks(c, env))
+            yield from _guarded(connection.name, partial(ado_checks, connection, env))
     if config.report.email.enabled:
         yield from _guarded("smtp", lambda: smtp_checks(config, smtp_factory))
 

@@ -258,7 +258,7 @@ def _undo_stages(
         started=job.started,
         finished=max(deps.clock(), job.started),
         status=cycle_status(runs, errors),
-        mode=job.mode.value,  # type: ignore[arg-type]
+        mode=job.mode.value,
         errors=errors,
         connections=[connection_health(run) for run in runs],
         writes=writes,

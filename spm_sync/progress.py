@@ -134,7 +134,9 @@ class RichProgress(LogProgress):
         task = self._tasks.get(connection)
         if task is not None:
             state = "failed" if fields.get("error") else "done"
-            self._bars.update(task, total=fields.get("items") or 0, state=state)
+            items = fields.get("items")
+            total = items if isinstance(items, int | float) else 0
+            self._bars.update(task, total=total, state=state)
             self._bars.stop_task(task)
 
     def close(self) -> None:

@@ -31,9 +31,8 @@ def natural_key(key: str) -> tuple[object, ...]:
     puts text at even and numbers at odd positions, so two keys never compare a str to an int.
     The key itself comes last, so "PAY-01" and "PAY-1" still have a fixed order.
     """
-    parts: list[object] = _DIGITS.split(key.casefold())
-    for index in range(1, len(parts), 2):
-        parts[index] = int(parts[index])  # type: ignore[arg-type]
+    pieces: list[str] = _DIGITS.split(key.casefold())
+    parts: list[object] = [int(p) if i % 2 else p for i, p in enumerate(pieces)]
     parts.append(key)
     return tuple(parts)
 

@@ -45,7 +45,7 @@ from pydantic import (
 from connectors.base import RequestStats
 from spm_sync.domain import Level, PlannedWrite, StatusCategory, WorkItem, WriteField, WriteResult
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION: Literal[2] = 2
 """2: capped Key Result items and write rows with their totals as fields, and `caps`. Version 1
 documents (every row, totals derived) are still read."""
 KR_ITEMS_CAP = 100
@@ -415,7 +415,7 @@ class WriteRow(ResultModel):
             old=write.old,
             new=write.new,
             expected_revision=write.expected_revision,
-            status=status,  # type: ignore[arg-type]
+            status=status,
             error=error,
         )
 

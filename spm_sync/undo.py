@@ -30,6 +30,7 @@ from spm_sync.domain import (
     WriteField,
     WriteResult,
     WriteStatus,
+    WriteValue,
 )
 from spm_sync.planning import WriteBackSettings, current_rank_order, plan_rank
 from spm_sync.store import AuditRow, Store
@@ -97,10 +98,11 @@ def _conflict(write: PlannedWrite, reason: str) -> WriteResult:
     return WriteResult(write, WriteStatus.CONFLICT, reason)
 
 
-def _current(item: WorkItem, written_field: WriteField) -> object:
+def _current(item: WorkItem, written_field: WriteField) -> WriteValue:
     if written_field is WriteField.LABELS:
         return tuple(sorted(item.labels))
-    return getattr(item, written_field.value)
+    value: WriteValue = getattr(item, written_field.value)
+    return value
 
 
 def _restoring_write(
@@ -111,7 +113,7 @@ def _restoring_write(
         labels = _labels_undone(written, item)
         if labels is None:
             return None, f"the labels run {undone_run} changed were changed again since"
-        new: object = labels
+        new: WriteValue = labels
     else:
         if not _same(current, written.new):
             return None, (f"changed since run {undone_run} wrote {written.new!r}: now {current!r}")
@@ -122,7 +124,7 @@ def _restoring_write(
         written.field,
         current,
         new,
-        item.revision,  # type: ignore[arg-type]
+        item.revision,
     )
     return restore, ""
 
@@ -152,12 +154,12 @@ def _labels_undone(written: PlannedWrite, item: WorkItem) -> tuple[str, ...] | N
     return tuple(sorted(restored.values()))
 
 
-def _label_set(value: object) -> list[str]:
+def _label_set(value: WriteValue) -> list[str]:
     if value is None:
         return []
-    if isinstance(value, str):
-        return [value]
-    return [str(label) for label in value]  # type: ignore[union-attr]
+    if isinstance(value, tuple):
+        return [str(label) for label in value]
+    return [str(value)]
 
 
 def restore_order(current: Sequence[str], old_order: Sequence[str], moved: set[str]) -> list[str]:

@@ -129,28 +129,33 @@ def unscorable_reason(item: WorkItem) -> str | None:
     return "; ".join(problems) or None
 
 
-Evaluation = tuple[tuple[float | None, ...], float | None, float | None, str | None]
+Inputs = tuple[float | None, float | None, float | None, float | None]
+"""(business value, time criticality, risk reduction, job size) of one item."""
+Evaluation = tuple[Inputs, float | None, float | None, str | None]
 """(inputs as used, cost of delay, WSJF, reason if unscorable) of one item."""
 
 
 def evaluate(item: WorkItem, settings: WsjfSettings) -> Evaluation:
     """One item's inputs (snapped if configured), Cost of Delay and WSJF, or why it has none."""
-    raw: tuple[float | None, ...] = (
-        item.business_value,
-        item.time_criticality,
-        item.risk_reduction,
-        item.job_size,
-    )
+    raw: Inputs = (item.business_value, item.time_criticality, item.risk_reduction, item.job_size)
     reason = unscorable_reason(item)
     if reason is not None:  # keep what is usable for the report; NaN/inf are named in the reason
-        shown = tuple(value if value is None or math.isfinite(value) else None for value in raw)
-        return shown, None, None, reason
-    inputs = tuple(snap(value) for value in raw) if settings.snap_to_scale else raw  # type: ignore[arg-type]
-    business_value, time_criticality, risk_reduction, job_size = inputs
-    assert None not in inputs and job_size
-    cost_of_delay = business_value + time_criticality + risk_reduction  # type: ignore[operator]
+        return _finite_or_none(raw), None, None, reason
+    business_value, time_criticality, risk_reduction, job_size = raw
+    if business_value is None or time_criticality is None or risk_reduction is None or not job_size:
+        raise AssertionError(f"{item.key}: unscorable_reason let an incomplete item through")
+    if settings.snap_to_scale:
+        business_value, time_criticality = snap(business_value), snap(time_criticality)
+        risk_reduction, job_size = snap(risk_reduction), snap(job_size)
+    inputs: Inputs = (business_value, time_criticality, risk_reduction, job_size)
+    cost_of_delay = business_value + time_criticality + risk_reduction
     wsjf = round(cost_of_delay / job_size, settings.decimals)
     return inputs, round(cost_of_delay, settings.decimals), wsjf, None
+
+
+def _finite_or_none(values: Inputs) -> Inputs:
+    a, b, c, d = (value if value is None or math.isfinite(value) else None for value in values)
+    return a, b, c, d
 
 
 @paused_gc()

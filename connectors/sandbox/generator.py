@@ -319,8 +319,8 @@ class _Builder:
             if parent is not None and rng.random() < 0.8:
                 project = parent[0].project
             else:
-                project = projects[n % len(projects)] if level == "Initiative" else None
-                project = project or rng.choice(projects)
+                fixed = projects[n % len(projects)] if level == "Initiative" else None
+                project = fixed or rng.choice(projects)
             type_, kind = _jira_type(level, rng.random())
             item = self._new_item("jira", project, type_, self._title(kind))
             item.parent = parent[0].key if parent else None

@@ -20,6 +20,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from connectors.sandbox.jira_fields import PRIORITIES, FieldDef, Flavour
@@ -27,6 +28,9 @@ from connectors.sandbox.jira_store import IssueStore, StoredIssue, to_millis
 from connectors.sandbox.jql import And, Clause, Function, JqlError, Node, Not, Or, Query, SortField
 from connectors.sandbox.jql import Value as JqlValue
 from connectors.sandbox.jql_fields import compile_clause, never, priority_index
+
+if TYPE_CHECKING:
+    from _typeshed import SupportsRichComparison
 
 Predicate = Callable[[StoredIssue], bool]
 MAX_ORDER_FIELDS = 7
@@ -158,8 +162,8 @@ class QueryCompiler:
             if name == "now" and not operand.arguments:
                 return to_millis(now)
             if name in ("startofday", "endofday") and offset is not None:
-                day = now.replace(hour=0, minute=0, second=0, microsecond=0)
-                moment = day + timedelta(seconds=offset)
+                midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+                moment = midnight + timedelta(seconds=offset)
                 if name == "endofday":
                     moment += timedelta(days=1, milliseconds=-1)
                 return to_millis(moment)
@@ -199,7 +203,7 @@ class QueryCompiler:
             self.errors.append(
                 f"The ORDER BY clause can contain a maximum of {MAX_ORDER_FIELDS} fields."
             )
-        keys: list[tuple[Callable[[StoredIssue], object], bool]] = []
+        keys: list[tuple[Callable[[StoredIssue], SupportsRichComparison], bool]] = []
         for sort_field in sort_fields:
             definition = self.field(sort_field.field)
             if definition is None:
@@ -245,7 +249,7 @@ def _by_id(issue: StoredIssue) -> int:
     return issue.id
 
 
-def _sort_value(definition: FieldDef) -> Callable[[StoredIssue], object]:
+def _sort_value(definition: FieldDef) -> Callable[[StoredIssue], SupportsRichComparison]:
     kind = definition.kind
     if kind == "issuekey":
         return lambda issue: (issue.project, issue.number)

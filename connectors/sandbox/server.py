@@ -164,7 +164,7 @@ class SandboxServer:
         self.lock = threading.RLock()
         self._random = random.Random(faults.seed)
         self._random_lock = threading.Lock()
-        self._httpd: ThreadingHTTPServer | None = None
+        self._httpd: _HttpServer | None = None
         self._thread: threading.Thread | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -202,6 +202,9 @@ class SandboxServer:
         if self._httpd is None:
             raise RuntimeError("sandbox is not running")
         host, port = self._httpd.server_address[:2]
+        # An AF_INET socket names its host as str; the stub's bytes is for addresses passed in.
+        if not isinstance(host, str):
+            host = host.decode()
         return f"http://{host}:{port}"
 
     # -- configuration -----------------------------------------------------------------------

@@ -320,7 +320,7 @@ def _contains_test(
     needle = _typed_value(field, condition.values[0], condition, context) or ""
     if field.reference_name == "System.Tags":
         if condition.operator == "words":
-            return lambda value: needle in _text(value).split() if value else False
+            return lambda value: needle in (_text(value) or "").split() if value else False
         return lambda value: needle in tag_set(value)
     if condition.operator == "words":
         words = needle.split()

@@ -9,14 +9,14 @@ was already tried is never reset to `planned`.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, Literal
 
 from sqlalchemy import Connection, Table, func, select, update
 
 from spm_sync.domain import ConnectionPlan, PlannedWrite, RankMove, WriteField, WriteResult
-from spm_sync.store.base import BATCH_ROWS, StoreBase, batched
+from spm_sync.store.base import BATCH_ROWS, Row, StoreBase, batched
 from spm_sync.store.records import AuditRow, AuditStatus
 from spm_sync.store.tables import WriteRow
 
@@ -53,7 +53,7 @@ def _decode(value: object) -> Any:
     return tuple(value) if isinstance(value, list) else value
 
 
-def _planned_write(row: Mapping[str, Any]) -> PlannedWrite:
+def _planned_write(row: Row) -> PlannedWrite:
     return PlannedWrite(
         connection=row["connection"],
         item_key=row["key"],
@@ -94,7 +94,7 @@ class AuditStore(StoreBase):
         keeps its anchor and the order of its remaining items)."""
         rows = self._rows(run_id, connection=connection, status=AuditStatus.PLANNED)
         writes = tuple(_planned_write(row) for row in rows if row["move"] is None)
-        grouped: dict[int, list[Mapping[str, Any]]] = defaultdict(list)
+        grouped: dict[int, list[Row]] = defaultdict(list)
         for row in rows:
             if row["move"] is not None:
                 grouped[int(row["move"]["index"])].append(row)
@@ -190,7 +190,7 @@ class AuditStore(StoreBase):
         status: AuditStatus | str | None,
         limit: int | None = None,
         order: AuditOrder = "planned",
-    ) -> list[Mapping[str, Any]]:
+    ) -> list[Row]:
         query = select(WRITES).where(WRITES.c.run_id == run_id)
         if order == "item":
             # Code point order on both backends (PostgreSQL's default collation is the

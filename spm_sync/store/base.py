@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
 from itertools import islice
@@ -24,6 +24,9 @@ from spm_sync.store.engine import (
 
 Clock = Callable[[], datetime]
 T = TypeVar("T")
+Row = Mapping[Any, Any]
+"""A result row by column name. `Mapping[Any, Any]` because SQLAlchemy's `RowMapping` also
+takes `Column` keys, and `Mapping` is invariant in its key type."""
 
 BATCH_ROWS = 500
 """Rows per statement batch: well under SQLite's 32,766 and PostgreSQL's 65,535 bound
@@ -53,6 +56,7 @@ class StoreBase:
         self._url = normalize_url(url, schema)
         self._schema = schema
         self._clock = clock
+        self._echo = echo
         self._engine = build_engine(self._url, echo=echo)
         self._lock_engine: Engine | None = None
         self._namespace: str | None = None
@@ -139,7 +143,7 @@ class StoreBase:
         itself once a config has more than a dozen connections."""
         with self._namespace_lock:
             if self._lock_engine is None:
-                self._lock_engine = build_engine(self._url, self._engine.echo, pooled=False)
+                self._lock_engine = build_engine(self._url, self._echo, pooled=False)
             return self._lock_engine
 
     def _lock_namespace(self) -> str:

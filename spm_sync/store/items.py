@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import Connection, func, select, tuple_, update
 
 from spm_sync.domain import Level, Link, StatusCategory, WorkItem
-from spm_sync.store.base import BATCH_ROWS, StoreBase, batched
+from spm_sync.store.base import BATCH_ROWS, Row, StoreBase, batched
 from spm_sync.store.records import SyncState, UpsertCounts
 from spm_sync.store.tables import SyncStateRow, WorkItemRow
 
@@ -69,7 +69,7 @@ def item_values(item: WorkItem, run_id: int | None, now: datetime) -> dict[str, 
     }
 
 
-def work_item(row: Mapping[str, Any]) -> WorkItem:
+def work_item(row: Row) -> WorkItem:
     return WorkItem(
         connection=row["connection"],
         key=row["key"],
@@ -251,7 +251,7 @@ class ItemStore(StoreBase):
         self._upsert(SYNC_STATE, values, ("connection",))
 
 
-def _sync_state(row: Mapping[str, Any]) -> SyncState:
+def _sync_state(row: Row) -> SyncState:
     return SyncState(
         connection=row["connection"],
         watermark=row["watermark"],

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Table, insert, select, update
 
-from spm_sync.store.base import StoreBase
+from spm_sync.store.base import Row, StoreBase
 from spm_sync.store.records import (
     HeadlineRecord,
     RunRecord,
@@ -37,7 +37,10 @@ class RunStore(StoreBase):
         values = {"started": self._now(), "status": RunStatus.RUNNING.value, "mode": str(mode)}
         with self._writing() as db:
             result = db.execute(insert(RUNS).values(**values, trigger=trigger))
-            return int(result.inserted_primary_key[0])
+            key = result.inserted_primary_key
+            if key is None:
+                raise RuntimeError("the database returned no id for the new run")
+            return int(key[0])
 
     def set_stage(self, run_id: int, stage: str) -> None:
         self._update_run(run_id, {"stage": stage})
@@ -228,7 +231,7 @@ class RunStore(StoreBase):
         ]
 
 
-def _run(row: Mapping[str, Any]) -> RunRecord:
+def _run(row: Row) -> RunRecord:
     return RunRecord(
         id=row["id"],
         started=row["started"],
@@ -242,7 +245,7 @@ def _run(row: Mapping[str, Any]) -> RunRecord:
     )
 
 
-def _stage(row: Mapping[str, Any]) -> StageRecord:
+def _stage(row: Row) -> StageRecord:
     return StageRecord(
         run_id=row["run_id"],
         stage=row["stage"],

@@ -45,7 +45,7 @@ def _when(nullable: bool = True) -> Any:
 
 
 def _json(nullable: bool = True) -> Any:
-    return Field(default=None, sa_type=json_column(), nullable=nullable)  # type: ignore[call-overload]
+    return Field(default=None, sa_type=json_column(), nullable=nullable)
 
 
 class WorkItemRow(StoreTable, table=True):
