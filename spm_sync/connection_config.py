@@ -14,6 +14,7 @@ from typing import Annotated
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from connectors.settings import AzureDevOpsSettings, JiraSettings, StrictModel
+from spm_sync.domain import WriteField
 from spm_sync.validation import scalar_text
 
 PriorityName = Annotated[str, BeforeValidator(scalar_text), Field(min_length=1)]
@@ -68,9 +69,19 @@ class ConnectionWriteBack(StrictModel):
 
     @property
     def enabled(self) -> bool:
-        return bool(
-            self.score or self.cost_of_delay or self.rank or self.priority or self.orphan_label
-        )
+        return bool(self.switched_on)
+
+    @property
+    def switched_on(self) -> dict[str, WriteField]:
+        """What is written, by setting (`write_back.score` -> WSJF_SCORE), in config order."""
+        switches = {
+            "write_back.score": (self.score, WriteField.WSJF_SCORE),
+            "write_back.cost_of_delay": (self.cost_of_delay, WriteField.COST_OF_DELAY),
+            "write_back.rank": (self.rank, WriteField.RANK),
+            "write_back.priority": (self.priority is not None, WriteField.PRIORITY),
+            "write_back.orphan_label": (self.orphan_label is not None, WriteField.LABELS),
+        }
+        return {setting: field for setting, (on, field) in switches.items() if on}
 
 
 class ConnectionPolicy(StrictModel):

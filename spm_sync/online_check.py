@@ -37,12 +37,12 @@ from connectors.azure_devops_fields import (
     resolve_from_catalog,
 )
 from connectors.azure_devops_fields import FieldMap as AdoFieldMap
-from connectors.azure_devops_writes import field_operation, patch_document
+from connectors.azure_devops_writes import field_operation, patch_document, target_field
 from connectors.base import ConnectorError, RequestStats, UnknownFieldError
 from connectors.http import RetryPolicy
 from connectors.jira import JiraConnector
 from connectors.jira_fields import FieldMap as JiraFieldMap
-from connectors.jira_fields import ResolvedField, resolve_fields
+from connectors.jira_fields import resolve_fields
 from connectors.settings import connection_secret, read_secret
 from connectors.wiql_builder import WiqlScope, build_scope_query
 from reports.email import SmtpFactory, default_smtp_factory
@@ -54,6 +54,7 @@ from spm_sync.connection_config import (
     ConnectionWriteBack,
     JiraConnection,
 )
+from spm_sync.domain import WriteField
 from spm_sync.pull import describe
 from spm_sync.store import Store
 
@@ -209,15 +210,11 @@ def _jira_write_access(
     if key is None:
         yield CheckLine(True, f"{name}: write access not checked: no issue in scope yet")
         return
-    targets: dict[str, tuple[str, str]] = {}  # setting -> (field id, how to name it)
-    if write_back.score and fields.score:
-        targets["write_back.score"] = _described(fields.score)
-    if write_back.cost_of_delay and fields.cost_of_delay:
-        targets["write_back.cost_of_delay"] = _described(fields.cost_of_delay)
-    if write_back.priority:
-        targets["write_back.priority"] = ("priority", "Priority")
-    if write_back.orphan_label:
-        targets["write_back.orphan_label"] = ("labels", "Labels")
+    targets = {  # setting -> (field id, how to name it); rank moves through the agile API
+        setting: _jira_edit_target(write_field, fields)
+        for setting, write_field in write_back.switched_on.items()
+        if write_field is not WriteField.RANK
+    }
     needed = {"EDIT_ISSUES": "Edit Issues"} if targets else {}
     if write_back.rank:
         needed["SCHEDULE_ISSUES"] = "Schedule Issues"
@@ -252,8 +249,15 @@ def _jira_write_access(
             )
 
 
-def _described(field: ResolvedField) -> tuple[str, str]:
-    return field.id, f"{field.name!r} ({field.id})"
+def _jira_edit_target(write_field: WriteField, fields: JiraFieldMap) -> tuple[str, str]:
+    """(field id, how to name it) of a field edit: a resolved custom field for the WSJF
+    values, the system fields for priority and labels."""
+    custom = {WriteField.WSJF_SCORE: fields.score, WriteField.COST_OF_DELAY: fields.cost_of_delay}
+    resolved = custom.get(write_field)
+    if resolved is not None:
+        return resolved.id, f"{resolved.name!r} ({resolved.id})"
+    system = {WriteField.PRIORITY: "priority", WriteField.LABELS: "labels"}[write_field]
+    return system, system.capitalize()
 
 
 def _purpose(permission: str) -> str:
@@ -328,17 +332,10 @@ def _ado_write_access(
     `validateOnly=true`: Azure DevOps runs its permission, rule and read-only checks and
     saves nothing."""
     name, write_back = settings.name, settings.write_back
-    targets: dict[str, str] = {}  # setting -> reference name
-    if write_back.score and fields.score:
-        targets["write_back.score"] = fields.score
-    if write_back.cost_of_delay and fields.cost_of_delay:
-        targets["write_back.cost_of_delay"] = fields.cost_of_delay
-    if write_back.rank:
-        targets["write_back.rank"] = fields.rank
-    if write_back.priority:
-        targets["write_back.priority"] = fields.priority
-    if write_back.orphan_label:
-        targets["write_back.orphan_label"] = TAGS_FIELD
+    targets = {  # setting -> reference name, as the connector's writer resolves it
+        setting: target_field(write_field, fields)
+        for setting, write_field in write_back.switched_on.items()
+    }
     if not targets:
         return
     current = client.work_item(item_id, sorted(set(targets.values())))
