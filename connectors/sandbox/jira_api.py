@@ -268,8 +268,7 @@ class JiraRoutes:
             ):
                 message = f"No project could be found with key '{project_ref}'."
                 raise HttpError(404, {"errorMessages": [message], "errors": {}})
-        denied, admin = sandbox.denied_permissions, sandbox.admin
-        return json_response(permissions_json(keys, denied=denied, admin=admin))
+        return json_response(permissions_json(keys, sandbox.has_permission))
 
     # -- search ----------------------------------------------------------------------------
     def _search_params(self, request: SandboxRequest, allowed: set[str]) -> dict[str, Any]:

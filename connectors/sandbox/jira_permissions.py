@@ -13,7 +13,7 @@ The permission ids, names and types are Jira's built-in ones.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,9 +77,7 @@ def has_permission(key: str, *, denied: Collection[str], admin: bool) -> bool:
     return admin or key not in ADMIN_ONLY
 
 
-def permissions_json(
-    keys: Iterable[str], *, denied: Collection[str], admin: bool
-) -> dict[str, Any]:
+def permissions_json(keys: Iterable[str], granted: Callable[[str], bool]) -> dict[str, Any]:
     """The `Permissions` body of GET /mypermissions."""
     body: dict[str, Any] = {}
     for key in keys:
@@ -90,7 +88,7 @@ def permissions_json(
             "name": permission.name,
             "type": permission.type,
             "description": permission.description,
-            "havePermission": has_permission(key, denied=denied, admin=admin),
+            "havePermission": granted(key),
         }
     return {"permissions": body}
 

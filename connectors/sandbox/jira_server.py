@@ -166,7 +166,7 @@ class JiraSandbox(SandboxServer):
     def edit_context(self, api_version: str) -> EditContext:
         """Without Edit Issues no field is on the edit screen (`jira_permissions`)."""
         version = "2" if api_version == "latest" else api_version
-        if "EDIT_ISSUES" in self.denied_permissions:
+        if not self.has_permission("EDIT_ISSUES"):
             off_screen = frozenset(d.id for d in self.fields)
         else:
             off_screen = frozenset(self.off_screen_fields)
