@@ -339,7 +339,7 @@ def _progress(key_result: KeyResultAlignment) -> str:
     progress = key_result.progress_pct
     if progress is None:
         return text
-    if progress >= 100:
+    if key_result.target_met:
         return f"{text}: met"
     return f"{text}: {progress:g}% of the way from {format_count(key_result.baseline)}"
 

@@ -275,8 +275,12 @@ class KeyResultAlignment(ResultModel):
     def at_risk(self) -> bool:
         """No active work moves it and its target is not known to be met: nothing aligned, or
         all its work done while it is short of target (or its progress cannot be measured)."""
-        met = self.progress_pct is not None and self.progress_pct >= 100.0
-        return self.uncovered and not met
+        return self.uncovered and not self.target_met
+
+    @property
+    def target_met(self) -> bool:
+        """Known to have reached its target (which takes a baseline, see `progress_pct`)."""
+        return self.progress_pct is not None and self.progress_pct >= 100.0
 
 
 class ObjectiveAlignment(ResultModel):
