@@ -240,8 +240,9 @@ def test_permissions_and_edit_metadata(cloud: JiraSandbox) -> None:
         call(cloud, "GET", "/rest/api/3/mypermissions", params={"permissions": "FLY"}),
         call(cloud, "GET", "/rest/api/3/mypermissions", params={**params, "issueKey": "PAY-404"}),
         call(cloud, "GET", "/rest/api/3/issue/PAY-404/editmeta"),
+        call(cloud, "GET", "/rest/api/3/mypermissions", params={**params, "projectKey": "NOPE"}),
     ]
-    assert [r.status_code for r in failures] == [400, 400, 404, 404]
+    assert [r.status_code for r in failures] == [400, 400, 404, 404, 404]
     for response in failures:
         PLATFORM.validate_response("ErrorCollection", response.json())
 

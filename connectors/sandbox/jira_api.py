@@ -174,11 +174,14 @@ class JiraRoutes:
 
     def project(self, request: SandboxRequest, match: re.Match[str], v: str) -> SandboxResponse:
         context = self.sandbox.render_context(v)
-        wanted = match["key"]
         with self.sandbox.lock:
-            for info in self.sandbox.store.projects.values():
-                if wanted.upper() == info.key or wanted == str(info.id):
-                    return json_response(self._project(context, info.key))
+            return json_response(self._project(context, self._project_key(match["key"])))
+
+    def _project_key(self, wanted: str) -> str:
+        """The key of the project `wanted` names by key or id; 404 as Jira answers it."""
+        for info in self.sandbox.store.projects.values():
+            if wanted.upper() == info.key or wanted == str(info.id):
+                return info.key
         message = f"No project could be found with key '{wanted}'."
         raise HttpError(404, {"errorMessages": [message], "errors": {}})
 
@@ -262,12 +265,8 @@ class JiraRoutes:
         with sandbox.lock:
             if issue_ref and sandbox.store.find(issue_ref) is None:
                 raise HttpError(404, {"errorMessages": [ISSUE_NOT_FOUND], "errors": {}})
-            projects = sandbox.store.projects.values()
-            if project_ref and not any(
-                project_ref.upper() == info.key or project_ref == str(info.id) for info in projects
-            ):
-                message = f"No project could be found with key '{project_ref}'."
-                raise HttpError(404, {"errorMessages": [message], "errors": {}})
+            if project_ref:
+                self._project_key(project_ref)
         return json_response(permissions_json(keys, sandbox.has_permission))
 
     # -- search ----------------------------------------------------------------------------
