@@ -10,7 +10,9 @@ mail relay is down. The report files are written before sending (see `reports.pu
 replies per RFC 5321 §4.2.1, refused or reset connections, a dropped session) are retried with
 jittered exponential backoff; permanent ones (5xx, bad credentials, TLS errors, a server
 without STARTTLS) are not. Credentials come from environment variables named in config and
-never appear in a log line or a result.
+never appear in a log line or a result, nor on the wire in clear: the login is only sent
+over TLS, unless `allow_plaintext_auth` says otherwise (the config refuses `security: none`
+with a login without it; this module refuses again, whatever built the settings).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from tenacity import (
 )
 
 from connectors.settings import read_secret
+from reports.bidi import neutralise_bidi
 from reports.render import RenderedReport
 from reports.settings import DEFAULT_SUBJECT, EmailSettings
 
@@ -44,6 +47,16 @@ log = logging.getLogger(__name__)
 SmtpFactory = Callable[[EmailSettings, ssl.SSLContext], smtplib.SMTP]
 Clock = Callable[[], datetime]
 NO_REPLY = "spm-sync@localhost"
+
+
+class PlaintextLoginRefused(smtplib.SMTPException):
+    """The login would cross an unencrypted connection, and `allow_plaintext_auth` is off."""
+
+
+PLAINTEXT_LOGIN = (
+    "refusing to send the SMTP login over an unencrypted connection; use security: starttls "
+    "or ssl, or set report.email.allow_plaintext_auth: true"
+)
 
 
 @dataclass(frozen=True)
@@ -72,7 +85,8 @@ def compose_email(
     is only written to disk as the `.eml` copy of the report."""
     message = EmailMessage()
     template = settings.subject if settings else DEFAULT_SUBJECT
-    message["Subject"] = " ".join(template.format_map(rendered.subject_fields).split())
+    subject = " ".join(template.format_map(rendered.subject_fields).split())
+    message["Subject"] = neutralise_bidi(subject)
     sender = settings.sender if settings else NO_REPLY
     message["From"] = sender
     if settings:
@@ -132,6 +146,11 @@ def send_email(
         credentials = _credentials(settings)
     except LookupError as error:
         return DeliveryResult("failed", f"cannot log in to SMTP: {error}", 0, recipients)
+    if credentials and settings.security == "none" and not settings.allow_plaintext_auth:
+        # Refused before connecting: a login is configured because the server wants one,
+        # so sending without it would only earn a 530 after the connection is made.
+        log.error("report email not sent: %s", PLAINTEXT_LOGIN)
+        return DeliveryResult("failed", PLAINTEXT_LOGIN, 0, recipients)
     context = ssl_context or ssl.create_default_context()
     retrying = Retrying(
         stop=stop_after_attempt(settings.max_attempts),
@@ -177,8 +196,16 @@ def _deliver_once(
             smtp.starttls(context=context)
             smtp.ehlo()
         if credentials is not None:
+            _refuse_login_in_clear(smtp, settings)
             smtp.login(*credentials)
         return smtp.send_message(message)
+
+
+def _refuse_login_in_clear(smtp: smtplib.SMTP, settings: EmailSettings) -> None:
+    """Checks the socket itself rather than trusting `security`: a factory (or a future code
+    path) that hands over a plain connection must not get the password in clear."""
+    if not isinstance(smtp.sock, ssl.SSLSocket) and not settings.allow_plaintext_auth:
+        raise PlaintextLoginRefused(PLAINTEXT_LOGIN)
 
 
 def is_temporary(error: BaseException) -> bool:
@@ -203,6 +230,8 @@ def describe(error: BaseException) -> str:
         return f"all recipients refused: {refused}"
     if isinstance(error, smtplib.SMTPResponseException):
         return f"SMTP {error.smtp_code}: {_text(error.smtp_error)}"
+    if isinstance(error, PlaintextLoginRefused):
+        return str(error)
     if isinstance(error, smtplib.SMTPNotSupportedError):
         return f"the SMTP server does not support this: {error}"
     if isinstance(error, UnicodeEncodeError):

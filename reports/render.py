@@ -2,10 +2,14 @@
 
 One Jinja2 environment with `select_autoescape`: titles, team names and errors come from
 trackers and are untrusted, so every value is escaped in the HTML templates; links are only
-emitted for http(s) URLs. CSS is written once (`templates/report.css`) and inlined into each
-element with css_inline, because Gmail and Outlook drop or mangle `<style>` blocks; only the
-phone-width `@media` rules stay in a `<style>` block (clients that drop it still get a layout
-that fits).
+emitted for http(s) URLs. Its `finalize` makes every bidirectional control character visible
+(`reports.bidi`) in both HTML and text, so a title cannot reverse what a reader sees; the HTML
+templates also isolate each tracker title (`isolate`) so a right-to-left one displays in its
+own direction without reordering the text beside it.
+
+CSS is written once (`templates/report.css`) and inlined into each element with css_inline,
+because Gmail and Outlook drop or mangle `<style>` blocks; only the phone-width `@media`
+rules stay in a `<style>` block (clients that drop it still get a layout that fits).
 
 Four renderings of the same facts:
 - `html`: the email part. Long lists are capped ("and N more") and caps are tightened until
@@ -28,7 +32,9 @@ from typing import Any
 
 import css_inline
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
 
+from reports.bidi import neutralise_bidi
 from reports.charts import trend_chart
 from reports.settings import ReportOptions
 from reports.view import (
@@ -238,6 +244,26 @@ def when(value: datetime) -> str:
     return f"{value:%a %d %b %Y, %H:%M} UTC"
 
 
+def isolate(text: object) -> Markup:
+    """`text` (escaped) in its own bidirectional isolate: an Arabic or Hebrew title keeps its
+    direction and cannot pull the key or the "· level" note beside it into its own order.
+    `dir` rather than `<bdi>`: mail clients that keep only well-known markup keep `dir`."""
+    return Markup('<span dir="auto">{}</span>').format(text)
+
+
+def without_bidi_controls(value: object) -> object:
+    """Every `{{ ... }}` output, before escaping: bidirectional controls made visible.
+    Markup (a macro's output, an isolated title) keeps its markup: the marker holds no
+    character HTML treats specially, so replacing inside it stays safe."""
+    if type(value) is str:  # nearly every value: the cheapest test first
+        return neutralise_bidi(value)
+    if isinstance(value, Markup):
+        return Markup(neutralise_bidi(str(value)))
+    if value is None or isinstance(value, int | float):
+        return value
+    return neutralise_bidi(str(value))
+
+
 def _count(value: float | None) -> str:
     return "–" if value is None else format_count(value)
 
@@ -250,6 +276,7 @@ def _make_environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        finalize=without_bidi_controls,
     )
     env.filters.update(
         short=shorten,
@@ -262,6 +289,7 @@ def _make_environment() -> Environment:
         pad=pad,
         day=day,
         when=when,
+        isolate=isolate,
     )
     return env
 

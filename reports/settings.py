@@ -9,9 +9,14 @@ without a config file.
 from __future__ import annotations
 
 import string
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from email.errors import HeaderParseError, InvalidHeaderDefect, NonPrintableDefect
+from email.headerregistry import AddressHeader, HeaderRegistry
 from typing import Any, Literal
+
+from reports.bidi import BIDI_CONTROLS
 
 SmtpSecurity = Literal["starttls", "ssl", "none"]
 
@@ -39,6 +44,44 @@ def subject_problem(subject: str) -> str | None:
         return (
             f"uses unknown placeholder(s) {', '.join(unknown)}; known: {', '.join(SUBJECT_FIELDS)}"
         )
+    return None
+
+
+_HEADERS = HeaderRegistry()
+_LINE_BREAKING = frozenset({"Cc", "Zl", "Zp"})
+"""Unicode categories of C0/C1 controls (CR, LF, NUL, ...) and of the line and paragraph
+separators, which Python's `str.splitlines` (and so the email package) also breaks lines at."""
+
+
+def mail_address_problem(value: str) -> str | None:
+    """What is wrong with one address of the email settings ("pmo@acme.example" or
+    "Portfolio Office <pmo@acme.example>"), or None. Checked when the config is loaded: a CR
+    or LF would start a new header line (the email package refuses it only when the message
+    is built, which failed the whole report stage), a bidirectional control could disguise
+    the sender's name, and "a@x, b@y" in one entry is not one address."""
+    controls = sorted(
+        {ch for ch in value if unicodedata.category(ch) in _LINE_BREAKING or ch in BIDI_CONTROLS}
+    )
+    if controls:
+        named = ", ".join(f"U+{ord(ch):04X}" for ch in controls)
+        return f"contains control characters ({named}); expected one address on one line"
+    try:
+        header = _HEADERS("To", value)
+    except (HeaderParseError, IndexError, ValueError):
+        return "is not an email address"
+    if not isinstance(header, AddressHeader):  # the registry's class for "To"; for mypy
+        return "is not an email address"
+    addresses = header.addresses
+    if len(addresses) > 1:
+        return f"is {len(addresses)} addresses, expected one (give each its own entry)"
+    broken = any(isinstance(d, InvalidHeaderDefect | NonPrintableDefect) for d in header.defects)
+    grouped = any(group.display_name is not None for group in header.groups)
+    stray = value.strip()[:1] in (",", ";") or value.strip()[-1:] in (",", ";")
+    address = addresses[0] if addresses else None
+    if broken or grouped or stray or address is None:
+        return "is not an email address"
+    if not address.username or not address.domain or " " in address.domain:
+        return "is not an email address"
     return None
 
 
@@ -102,6 +145,9 @@ class EmailSettings:
     """Tries in all for temporary failures (4xx replies, refused or reset connections)."""
     backoff_seconds: float = 2.0
     cc: Sequence[str] = field(default_factory=tuple)
+    allow_plaintext_auth: bool = False
+    """Log in even when the connection is not encrypted (`security: none`). Not refused here
+    but by the config and, whatever built these settings, again by the sender at delivery."""
 
     def __post_init__(self) -> None:
         if not self.to:
@@ -117,6 +163,13 @@ class EmailSettings:
         problem = subject_problem(self.subject)
         if problem:
             raise ValueError(f"report.email.subject {problem}")
+        addresses = [("from", self.sender)]
+        addresses += [(f"to[{index}]", address) for index, address in enumerate(self.to)]
+        addresses += [(f"cc[{index}]", address) for index, address in enumerate(self.cc)]
+        for key, address in addresses:
+            problem = mail_address_problem(address)
+            if problem:
+                raise ValueError(f"report.email.{key}: {address!r} {problem}")
 
     @classmethod
     def from_config(cls, email: object, **overrides: Any) -> EmailSettings | None:
@@ -127,7 +180,15 @@ class EmailSettings:
             return None
         sender = values.pop("from", None) or values.pop("from_", None) or values.pop("sender")
         to = values.pop("to")
-        names = {"host", "port", "security", "user_env", "password_env", "subject"}
+        names = {
+            "host",
+            "port",
+            "security",
+            "user_env",
+            "password_env",
+            "subject",
+            "allow_plaintext_auth",
+        }
         known = {name: values[name] for name in names if values.get(name) is not None}
         recipients = (to,) if isinstance(to, str) else tuple(to)
         return cls(sender=sender, to=recipients, **{**known, **overrides})

@@ -7,11 +7,11 @@ passed in as the validation context `base_dir` by `spm_sync.config.read_config`.
 
 from __future__ import annotations
 
-from email.utils import parseaddr
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BeforeValidator,
     Field,
     ValidationInfo,
@@ -22,7 +22,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
 from connectors.settings import EnvName, StrictModel, read_secret
-from reports.settings import subject_problem
+from reports.settings import mail_address_problem, subject_problem
 from spm_sync.domain import Level, StatusCategory
 from spm_sync.validation import scalar_text
 
@@ -123,13 +123,14 @@ def _resolve_sqlite_path(url: URL, info: ValidationInfo) -> URL:
 
 
 def _mail_address(value: str) -> str:
-    _, address = parseaddr(value)
-    if "@" not in address or " " in address or address.startswith("@") or address.endswith("@"):
-        raise ValueError(f"{value!r} is not an email address")
+    problem = mail_address_problem(value)
+    if problem:
+        raise ValueError(f"{value!r} {problem}")
     return value
 
 
-MailAddress = Annotated[str, Field(min_length=3)]
+MailAddress = Annotated[str, Field(min_length=3), AfterValidator(_mail_address)]
+"""One address, checked per entry so a problem is reported at its index (`to[1]`)."""
 
 
 class EmailSettings(StrictModel):
@@ -140,6 +141,9 @@ class EmailSettings(StrictModel):
     security: Literal["starttls", "ssl", "none"] = "starttls"
     user_env: EnvName | None = None
     password_env: EnvName | None = None
+    allow_plaintext_auth: bool = False
+    """Let `security: none` log in with user_env/password_env although the password then
+    crosses the network readable by anyone on the path; for a relay on the same host."""
     sender: MailAddress | None = Field(None, alias="from")
     to: list[MailAddress] = Field(default_factory=list)
     subject: str | None = Field(None, min_length=1)
@@ -154,16 +158,6 @@ class EmailSettings(StrictModel):
             if security in DEFAULT_SMTP_PORTS:
                 return {**data, "port": DEFAULT_SMTP_PORTS[security]}
         return data
-
-    @field_validator("sender")
-    @classmethod
-    def _sender_address(cls, value: str | None) -> str | None:
-        return value if value is None else _mail_address(value)
-
-    @field_validator("to")
-    @classmethod
-    def _recipient_addresses(cls, value: list[str]) -> list[str]:
-        return [_mail_address(address) for address in value]
 
     @field_validator("subject")
     @classmethod
@@ -185,6 +179,19 @@ class EmailSettings(StrictModel):
             ]
             if missing:
                 raise ValueError(f"enabled email needs {', '.join(missing)}")
+        return self
+
+    @model_validator(mode="after")
+    def _no_login_in_clear(self) -> EmailSettings:
+        """smtplib sends AUTH PLAIN/LOGIN as base64 of the password: over `security: none`
+        anyone on the path reads it. Refused even while email is off, so switching it on
+        later cannot start leaking the password."""
+        if self.security == "none" and self.user_env and not self.allow_plaintext_auth:
+            raise ValueError(
+                "security: none would send the SMTP login (user_env/password_env) unencrypted; "
+                "use security: starttls or ssl, or set allow_plaintext_auth: true for a relay "
+                "on the same host"
+            )
         return self
 
 

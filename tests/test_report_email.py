@@ -233,7 +233,10 @@ def test_login_reads_credentials_from_env_and_never_logs_them(
         monkeypatch.setenv("SMTP_USER_T", "reporter")
         monkeypatch.setenv("SMTP_PASSWORD_T", "s3cret-pw")
         settings = _settings(
-            controller.port, user_env="SMTP_USER_T", password_env="SMTP_PASSWORD_T"
+            controller.port,
+            user_env="SMTP_USER_T",
+            password_env="SMTP_PASSWORD_T",
+            allow_plaintext_auth=True,  # a loopback server without TLS
         )
         with caplog.at_level(logging.DEBUG):
             published, _ = _publish(tmp_path, settings)
