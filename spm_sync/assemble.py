@@ -33,6 +33,7 @@ from spm_sync.results import (
     AlignmentSummary,
     ConnectionHealth,
     CycleResult,
+    DeletionCheck,
     Headline,
     KeyResultAlignment,
     ListCaps,
@@ -64,9 +65,9 @@ RUN_STATUS: dict[CycleStatus, RunStatus] = {
 
 
 def cycle_status(runs: Sequence[ConnectionRun], errors: Sequence[str]) -> CycleStatus:
-    """failed: no connection could be pulled; partial: one failed, was skipped, or a stage
-    reported an error; ok otherwise."""
-    if runs and not any(run.usable for run in runs):
+    """failed: no connection could be pulled; partial: one failed, was skipped, had its
+    deletions held back, or a stage reported an error; ok otherwise."""
+    if runs and not any(run.pulled_cleanly for run in runs):
         return "failed"
     if errors or any(not run.usable for run in runs):
         return "partial"
@@ -75,6 +76,16 @@ def cycle_status(runs: Sequence[ConnectionRun], errors: Sequence[str]) -> CycleS
 
 def connection_health(run: ConnectionRun) -> ConnectionHealth:
     stats = run.connector.stats if run.connector is not None else RequestStats()
+    scan = run.deletions
+    deletions = None
+    if scan is not None:
+        deletions = DeletionCheck(
+            expected=scan.expected,
+            fetched=scan.answered,
+            missing=scan.missing,
+            max_share=run.settings.max_deletion_share,
+            applied=not scan.held_back,
+        )
     return ConnectionHealth.from_stats(
         run.name,
         run.settings.kind,
@@ -85,6 +96,7 @@ def connection_health(run: ConnectionRun) -> ConnectionHealth:
         duration_seconds=round(run.pull_seconds + run.apply_seconds, 3),
         warnings=run.all_warnings(),
         error=run.skipped or run.error,
+        deletions=deletions,
     )
 
 

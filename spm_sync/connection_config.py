@@ -93,6 +93,11 @@ class ConnectionPolicy(StrictModel):
     clock skew and eventually consistent search do not lose updates."""
     deletion_scan_hours: float = Field(24, ge=0)
     """How often the cheap key-only scan that finds deleted items runs; 0 = every run."""
+    max_deletion_share: float = Field(0.2, ge=0, le=1)
+    """The mass-deletion guard (`spm_sync.deletion_guard`): a full sync or deletion scan that
+    would mark more than this share of the stored items deleted marks none, and the run
+    reports it as a problem; 1 accepts any deletion (for one run, after a deliberate clean-up).
+    """
     write_back: ConnectionWriteBack = ConnectionWriteBack()
 
     @model_validator(mode="after")

@@ -9,6 +9,12 @@ Per connection (see `pull_connection`):
   for every key in scope (`scan_keys`) once per `deletion_scan_hours`; items gone from the
   scope are flagged in the store (kept for the audit trail and undo) and excluded from
   alignment;
+- the mass-deletion guard (`spm_sync.deletion_guard`): an answer that would flag more than
+  `max_deletion_share` of the stored items flags none. The items pulled are kept, the stored
+  portfolio is still reported, but the scan counts as not done (the next run scans again, a
+  full sync is repeated), the connection gets no writes this run (its answer may be a
+  permission change hiding most items; ranking on it could do harm) and the run reports the
+  problem;
 - whatever goes wrong is recorded as this connection's error; the other connections go on.
 """
 
@@ -26,10 +32,11 @@ from typing import Literal
 from connectors.base import Connector, ConnectorError
 from connectors.registry import ConnectorFactory
 from spm_sync.connection_config import AzureDevOpsConnection, JiraConnection
+from spm_sync.deletion_guard import DeletionGuard
 from spm_sync.domain import WorkItem
 from spm_sync.progress import CycleProgress
 from spm_sync.stopping import CycleStopped, StopSignal
-from spm_sync.store import StageStatus, Store, SyncState, SyncStats
+from spm_sync.store import MissingScan, StageStatus, Store, SyncState, SyncStats
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +60,8 @@ class ConnectionRun:
     since: datetime | None = None
     pulled: int = 0
     deleted_detected: int = 0
+    deletions: MissingScan | None = None
+    """This run's look for deleted items (a full sync, or the key scan when due)."""
     pull_seconds: float = 0.0
     apply_seconds: float = 0.0
     error: str | None = None
@@ -68,9 +77,20 @@ class ConnectionRun:
         return "full" if self.since is None else "incremental"
 
     @property
-    def usable(self) -> bool:
-        """Pulled completely in this run: safe to plan and write for."""
+    def pulled_cleanly(self) -> bool:
+        """Pulled completely in this run and nothing failed after: its stored items are
+        current (a cycle where no connection was pulled cleanly has failed)."""
         return self.pulled_ok and self.skipped is None and self.error is None
+
+    @property
+    def deletions_held_back(self) -> bool:
+        """The mass-deletion guard refused this run's deletions (see the module docstring)."""
+        return self.deletions is not None and self.deletions.held_back
+
+    @property
+    def usable(self) -> bool:
+        """Pulled completely in this run, its deletions trusted: safe to plan and write for."""
+        return self.pulled_cleanly and not self.deletions_held_back
 
     def all_warnings(self) -> list[str]:
         found = list(self.connector.warnings) if self.connector is not None else []
@@ -156,6 +176,7 @@ def pull_connection(
             items=run.pulled,
             sync=run.sync,
             deleted=run.deleted_detected,
+            deletions_held_back=_held_back(run),
             requests=run.connector.stats.requests if run.connector else 0,
             seconds=run.pull_seconds,
             error=run.error,
@@ -175,19 +196,27 @@ def _reconcile(
 ) -> SyncState:
     """Deletion scan when due, and the sync state that the next pull starts from."""
     name, settings = run.name, run.settings
-    scanned_at = previous.last_deletion_scan
     watermark = max((w for w in (seen.newest, previous.watermark) if w is not None), default=None)
+    full_sync = run.since is None
     keys: set[str] | None = None
-    if run.since is None:
+    if full_sync:
         keys = seen.keys  # a full sync saw the whole scope
     elif _scan_due(previous.last_deletion_scan, settings.deletion_scan_hours, now):
         stop.check(f"before the deletion scan of {name}")
         assert run.connector is not None
         keys = run.connector.scan_keys()
+    trusted = True
     if keys is not None:
-        scan = store.mark_missing(name, keys, run_id)
-        run.deleted_detected = scan.marked_deleted
-        scanned_at = now
+        guard = DeletionGuard(settings.max_deletion_share)
+        scan = store.mark_missing(name, keys, run_id, may_delete=guard.allows)
+        run.deletions, run.deleted_detected = scan, scan.marked_deleted
+        trusted = not scan.held_back
+        if not trusted:
+            log.warning(
+                "%s: deletions held back: %d of %d stored items missing from the answer "
+                "(max_deletion_share %g)",
+                *(name, scan.missing, scan.expected, settings.max_deletion_share),
+            )
         if scan.not_stored:
             # In scope but never pulled: the scope grew (e.g. a project added to the JQL) with
             # items older than the watermark. The next run pulls everything again.
@@ -197,13 +226,23 @@ def _reconcile(
                 "scope changed, so the next run does a full sync"
             )
             watermark = None
+    if full_sync and not trusted:
+        # Repeat the full sync: a watermark from the few items it saw would let the next runs
+        # skip every item they did not see.
+        watermark = None
     return SyncState(
         connection=name,
         watermark=watermark,
-        last_full_sync=now if run.since is None else previous.last_full_sync,
-        last_deletion_scan=scanned_at,
+        last_full_sync=now if full_sync and trusted else previous.last_full_sync,
+        # An untrusted scan counts as not done, so the next run scans again.
+        last_deletion_scan=now if keys is not None and trusted else previous.last_deletion_scan,
         cursor=previous.cursor,
     )
+
+
+def _held_back(run: ConnectionRun) -> int:
+    """Deletions the guard refused in this run (0 when it let them through)."""
+    return run.deletions.missing if run.deletions is not None and run.deletions.held_back else 0
 
 
 def _scan_due(last: datetime | None, every_hours: float, now: datetime) -> bool:
@@ -226,7 +265,15 @@ def _record(store: Store, run_id: int, run: ConnectionRun) -> None:
         ),
     )
     status = StageStatus.DONE if run.pulled_ok else StageStatus.FAILED
-    detail = {"items": run.pulled, "sync": run.sync, "error": run.error}
+    detail: dict[str, object] = {"items": run.pulled, "sync": run.sync, "error": run.error}
+    if run.deletions is not None:
+        scan = run.deletions
+        detail["deletions"] = {
+            "expected": scan.expected,
+            "answered": scan.answered,
+            "missing": scan.missing,
+            "held_back": scan.held_back,
+        }
     store.finish_stage(run_id, PULL, run.name, status=status, detail=detail)
 
 

@@ -36,6 +36,8 @@ def connections_table(result: CycleResult) -> Table:
     table.add_column("status")
     for health in result.connections:
         status = "[red]failed[/red]" if health.error else "[green]ok[/green]"
+        if health.deletions_held_back and not health.error:
+            status = "[yellow]deletions held back[/yellow]"
         table.add_row(
             health.name,
             health.sync,

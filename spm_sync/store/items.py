@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -23,11 +23,19 @@ _NOT_ON_UPDATE = {"connection", "key", "first_seen_run", "last_seen_run"}
 @dataclass(frozen=True, slots=True)
 class MissingScan:
     """What `mark_missing` did: items newly marked deleted, deleted items seen again, and keys
-    the tracker has that the store does not (an item the pull has not delivered yet)."""
+    the tracker has that the store does not (an item the pull has not delivered yet).
+
+    `expected`: items stored in scope before this run; `answered`: keys the scan brought;
+    `missing`: stored items the scan lacks. `held_back`: the caller's `may_delete` refused,
+    so `marked_deleted` is 0 although `missing` is not."""
 
     marked_deleted: int
     restored: int
     not_stored: tuple[str, ...]
+    expected: int = 0
+    answered: int = 0
+    missing: int = 0
+    held_back: bool = False
 
 
 def item_values(item: WorkItem, run_id: int | None, now: datetime) -> dict[str, Any]:
@@ -203,21 +211,45 @@ class ItemStore(StoreBase):
         return value
 
     def mark_missing(
-        self, connection: str, seen_keys: Collection[str], run_id: int | None = None
+        self,
+        connection: str,
+        seen_keys: Collection[str],
+        run_id: int | None = None,
+        *,
+        may_delete: Callable[[int, int], bool] | None = None,
     ) -> MissingScan:
         """Reconcile with a full key scan of the tracker scope: stored items whose key is not
         in `seen_keys` are marked deleted (kept, for the audit trail and `undo`); deleted items
-        whose key is seen again are restored; seen items get `last_seen_run = run_id`."""
+        whose key is seen again are restored; seen items get `last_seen_run = run_id`.
+
+        `may_delete(expected, missing)` is asked, in the same transaction, before anything is
+        marked: `expected` counts the items stored in scope before this run (items first
+        stored by `run_id` and seen are new, not expected), `missing` those the scan lacks.
+        When it answers False nothing is marked deleted (the mass-deletion guard,
+        `spm_sync.deletion_guard`); restoring and `last_seen_run` still happen, they are safe.
+        """
         seen = set(seen_keys)
         now = self._now()
         with self._writing() as db:
-            query = select(ITEMS.c.key, ITEMS.c.deleted_at).where(ITEMS.c.connection == connection)
-            stored = {key: deleted_at for key, deleted_at in db.execute(query)}
+            query = select(ITEMS.c.key, ITEMS.c.deleted_at, ITEMS.c.first_seen_run).where(
+                ITEMS.c.connection == connection
+            )
+            rows = db.execute(query).all()
+            stored = {key: deleted_at for key, deleted_at, _ in rows}
+            new = sum(
+                1
+                for key, deleted, first in rows
+                if deleted is None and run_id is not None and first == run_id and key in seen
+            )
             gone = [key for key, deleted in stored.items() if deleted is None and key not in seen]
             back = [key for key, deleted in stored.items() if deleted is not None and key in seen]
             present = [key for key in stored if key in seen]
+            expected = sum(1 for deleted in stored.values() if deleted is None) - new
+            held_back = (
+                bool(gone) and may_delete is not None and not may_delete(expected, len(gone))
+            )
             scope = ITEMS.c.connection == connection
-            for chunk in batched(gone, BATCH_ROWS):
+            for chunk in batched([] if held_back else gone, BATCH_ROWS):
                 db.execute(update(ITEMS).where(scope, ITEMS.c.key.in_(chunk)), {"deleted_at": now})
             for chunk in batched(back, BATCH_ROWS):
                 db.execute(update(ITEMS).where(scope, ITEMS.c.key.in_(chunk)), {"deleted_at": None})
@@ -226,7 +258,15 @@ class ItemStore(StoreBase):
                     statement = update(ITEMS).where(scope, ITEMS.c.key.in_(chunk))
                     db.execute(statement, {"last_seen_run": run_id})
         not_stored = tuple(sorted(seen - stored.keys()))
-        return MissingScan(len(gone), len(back), not_stored)
+        return MissingScan(
+            marked_deleted=0 if held_back else len(gone),
+            restored=len(back),
+            not_stored=not_stored,
+            expected=expected,
+            answered=len(seen),
+            missing=len(gone),
+            held_back=held_back,
+        )
 
     def get_sync_state(self, connection: str) -> SyncState | None:
         query = select(SYNC_STATE).where(SYNC_STATE.c.connection == connection)
