@@ -196,12 +196,12 @@ def _deliver_once(
             smtp.starttls(context=context)
             smtp.ehlo()
         if credentials is not None:
-            _refuse_login_in_clear(smtp, settings)
+            refuse_login_in_clear(smtp, settings)
             smtp.login(*credentials)
         return smtp.send_message(message)
 
 
-def _refuse_login_in_clear(smtp: smtplib.SMTP, settings: EmailSettings) -> None:
+def refuse_login_in_clear(smtp: smtplib.SMTP, settings: EmailSettings) -> None:
     """Checks the socket itself rather than trusting `security`: a factory (or a future code
     path) that hands over a plain connection must not get the password in clear."""
     if not isinstance(smtp.sock, ssl.SSLSocket) and not settings.allow_plaintext_auth:

@@ -45,7 +45,7 @@ from connectors.jira_fields import FieldMap as JiraFieldMap
 from connectors.jira_fields import resolve_fields
 from connectors.settings import connection_secret, read_secret
 from connectors.wiql_builder import WiqlScope, build_scope_query
-from reports.email import SmtpFactory, default_smtp_factory
+from reports.email import SmtpFactory, default_smtp_factory, refuse_login_in_clear
 from reports.settings import EmailSettings
 from spm_sync.check import CheckLine
 from spm_sync.config import Config
@@ -445,6 +445,7 @@ def smtp_checks(config: Config, smtp_factory: SmtpFactory) -> Iterator[CheckLine
                 smtp.ehlo()
                 steps.append("STARTTLS")
             if settings.user_env and settings.password_env:
+                refuse_login_in_clear(smtp, settings)
                 smtp.login(read_secret(settings.user_env), read_secret(settings.password_env))
                 steps.append("login")
     except (OSError, smtplib.SMTPException, LookupError) as error:
