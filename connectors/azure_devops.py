@@ -62,6 +62,7 @@ from connectors.base import ConnectorError, RankKind, RequestStats
 from connectors.batches import chunked, completed_in_parallel
 from connectors.http import RetryPolicy
 from connectors.settings import AzureDevOpsSettings, connection_secret
+from connectors.transfer import PullDeadline, TransferBounds
 from connectors.wiql_builder import (
     WIQL_RESULT_CAP,
     IdPager,
@@ -113,6 +114,7 @@ class AzureDevOpsConnector:
         self.name = settings.name
         self.stats = RequestStats()
         self.warnings: list[str] = []
+        self._pull_deadline = PullDeadline(settings.limits.pull_deadline_seconds)
         self._client = AzureDevOpsClient(
             settings.url,
             settings.project,
@@ -125,6 +127,8 @@ class AzureDevOpsConnector:
             cache_dir=cache_dir,
             sleep=sleep,
             clock=clock,
+            bounds=TransferBounds.from_settings(settings.limits),
+            pull_deadline=self._pull_deadline,
         )
         self._read_relations = read_relations
         self._page_size = wiql_page_size
@@ -154,7 +158,12 @@ class AzureDevOpsConnector:
 
     # -- pull --------------------------------------------------------------------------------
     def pull(self, since: datetime | None) -> Iterator[WorkItem]:
-        """Items of the scope changed at or after `since` (None: all), streamed per batch."""
+        """Items of the scope changed at or after `since` (None: all), streamed per batch,
+        within the pull's deadline (`limits.pull_deadline_seconds`, shared with `scan_keys`)."""
+        with self._pull_deadline.window():
+            yield from self._pull(since)
+
+    def _pull(self, since: datetime | None) -> Iterator[WorkItem]:
         tasks = (
             partial(self._read_batch, batch, fields) for batch, fields in self._id_batches(since)
         )
@@ -167,7 +176,11 @@ class AzureDevOpsConnector:
     def _id_batches(self, since: datetime | None) -> Iterator[tuple[list[int], FieldMap]]:
         """The ids in scope, page by page of WIQL, in `workitemsbatch`-sized lists, each id once,
         with the fields to read (resolved through the first page's columns)."""
-        pager = IdPager(lambda window: self._query(window, since, resolving=True), self._page_size)
+        pager = IdPager(
+            lambda window: self._query(window, since, resolving=True),
+            self._page_size,
+            self.settings.limits.max_pages,
+        )
         requested: set[int] = set()
         for page in pager.pages():
             fields = self.field_map()
@@ -178,8 +191,13 @@ class AzureDevOpsConnector:
 
     def scan_keys(self) -> set[str]:
         """Keys of every item in scope, from id-only WIQL queries (deletions, moves out)."""
-        pager = IdPager(lambda window: self._query(window, None, resolving=False), self._page_size)
-        return {str(item_id) for page in pager.pages() for item_id in page}
+        pager = IdPager(
+            lambda window: self._query(window, None, resolving=False),
+            self._page_size,
+            self.settings.limits.max_pages,
+        )
+        with self._pull_deadline.window():
+            return {str(item_id) for page in pager.pages() for item_id in page}
 
     def field_map(self) -> FieldMap:
         """The configured fields by reference name, resolved once per run.

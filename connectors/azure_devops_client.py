@@ -52,6 +52,7 @@ import requests
 from connectors.azure_devops_fields import FieldRef
 from connectors.base import ConnectorError, RequestStats
 from connectors.http import RetryPolicy, mount_policy
+from connectors.transfer import PullDeadline, TransferBounds
 from connectors.wiql_builder import ResultCapExceeded
 
 API_VERSION = "7.1"
@@ -190,13 +191,19 @@ class AzureDevOpsClient:
         cache_dir: Path | None = DEFAULT_CACHE_DIR,
         sleep: Callable[[float], None] | None = None,
         clock: Callable[[], float] | None = None,
+        bounds: TransferBounds | None = None,
+        pull_deadline: PullDeadline | None = None,
     ) -> None:
         self.organization_url = organization_url.rstrip("/")
         self.project = project
         self._timeout = timeout
         self._verify = verify_tls
         self.session = requests.Session()
-        adapter_options: dict[str, Any] = {"pool_maxsize": pool_size}
+        adapter_options: dict[str, Any] = {
+            "pool_maxsize": pool_size,
+            "bounds": bounds,
+            "pull_deadline": pull_deadline,
+        }
         if sleep is not None:
             adapter_options["sleep"] = sleep
         if clock is not None:

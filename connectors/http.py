@@ -11,6 +11,11 @@ Retry-After semantics (Atlassian rate-limiting page; Azure DevOps rate-limits pa
 - 429 and 503 may carry `Retry-After` in seconds (or an HTTP date); retrying earlier fails.
 - Jira sometimes sends `Beta-Retry-After`; Azure DevOps sends `Retry-After` on a *200* while it
   delays us, and `X-RateLimit-Delay` with the delay it applied.
+
+The adapter also enforces the transfer limits of `connectors.transfer` (deadlines, answer size,
+cross-host redirects). Both libraries send with `stream=False` (msrest with `stream=True` and
+reads the body right after); the adapter always streams and reads the body itself, in large
+chunks, so it can stop at the size limit and the watchdog can end a body that trickles.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC
 from email.utils import parsedate_to_datetime
+from typing import Any
 from urllib.parse import urlsplit
 
 import requests
@@ -32,6 +38,20 @@ from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_aft
 
 from connectors.base import RequestStats
 from connectors.settings import RetrySettings
+from connectors.transfer import (
+    WATCHDOG,
+    WATCHED_POOLS,
+    PullDeadline,
+    PullDeadlineExceeded,
+    RequestDeadlineExceeded,
+    TransferBounds,
+    TransferLimitError,
+    capped_timeout,
+    check_redirect,
+    guarded,
+    read_body,
+    watch_answer,
+)
 
 RATE_LIMIT_HEADERS = (
     "X-RateLimit-Limit",
@@ -134,7 +154,8 @@ class RetryBudgetExceeded(requests.HTTPError):
 
 
 class PolicyAdapter(HTTPAdapter):
-    """Counts, retries and paces every request sent through it."""
+    """Counts, retries and paces every request sent through it, within `bounds` (and within
+    `pull_deadline` while a pull is open)."""
 
     def __init__(
         self,
@@ -145,8 +166,12 @@ class PolicyAdapter(HTTPAdapter):
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         pool_maxsize: int = 16,
+        bounds: TransferBounds | None = None,
+        pull_deadline: PullDeadline | None = None,
     ) -> None:
         super().__init__(pool_connections=4, pool_maxsize=pool_maxsize, max_retries=0)
+        self.bounds = bounds or TransferBounds()
+        self.pull_deadline = pull_deadline
         self.stats = stats
         self.policy = policy or RetryPolicy()
         self._name_endpoint = name_endpoint
@@ -154,6 +179,11 @@ class PolicyAdapter(HTTPAdapter):
         self._clock = clock
         self._pause_until = 0.0
         self._pause_lock = threading.Lock()
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        """Pools whose connections the deadline watchdog can shut down (`connectors.transfer`)."""
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = WATCHED_POOLS
 
     def send(self, request: requests.PreparedRequest, **kwargs: object) -> requests.Response:  # type: ignore[override]
         endpoint = self._name_endpoint(request)
@@ -177,8 +207,9 @@ class PolicyAdapter(HTTPAdapter):
         self, endpoint: str, request: requests.PreparedRequest, kwargs: dict[str, object]
     ) -> requests.Response:
         self._respect_pause()
+        deadline, pull_bound = self._deadline(endpoint)
         self.stats.count(endpoint)
-        response = super().send(request, **kwargs)  # type: ignore[arg-type]
+        response = self._transfer(endpoint, request, kwargs, deadline, pull_bound)
         seen = {h: response.headers[h] for h in RATE_LIMIT_HEADERS if h in response.headers}
         if seen:
             self.stats.saw_rate_limit_headers(seen)
@@ -193,6 +224,56 @@ class PolicyAdapter(HTTPAdapter):
             self._pause_for(min(delay_hint, self.policy.max_wait))
         return response
 
+    def _deadline(self, endpoint: str) -> tuple[float, bool]:
+        """When this attempt must be over, and whether the pull's deadline is the one that
+        counts; raises when the pull has no time left at all."""
+        now = time.monotonic()
+        deadline = now + self.bounds.request_seconds
+        pull_at = self.pull_deadline.at() if self.pull_deadline is not None else None
+        if pull_at is None or pull_at > deadline:
+            return deadline, False
+        if pull_at <= now:
+            raise self._late(endpoint, pull_bound=True)
+        return pull_at, True
+
+    def _transfer(
+        self,
+        endpoint: str,
+        request: requests.PreparedRequest,
+        kwargs: dict[str, Any],
+        deadline: float,
+        pull_bound: bool,
+    ) -> requests.Response:
+        """One attempt, connect to last byte, under the watchdog; the body is read here."""
+        guard = WATCHDOG.watch(deadline, pull_bound=pull_bound)
+        with guarded(guard):
+            timeout = capped_timeout(kwargs.get("timeout"), deadline - time.monotonic())
+            try:
+                response = super().send(request, **{**kwargs, "stream": True, "timeout": timeout})
+                watch_answer(guard, response)
+                check_redirect(response, endpoint)
+                read_body(response, self.bounds.max_bytes, endpoint)
+            except TransferLimitError:
+                raise
+            except Exception:
+                # A read the watchdog cut, or a socket timeout capped to the time left.
+                if guard.fired or time.monotonic() >= deadline - 0.05:
+                    raise self._late(endpoint, pull_bound=pull_bound) from None
+                raise
+        return response
+
+    def _late(self, endpoint: str, *, pull_bound: bool) -> TransferLimitError:
+        if pull_bound:
+            seconds = self.pull_deadline.seconds if self.pull_deadline else 0.0
+            return PullDeadlineExceeded(
+                f"the pull did not finish within {seconds:g} s (limits.pull_deadline_seconds); "
+                f"stopped at {endpoint}, so the pull is incomplete"
+            )
+        return RequestDeadlineExceeded(
+            f"{endpoint}: no complete answer within {self.bounds.request_seconds:g} s "
+            "(limits.request_deadline_seconds); the server stalls or sends too slowly"
+        )
+
     def _wait(self, state: RetryCallState) -> float:
         error = state.outcome.exception() if state.outcome else None
         retry_after = error.retry_after if isinstance(error, RetryableResponse) else None
@@ -204,6 +285,9 @@ class PolicyAdapter(HTTPAdapter):
                 f"the {self.policy.max_wait:.0f}s this run may wait",
                 response=error.response,
             )
+        pull_at = self.pull_deadline.at() if self.pull_deadline is not None else None
+        if pull_at is not None and time.monotonic() + delay > pull_at:
+            raise self._late("waiting to retry", pull_bound=True)
         return delay
 
     def _retrying(self, state: RetryCallState) -> None:

@@ -35,6 +35,7 @@ from connectors.jira_mapping import MalformedIssue, normalize, requested_fields
 from connectors.jira_paging import KEY_ORDER
 from connectors.jira_push import JiraWriter
 from connectors.settings import BearerAuth, JiraSettings, connection_secret
+from connectors.transfer import PullDeadline, TransferBounds
 from spm_sync.domain import ConnectionPlan, WorkItem, WriteResult
 
 CLOUD_ID_PAGE = 5000
@@ -83,14 +84,17 @@ class JiraConnector:
             timeout=settings.timeout_seconds,
             **_credentials(settings, environ),
         )
+        self._pull_deadline = PullDeadline(settings.limits.pull_deadline_seconds)
         mount_policy(
             jira._session,
             self.stats,
             RetryPolicy.from_settings(settings.retry),
             sleep=sleep,
             pool_maxsize=max(16, settings.workers * 2),
+            bounds=TransferBounds.from_settings(settings.limits),
+            pull_deadline=self._pull_deadline,
         )
-        self.client = JiraClient(jira, self._base_url)
+        self.client = JiraClient(jira, self._base_url, max_pages=settings.limits.max_pages)
         self._facts: _RunFacts | None = None
         self._writer: JiraWriter | None = None
 
@@ -102,7 +106,12 @@ class JiraConnector:
 
     # -- protocol ------------------------------------------------------------------------------
     def pull(self, since: datetime | None) -> Iterator[WorkItem]:
-        """Items in scope changed at or after `since` (None: all), streamed."""
+        """Items in scope changed at or after `since` (None: all), streamed, within the pull's
+        deadline (`limits.pull_deadline_seconds`, shared with `scan_keys`)."""
+        with self._pull_deadline.window():
+            yield from self._pull(since)
+
+    def _pull(self, since: datetime | None) -> Iterator[WorkItem]:
         facts = self._prepare()
         if facts.flavour == "datacenter":
             yield from self._pull_datacenter(facts, since)
@@ -118,6 +127,10 @@ class JiraConnector:
 
     def scan_keys(self) -> set[str]:
         """Every key in scope, from an id/key-only scan (to find deletions)."""
+        with self._pull_deadline.window():
+            return self._scan_keys()
+
+    def _scan_keys(self) -> set[str]:
         facts = self._prepare()
         keys: set[str] = set()
         if facts.flavour == "cloud":

@@ -27,6 +27,8 @@ from jira import JIRA, JIRAError
 from connectors.base import ConnectorError
 from connectors.http import RetryBudgetExceeded
 from connectors.jira_paging import KEY_ORDER, KeyPaginator, TokenPaginator
+from connectors.paging_guard import PageBudget
+from connectors.settings import TransferLimits
 
 Flavour = Literal["cloud", "datacenter"]
 
@@ -65,9 +67,13 @@ def error_text(response: requests.Response) -> str:
 class JiraClient:
     """The Jira calls spm-sync makes. `use_flavour` picks the REST version: Cloud v3, DC v2."""
 
-    def __init__(self, jira: JIRA, base_url: str) -> None:
+    def __init__(
+        self, jira: JIRA, base_url: str, *, max_pages: int = TransferLimits().max_pages
+    ) -> None:
         self.jira = jira
         self.base_url = base_url.rstrip("/")
+        self.max_pages = max_pages
+        """Most requests of one paged search (`limits.max_pages`)."""
         self.flavour: Flavour = "datacenter"
 
     @property
@@ -93,13 +99,14 @@ class JiraClient:
         """Cloud: the pages of `POST /rest/api/3/search/jql`
         (searchAndReconsileIssuesUsingJqlPost)."""
         paginator = TokenPaginator()
+        budget = PageBudget("Jira", "search pages", self.max_pages)
         while paginator.has_more():
             body: dict[str, Any] = {"jql": jql, "fields": list(fields), "maxResults": max_results}
             if (token := paginator.next_token()) is not None:
                 body["nextPageToken"] = token
+            budget.spend()
             page = self._read("POST", f"/rest/api/{self.api}/search/jql", "search issues", body)
-            paginator.advance(page)
-            yield list(page.get("issues") or [])
+            yield paginator.advance(page)
 
     def keyset_pages(
         self, scope: Callable[[], str], fields: Sequence[str], max_results: int
@@ -107,6 +114,7 @@ class JiraClient:
         """Data Center: every page of `POST /rest/api/2/search` for `scope()` (re-evaluated per
         page, for relative dates), keyset-paged by key (see `connectors.jira_paging`)."""
         paginator = KeyPaginator()
+        budget = PageBudget("Jira", "search pages", self.max_pages)
         while paginator.has_more():
             restriction = paginator.restriction()
             where = scope() if restriction is None else f"{scope()} AND {restriction}"
@@ -116,6 +124,7 @@ class JiraClient:
                 "maxResults": max_results,
                 "fields": list(fields),
             }
+            budget.spend()
             response = self.send("POST", "/rest/api/2/search", body)
             if (
                 response.status_code == 400

@@ -21,27 +21,31 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from connectors.base import ConnectorError
+from connectors.paging_guard import PagingLoopError
+
+__all__ = ["KEY_ORDER", "KeyPaginator", "PagingLoopError", "TokenPaginator"]
 
 KEY_ORDER = "ORDER BY key ASC"
 """Immutable and unique: an issue edited mid-scan keeps its place, so pages never shift."""
 _KEY = re.compile(r"^([A-Z][A-Z0-9_]*)-(\d+)$")
 
 
-class PagingLoopError(ConnectorError):
-    """The server handed back a page position it already gave us; we stop instead of spinning."""
-
-
 @dataclass
 class TokenPaginator:
     """Cloud `search/jql`: follow `nextPageToken` until `isLast` or no token.
 
-    A token that comes back twice would make us fetch the same pages forever, so it raises.
+    A token that comes back twice would make us fetch the same pages forever, so it raises; so
+    does a page of issues all seen before (a server handing out fresh tokens to the same
+    issues). `advance` returns the page's issues not seen before: a token snapshot never
+    repeats an issue, so a repeat is the server's mistake and is not pulled twice. Ids are kept
+    as numbers (about 40 bytes each: 8 MB for 200,000 issues).
     """
 
     _token: str | None = None
     _seen: set[str] = field(default_factory=set)
     _done: bool = False
+    _pages: int = 0
+    _issues_seen: set[int | str] = field(default_factory=set)
 
     def has_more(self) -> bool:
         return not self._done
@@ -49,17 +53,37 @@ class TokenPaginator:
     def next_token(self) -> str | None:
         return self._token
 
-    def advance(self, page: Mapping[str, Any]) -> None:
+    def advance(self, page: Mapping[str, Any]) -> list[dict[str, Any]]:
+        self._pages += 1
+        issues = list(page.get("issues") or [])
+        fresh = [issue for issue in issues if self._first_sight(issue)]
+        if issues and not fresh:
+            raise PagingLoopError(
+                f"Jira answered page {self._pages} of a search with only issues it had already "
+                "returned; stopping instead of paging without end"
+            )
         token = page.get("nextPageToken")
         if page.get("isLast") is True or not token:
             self._done = True
-            return
+            return fresh
         if token in self._seen:
             raise PagingLoopError(
                 "Jira returned the same nextPageToken twice; stopping instead of looping"
             )
         self._seen.add(token)
         self._token = token
+        return fresh
+
+    def _first_sight(self, issue: Mapping[str, Any]) -> bool:
+        raw = issue.get("id") or issue.get("key")
+        if raw is None:
+            return True  # nothing to recognise it by; the mapping reports it
+        text = str(raw)
+        identity: int | str = int(text) if text.isdigit() else text
+        if identity in self._issues_seen:
+            return False
+        self._issues_seen.add(identity)
+        return True
 
 
 @dataclass
@@ -113,6 +137,15 @@ class KeyPaginator:
                 "Jira did not return the issues grouped by project in key order; stopping "
                 "instead of skipping or repeating issues"
             )
+        first_project, first_numbers = runs[0]
+        if first_project == self.current_project and self.anchors:
+            anchor = self.anchors[0]
+            if first_numbers[0] <= int(anchor.rsplit("-", 1)[1]):
+                raise PagingLoopError(
+                    f"Jira answered {first_project}-{first_numbers[0]} when asked for keys after "
+                    f"{anchor}: it ignores the keyset restriction; stopping instead of paging "
+                    "through the same issues without end"
+                )
         last_project, last_numbers = runs[-1]
         # Issues come grouped by project, so every project before the page's last is complete.
         for project in (self.current_project, *seen_here[:-1]):

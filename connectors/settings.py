@@ -83,6 +83,25 @@ class RetrySettings(StrictModel):
     max_wait_seconds: float = Field(120.0, gt=0, le=3600)
 
 
+class TransferLimits(StrictModel):
+    """What one connection may cost a run at most, so a misbehaving tracker fails its connection
+    with the reason instead of looping, hanging or filling memory (`connectors.transfer`).
+
+    Defaults fit a 200,000-item portfolio with room to spare: the largest pages are Data Center
+    searches of 1,000 issues with fields and Azure DevOps batches of 200 items with relations
+    (a few MB each); the most pages are a Cloud incremental pull at 100 issues a page (2,000).
+    """
+
+    request_deadline_seconds: float = Field(300.0, gt=0, le=3600)
+    """One request, connect to last byte, however slowly the server sends."""
+    pull_deadline_seconds: float = Field(7200.0, gt=0, le=86400)
+    """One connection's pull and the key scan that follows it in the same run."""
+    max_response_mb: float = Field(64.0, gt=0, le=2048)
+    """Largest answer read; refused at once when its Content-Length says more."""
+    max_pages: int = Field(10_000, ge=1, le=1_000_000)
+    """Most search pages (Jira) or WIQL queries (Azure DevOps) of one pull or key scan."""
+
+
 def _field_name(value: str) -> str:
     if not value.strip():
         raise ValueError("must be a field name, not empty")
@@ -179,8 +198,10 @@ class JiraSettings(StrictModel):
     workers: int = Field(4, ge=1, le=32)
     """Parallel bulk-fetch calls (Cloud)."""
     timeout_seconds: float = Field(30.0, gt=0, le=600)
+    """Longest wait for the next bytes of an answer (`limits` bounds the whole request)."""
     verify_tls: bool = True
     retry: RetrySettings = RetrySettings()
+    limits: TransferLimits = TransferLimits()
 
     _levels = field_validator("levels", mode="before")(_parse_levels)
 
@@ -219,8 +240,10 @@ class AzureDevOpsSettings(StrictModel):
     priority_field: str = "Microsoft.VSTS.Common.Priority"
     workers: int = Field(4, ge=1, le=32)
     timeout_seconds: float = Field(30.0, gt=0, le=600)
+    """Longest wait for the next bytes of an answer (`limits` bounds the whole request)."""
     verify_tls: bool = True
     retry: RetrySettings = RetrySettings()
+    limits: TransferLimits = TransferLimits()
 
     _levels = field_validator("levels", mode="before")(_parse_levels)
 

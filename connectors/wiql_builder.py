@@ -14,6 +14,10 @@ until each fits. We split by id and not by `[System.ChangedDate]` on purpose: id
 never change, so the windows are disjoint and a window of N consecutive ids can hold at most N
 items (the recursion always ends), whereas an item edited during the sync moves between
 ChangedDate windows and could be read twice or not at all.
+
+A server that ignores the id restriction would answer the first page again and again: a query
+whose answer holds ids but none inside its window raises `PagingLoopError`, and `max_queries`
+(`limits.max_pages`) bounds the queries of one read.
 """
 
 from __future__ import annotations
@@ -22,7 +26,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from connectors.settings import AzureDevOpsScope
+from connectors.paging_guard import PageBudget, PagingLoopError
+from connectors.settings import AzureDevOpsScope, TransferLimits
 
 WIQL_RESULT_CAP = 20_000
 """Most results one flat WIQL query may return (VS402337 beyond)."""
@@ -135,6 +140,7 @@ class IdPager:
 
     query: IdQuery
     page_size: int = WIQL_RESULT_CAP
+    max_queries: int = TransferLimits().max_pages
     queries: int = field(default=0, init=False)
 
     def pages(self) -> Iterator[list[int]]:
@@ -152,10 +158,19 @@ class IdPager:
             after = ids[-1]
 
     def _run(self, window: IdWindow) -> list[int]:
+        if self.queries >= self.max_queries:
+            PageBudget("Azure DevOps", "WIQL queries", self.max_queries, self.queries).spend()
         self.queries += 1
-        ids = sorted({i for i in self.query(window) if i > window.after})
+        answered = self.query(window)
+        ids = sorted({i for i in answered if i > window.after})
         if window.up_to is not None:
             ids = [i for i in ids if i <= window.up_to]
+        if answered and not ids:
+            raise PagingLoopError(
+                f"Azure DevOps answered {len(answered):,} ids, none of them in the requested id "
+                f"window ({window.after}, {window.up_to or '…'}]: it ignores the window; "
+                "stopping instead of paging through the same ids without end"
+            )
         return ids
 
     def _bounded_pages(self, after: int) -> Iterator[list[int]]:

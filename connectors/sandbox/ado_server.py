@@ -64,6 +64,8 @@ from connectors.sandbox.wiql import WiqlError, parse
 from connectors.sandbox.wiql_eval import QueryContext, compile_query
 
 QUERY_RESULT_LIMIT = 20_000
+ID_WINDOW = re.compile(r"\s+AND\s+\[System\.Id\]\s*(?:>|<=)\s*\d+", re.IGNORECASE)
+"""The id-window conditions of a paged scope query, which an endless WIQL query ignores."""
 PAGE_SIZE_LIMIT = 200
 
 _ORG = r"/(?P<org>[^/]+)"
@@ -247,6 +249,8 @@ class AzureDevOpsSandbox(SandboxServer):
         project = self._scope(request, match)
         body = json_body(request, (JSON, JSON_PATCH))
         text = body.get("query") if isinstance(body, dict) else None
+        if self.hostile_paging(request) and isinstance(text, str):
+            text = ID_WINDOW.sub("", text)  # `Faults.endless_pages`: the window is ignored
         time_precision = bool_param(request, "timePrecision")
         top = int_param(request, "$top")
         with self.lock:
@@ -257,7 +261,7 @@ class AzureDevOpsSandbox(SandboxServer):
                 compiled = compile_query(parse(str(text or "")), context)
             except WiqlError as error:
                 raise protocol.invalid_query(str(error)) from error
-            ids = self.store.query(compiled)
+            ids = [] if self.hostile_empty(request) else self.store.query(compiled)
             as_of = self.store.clock()
         if top is not None:
             ids = ids[: max(top, 0)]

@@ -282,7 +282,13 @@ class JiraRoutes:
     def search_jql(self, request: SandboxRequest, match: re.Match[str], v: str) -> SandboxResponse:
         params = self._search_params(request, SEARCH_POST_FIELDS)
         with self.sandbox.lock:
-            body = self.sandbox.search.cloud_search(self.sandbox.render_context(v), params)
+            context = self.sandbox.render_context(v)
+            body = self.sandbox.search.cloud_search(
+                context,
+                params,
+                endless=self.sandbox.hostile_paging(request),
+                empty=self.sandbox.hostile_empty(request),
+            )
         return json_response(body)
 
     def search_datacenter(
@@ -291,7 +297,12 @@ class JiraRoutes:
         params = self._search_params(request, DC_SEARCH_POST_FIELDS)
         with self.sandbox.lock:
             context = self.sandbox.render_context(v)
-            body = self.sandbox.search.datacenter_search(context, params)
+            body = self.sandbox.search.datacenter_search(
+                context,
+                params,
+                endless=self.sandbox.hostile_paging(request),
+                empty=self.sandbox.hostile_empty(request),
+            )
         return json_response(body)
 
     def approximate_count(

@@ -13,12 +13,18 @@ A Cloud search snapshots the matching ids on its first page; `nextPageToken` poi
 snapshot, so later pages return every item exactly once even while issues change (Atlassian:
 tokens expire after 7 days; here the last 256 searches are kept). Data Center pages re-run the
 query on every page, as offset paging does there.
+
+`endless=True` (`Faults.endless_pages`) answers like a broken server that pages without end:
+Cloud returns the snapshot's first page with a fresh token and `isLast: false` every time; Data
+Center drops the keyset restriction (`key > "…"`) from the query, so it answers the same first
+page again. `empty=True` (`Faults.empty_answers`) finds no issue, in a well-formed answer.
 """
 
 from __future__ import annotations
 
 import base64
 import itertools
+import re
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -46,6 +52,8 @@ BULK_FETCH_LIMIT = 100
 RECONCILE_LIMIT = 50
 PROPERTIES_LIMIT = 5
 SNAPSHOTS_KEPT = 256
+KEYSET_RESTRICTION = re.compile(r'\s+AND\s+key\s*>\s*"[^"]*"', re.IGNORECASE)
+"""The `AND key > "PAY-500"` of a keyset page, which an endless Data Center search drops."""
 UNBOUNDED = (
     "Unbounded JQL queries are not allowed here. Please add a search restriction to your query."
 )
@@ -77,10 +85,18 @@ class SearchService:
         self.after_read = after_read
         self._snapshots: OrderedDict[int, _Snapshot] = OrderedDict()
         self._snapshot_ids = itertools.count(1)
+        self._fresh_tokens = itertools.count(1)
         self.fetch_errors: set[str] = set()
 
     # -- Cloud ------------------------------------------------------------------------------
-    def cloud_search(self, context: RenderContext, params: dict[str, Any]) -> dict[str, Any]:
+    def cloud_search(
+        self,
+        context: RenderContext,
+        params: dict[str, Any],
+        *,
+        endless: bool = False,
+        empty: bool = False,
+    ) -> dict[str, Any]:
         jql = str(params.get("jql") or "")
         selection = select_fields(parse_field_list(params.get("fields")), "id", context.fields)
         cap = CLOUD_KEYS_PAGE_CAP if selection.keys_only else CLOUD_FIELDS_PAGE_CAP
@@ -99,16 +115,22 @@ class SearchService:
             issues, _, bounded = self._run(jql, True)
             if not bounded:
                 raise bad_request(UNBOUNDED)
+            if empty:
+                issues = []
             snapshot_id, offset = self._remember(_Snapshot(jql, [i.id for i in issues]))
             snapshot = self._snapshots[snapshot_id]
+        if endless:
+            offset = 0
         end = offset + page_size
         page = self._visible(snapshot.ids[offset:end])
         expand = set(parse_field_list(params.get("expand")))
         body: dict[str, Any] = {
             "issues": [encoded_issue(context, issue, selection) for issue in page],
-            "isLast": end >= len(snapshot.ids),
+            "isLast": end >= len(snapshot.ids) and not endless,
         }
-        if end < len(snapshot.ids):
+        if endless:
+            body["nextPageToken"] = _encode_token(snapshot_id, end + next(self._fresh_tokens))
+        elif end < len(snapshot.ids):
             body["nextPageToken"] = _encode_token(snapshot_id, end)
         self._add_names(body, selection, expand)
         self._read(page, selection)
@@ -158,8 +180,17 @@ class SearchService:
         return result
 
     # -- Data Center ------------------------------------------------------------------------
-    def datacenter_search(self, context: RenderContext, params: dict[str, Any]) -> dict[str, Any]:
+    def datacenter_search(
+        self,
+        context: RenderContext,
+        params: dict[str, Any],
+        *,
+        endless: bool = False,
+        empty: bool = False,
+    ) -> dict[str, Any]:
         jql = str(params.get("jql") or "")
+        if endless:
+            jql = KEYSET_RESTRICTION.sub("", jql)
         start = _int(params.get("startAt"), 0, "startAt", minimum=0)
         page_size = min(_int(params.get("maxResults"), DC_DEFAULT_PAGE, "maxResults"), DC_PAGE_CAP)
         validate = str(params.get("validateQuery", "strict")).lower()
@@ -168,6 +199,8 @@ class SearchService:
             parse_field_list(params.get("fields")), "*navigable", context.fields
         )
         issues, warnings, _ = self._run(jql, strict)
+        if empty:
+            issues = []
         page = issues[start : start + page_size]
         body: dict[str, Any] = {
             "expand": "schema,names",

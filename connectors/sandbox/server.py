@@ -5,6 +5,13 @@ the connectors and the unmodified `jira` / `azure-devops` client libraries talk 
 as they talk to the cloud. Tracker servers subclass `SandboxServer`, register routes and
 answer with JSON; faults (latency, 429/503 with Retry-After, connection resets, slow bodies)
 are injected here so every route gets them the same way.
+
+Hostile modes, for tests and soak runs of the transfer limits (all off by default, so the
+normal answers stay those of the specs): `endless_pages` (each tracker's search routes page
+without end, see `Faults`), `empty_answers` (searches find nothing), `trickle_seconds` (a
+body that leaves one byte at a time), `redirect_to` (a 307 to another base URL) and
+`padding_mb` (an answer padded with JSON whitespace, streamed without building it, with or
+without a Content-Length).
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ import threading
 import time
 import traceback
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -55,6 +62,21 @@ class Faults:
     retry_after_seconds: int = 1
     seed: int = 0
     only_paths: tuple[str, ...] = ()
+    endless_pages: bool = False
+    """Searches never end: Jira Cloud `search/jql` answers the same issues with a fresh
+    `nextPageToken` and `isLast: false` on every page, Data Center `search` ignores the keyset
+    restriction (`key > "…"`), WIQL ignores the id window (`[System.Id] > n`, `<= n`)."""
+    empty_answers: bool = False
+    """Searches answer with nothing, well-formed: no issues (Cloud `isLast: true`, Data Center
+    `total: 0`), no WIQL ids; as a scope typo or a token that lost its permissions would."""
+    trickle_seconds: float = 0.0
+    """When > 0: the body leaves one byte every this many seconds (headers at once)."""
+    redirect_to: str | None = None
+    """A base URL: answer 307 to the same path and query there instead of serving."""
+    padding_mb: float = 0.0
+    """JSON whitespace appended to every answer, streamed in 64 KiB pieces."""
+    padding_unsized: bool = False
+    """Send padded answers chunked, without Content-Length."""
 
     def applies_to(self, path: str) -> bool:
         return path_selected(self.only_paths, path)
@@ -166,6 +188,8 @@ class SandboxServer:
         self._random_lock = threading.Lock()
         self._httpd: _HttpServer | None = None
         self._thread: threading.Thread | None = None
+        self.padding_sent = 0
+        """Bytes of `Faults.padding_mb` padding written so far (what a client let through)."""
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
@@ -265,6 +289,14 @@ class SandboxServer:
                     return self.internal_error(request, error), route.name
         return self.not_found(request), f"{request.method} (unrouted)"
 
+    def hostile_paging(self, request: SandboxRequest) -> bool:
+        """Whether this search request gets the endless-pages answer (`Faults.endless_pages`)."""
+        return self.faults.endless_pages and self.faults.applies_to(request.path)
+
+    def hostile_empty(self, request: SandboxRequest) -> bool:
+        """Whether this search request gets an empty answer (`Faults.empty_answers`)."""
+        return self.faults.empty_answers and self.faults.applies_to(request.path)
+
     def draw(self) -> float:
         with self._random_lock:
             return self._random.random()
@@ -309,6 +341,17 @@ class _HttpServer(ThreadingHTTPServer):
         super().handle_error(request, client_address)
 
 
+def _pieces(payload: bytes, padding: int, step: int) -> Iterator[tuple[bytes, bool]]:
+    """The payload, then `padding` spaces, `step` bytes at a time (padded: True)."""
+    for start in range(0, len(payload), step):
+        yield payload[start : start + step], False
+    blank = b" " * step
+    while padding > 0:
+        size = min(step, padding)
+        padding -= size
+        yield blank[:size], True
+
+
 def _make_handler(server: SandboxServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -336,6 +379,9 @@ def _make_handler(server: SandboxServer) -> type[BaseHTTPRequestHandler]:
             if faults.latency_ms or faults.jitter_ms:
                 time.sleep((faults.latency_ms + server.draw() * faults.jitter_ms) / 1000)
             if faults.applies_to(request.path):
+                if faults.redirect_to:
+                    self._redirect(faults.redirect_to)
+                    return
                 if server.draw() < faults.reset_rate:
                     self._reset_connection()
                     return
@@ -346,7 +392,11 @@ def _make_handler(server: SandboxServer) -> type[BaseHTTPRequestHandler]:
             response, route_name = server.dispatch(request)
             with server.lock:
                 server.counts[route_name] += 1
-            slow = faults.applies_to(request.path) and server.draw() < faults.slow_body_rate
+            hostile = faults.applies_to(request.path)
+            if hostile and (faults.trickle_seconds > 0 or faults.padding_mb > 0):
+                self._send_hostile(response, faults)
+                return
+            slow = hostile and server.draw() < faults.slow_body_rate
             self._send(response, slow=slow)
 
         def _injected_error(self, faults: Faults) -> SandboxResponse | None:
@@ -360,6 +410,41 @@ def _make_handler(server: SandboxServer) -> type[BaseHTTPRequestHandler]:
             response = server.throttled_response(status)
             response.headers.setdefault("Retry-After", str(faults.retry_after_seconds))
             return response
+
+        def _redirect(self, base_url: str) -> None:
+            self.send_response(307)
+            self.send_header("Location", base_url.rstrip("/") + self.path)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def _send_hostile(self, response: SandboxResponse, faults: Faults) -> None:
+            """A trickling and/or padded answer, written until done or the client goes away."""
+            payload = response.encoded()
+            padding = int(faults.padding_mb * 2**20)
+            chunked = padding > 0 and faults.padding_unsized
+            self.send_response(response.status)
+            self.send_header("Content-Type", response.content_type)
+            if chunked:
+                self.send_header("Transfer-Encoding", "chunked")
+            else:
+                self.send_header("Content-Length", str(len(payload) + padding))
+            for name, value in response.headers.items():
+                self.send_header(name, value)
+            self.end_headers()
+            step = 1 if faults.trickle_seconds > 0 else 64 * 1024
+            try:
+                for piece, padded in _pieces(payload, padding, step):
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece) if chunked else piece)
+                    self.wfile.flush()
+                    if padded:
+                        with server.lock:
+                            server.padding_sent += len(piece)
+                    if faults.trickle_seconds > 0:
+                        time.sleep(faults.trickle_seconds)
+                if chunked:
+                    self.wfile.write(b"0\r\n\r\n")
+            except OSError:
+                self.close_connection = True  # the client gave up (as it should)
 
         def _reset_connection(self) -> None:
             # SO_LINGER with a zero timeout makes close() send RST: the client sees

@@ -1,0 +1,90 @@
+"""Connectors pointed at sandboxes that misbehave (`Faults`' hostile modes), for the paging and
+transfer-safety tests: small portfolios, fast retries, and limits passed as settings."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from functools import cache
+from typing import Any
+
+from connectors.azure_devops import AzureDevOpsConnector
+from connectors.jira import JiraConnector
+from connectors.sandbox.ado_server import AzureDevOpsSandbox
+from connectors.sandbox.generator import generate_portfolio
+from connectors.sandbox.jira_server import JiraSandbox
+from connectors.sandbox.portfolio import SeedItem
+from connectors.settings import AzureDevOpsSettings, JiraSettings
+from tests.jira_fixtures import WSJF_FIELD_NAMES
+
+SIZE = 120
+FAST_RETRY = {"max_attempts": 3, "base_delay_seconds": 0.01, "max_wait_seconds": 1}
+
+
+@cache
+def jira_items() -> tuple[SeedItem, ...]:
+    return tuple(generate_portfolio(SIZE, seed=3, jira_share=1.0).jira)
+
+
+@cache
+def ado_items() -> tuple[SeedItem, ...]:
+    return tuple(generate_portfolio(SIZE, seed=3, jira_share=0.0).azure_devops)
+
+
+def jira_connector(sandbox: JiraSandbox, **overrides: Any) -> JiraConnector:
+    projects = ", ".join(sorted({item.project for item in jira_items()}))
+    values: dict[str, Any] = {
+        "kind": "jira",
+        "name": "hostile-jira",
+        "url": sandbox.url,
+        "deployment": sandbox.flavour,
+        "auth": {"user_env": "SANDBOX_USER", "token_env": "SANDBOX_TOKEN"},
+        "jql": f"project in ({projects})",
+        "wsjf_fields": dict(WSJF_FIELD_NAMES),
+        "retry": FAST_RETRY,
+    }
+    values.update(overrides)
+    environ = {"SANDBOX_USER": sandbox.user, "SANDBOX_TOKEN": sandbox.token}
+    return JiraConnector(JiraSettings.model_validate(values), environ=environ)
+
+
+def ado_connector(
+    sandbox: AzureDevOpsSandbox, *, wiql_page_size: int = 20_000, **overrides: Any
+) -> AzureDevOpsConnector:
+    values: dict[str, Any] = {
+        "kind": "azure_devops",
+        "name": "hostile-ado",
+        "url": sandbox.organization_url,
+        "project": sandbox.project,
+        "auth": {"token_env": "ADO_PAT"},
+        "wsjf_fields": {"risk_reduction": "Risk Reduction | Opportunity Enablement"},
+        "retry": FAST_RETRY,
+    }
+    values.update(overrides)
+    return AzureDevOpsConnector(
+        AzureDevOpsSettings.model_validate(values),
+        environ={"ADO_PAT": sandbox.pat},
+        cache_dir=None,
+        wiql_page_size=wiql_page_size,
+    )
+
+
+def timed(call: Callable[[], Any]) -> tuple[BaseException | None, float]:
+    """What `call` raised (None when it returned) and how long it took, in seconds."""
+    started = time.monotonic()
+    try:
+        call()
+    except Exception as error:
+        return error, time.monotonic() - started
+    return None, time.monotonic() - started
+
+
+def settled(read: Callable[[], int], quiet: float = 0.3) -> int:
+    """`read()` once it has stopped changing for `quiet` seconds (a server finishing a write)."""
+    value = read()
+    while True:
+        time.sleep(quiet)
+        again = read()
+        if again == value:
+            return value
+        value = again
