@@ -1,8 +1,12 @@
 """The `spm-sync` command line.
 
-Exit status: 0 success, 1 a check or a run failed, 2 the command could not start (bad config,
-bad options, or a part not installed). Every command that reads the config takes `-c FILE`,
+Exit status (`spm_sync.exit_codes`): 0 success, 1 a check or a run failed, 2 the command could
+not start (bad config, bad options, a store it cannot use, or a part not installed), 3 skipped
+because another process holds the store. Every command that reads the config takes `-c FILE`,
 defaulting to `$SPM_SYNC_CONFIG`, else `spm-sync.yaml` in the working directory.
+
+A failure of the environment that escapes a command (the database went away, a folder that
+is a file) is one line on stderr and exit status 1; its traceback is shown only with -v.
 
 The commands that drive the pipeline import it only when they run, so `--help` and `check` work
 in any install and a missing part is one clear line instead of a traceback.
@@ -12,12 +16,15 @@ from __future__ import annotations
 
 import importlib
 import logging
+import traceback
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, NoReturn
 
 import click
+from sqlalchemy.exc import SQLAlchemyError
 
+from spm_sync import exit_codes
 from spm_sync.check import CheckLine, offline_checks
 from spm_sync.config import (
     CONFIG_ENV,
@@ -28,7 +35,13 @@ from spm_sync.config import (
     load_config,
 )
 
-USAGE_ERROR = 2
+USAGE_ERROR = exit_codes.CANNOT_START
+EXIT_STATUS_HELP = (
+    "Exit status: 0 ok; 1 the run failed or was partial (a connection, a write, the report, "
+    "the email, the store mid-run); 2 configuration or setup problem, nothing done; 3 store "
+    "busy: another spm-sync is running a cycle on this store (or every connection is being "
+    "synced by another worker), nothing done."
+)
 
 
 def config_option(function: Callable[..., Any]) -> Callable[..., Any]:
@@ -93,7 +106,25 @@ def _exit_with(status: object) -> None:
     raise SystemExit(int(status) if isinstance(status, int) else 0)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class Commands(click.Group):
+    """Ends a command that fails for a reason outside spm-sync (the database went away, a
+    path that is a file, a full disk) with one line and exit status 1 instead of a
+    traceback; -v shows the traceback too. Errors of spm-sync itself still propagate."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (SQLAlchemyError, OSError) as error:
+            if ctx.params.get("verbose"):
+                traceback.print_exc()
+            first = (str(error).strip().splitlines() or [""])[0]
+            click.echo(f"spm-sync: {type(error).__name__}: {first}", err=True)
+            raise SystemExit(exit_codes.FAILED) from None
+
+
+@click.group(
+    cls=Commands, context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXIT_STATUS_HELP
+)
 @click.option("-v", "--verbose", count=True, help="Log progress (-v) or debug details (-vv).")
 def main(verbose: int) -> None:
     """spm-sync: align Jira and Azure DevOps work to OKRs, rank it by WSJF, write the ranking
@@ -102,7 +133,7 @@ def main(verbose: int) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
-@main.command()
+@main.command(epilog=EXIT_STATUS_HELP)
 @config_option
 @click.option("--apply", "mode", flag_value="apply", help="Perform the planned writes.")
 @click.option("--plan", "mode", flag_value="plan", help="Only plan and report writes (dry run).")
@@ -117,26 +148,30 @@ def run(config_path: Path, mode: str | None, no_email: bool, json_path: Path | N
     """Run one cycle now: pull, align, score, plan, write back (apply mode), report.
 
     Without --apply or --plan the config's write_back.mode decides (default: plan).
+    On a SQLite store one cycle runs at a time: a second one exits 3 ("store busy")
+    and touches nothing. With --json, a skipped cycle writes status "skipped" and why.
     """
     config = load_or_exit(config_path, email=not no_email)
     run_command = later_part("run", "spm_sync.pipeline", "run_command")
     _exit_with(run_command(config, mode=_mode(mode), send_email=not no_email, json_path=json_path))
 
 
-@main.command()
+@main.command(epilog=EXIT_STATUS_HELP)
 @config_option
 @click.option(
     "--every",
     "interval_seconds",
     type=click.IntRange(min=1),
     metavar="SECONDS",
-    help="Run every SECONDS instead of on the cron schedule (for trying it out and tests).",
+    help="Run every SECONDS (at multiples of SECONDS since the epoch, so workers agree) "
+    "instead of on the cron schedule (for trying it out and tests).",
 )
 @click.option("--run-now", is_flag=True, help="Also run a cycle right away.")
 def serve(config_path: Path, interval_seconds: int | None, run_now: bool) -> None:
-    """Run cycles on the config's schedule until stopped (one run at a time; a missed run is
-    coalesced, not stacked; the job store lives in the same database). SIGTERM or Ctrl-C
-    stops the running cycle at its next safe point, then exits 0."""
+    """Run cycles on the config's schedule until stopped. Each slot runs once per store, however
+    many workers serve it (claimed in the store); one cycle at a time per worker, never
+    stacked; a slot missed while down is made up once at start if at most 6 hours late.
+    SIGTERM or Ctrl-C stops the running cycle at its next safe point, then exits 0."""
     config = load_or_exit(config_path)
     serve_cycles = later_part("serve", "spm_sync.scheduler", "serve")
     _exit_with(serve_cycles(config, interval_seconds=interval_seconds, run_now=run_now))
@@ -212,7 +247,7 @@ def report(config_path: Path, run_id: int | None, send: bool) -> None:
     _exit_with(report_command(config, run_id=run_id, send=send))
 
 
-@main.command()
+@main.command(epilog=EXIT_STATUS_HELP)
 @config_option
 @click.option(
     "--run",

@@ -9,7 +9,12 @@ Concurrency. Each connection is guarded by the advisory lock `sync:<name>` for t
 connection alone in this cycle with a warning, so no connection is ever synced twice at once;
 a worker that can lock none of them does not start a run at all. The run itself holds
 `run:<id>` while it is alive, which is how a later cycle tells a crashed run from one still
-running in another worker. SQLite serves a single worker (its locks always succeed).
+running in another worker.
+
+On SQLite the whole cycle also holds the store (`Store.cycle_lock`, a lock file): a second
+process that starts a cycle, an undo or a scheduled slot on the same file while one runs gets
+"store busy" (`CycleOutcome.skipped`, exit status 3) and touches nothing, so no write is ever
+made twice and the audit log never holds two runs' `written` rows for one change.
 
 Resume. Every stage's progress is stored (`set_stage`, `start_stage`/`finish_stage`, per
 connection for pull and apply). A run that a crash left `running` is closed as failed by the
@@ -33,6 +38,7 @@ from connectors.registry import ConnectorFactory, default_connector_factory
 from reports.email import DeliveryResult, SmtpFactory, default_smtp_factory
 from reports.publish import PublishedReport, publish_report
 from reports.settings import EmailSettings, ReportOptions
+from spm_sync import exit_codes
 from spm_sync.analysis import analyse, store_analysis
 from spm_sync.apply import apply_all
 from spm_sync.assemble import (
@@ -51,7 +57,7 @@ from spm_sync.progress import CycleProgress, LogProgress, kv
 from spm_sync.pull import ConnectionRun, describe, pull_all
 from spm_sync.results import CycleResult
 from spm_sync.stopping import CycleStopped, StopSignal
-from spm_sync.store import RunStatus, StageStatus, Store
+from spm_sync.store import RunStatus, StageStatus, Store, StoreBusy
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +88,8 @@ class CycleOutcome:
     report: PublishedReport | None = None
     stopped: str | None = None
     skipped: str | None = None
+    refused: str | None = None
+    """Why the command cannot run at all with this config (exit status 2)."""
 
     @property
     def delivery(self) -> DeliveryResult | None:
@@ -89,8 +97,14 @@ class CycleOutcome:
 
     @property
     def exit_status(self) -> int:
-        """0 when everything went well, 1 otherwise (a connection, the email, a stop)."""
-        return 0 if self.result is not None and self.result.status == "ok" else 1
+        """0 when everything went well, 3 when skipped because another process holds the
+        store or every connection, 1 otherwise (a connection, the email, a stop)."""
+        if self.refused is not None:
+            return exit_codes.CANNOT_START
+        if self.skipped is not None and self.run_id is None:
+            return exit_codes.BUSY
+        ok = self.result is not None and self.result.status == "ok"
+        return exit_codes.OK if ok else exit_codes.FAILED
 
 
 def run_cycle(
@@ -105,6 +119,11 @@ def run_cycle(
     mode = mode or config.write_back.mode
     store = deps.store
     with ExitStack() as held:
+        try:
+            held.enter_context(store.cycle_lock("this cycle"))
+        except StoreBusy as busy:
+            log.warning(kv("cycle.skipped", reason="store busy"))
+            return CycleOutcome(None, skipped=str(busy))
         runs = lock_connections(store, config.connections, held)
         if all(run.skipped for run in runs):
             log.warning(kv("cycle.skipped", reason="every connection is locked by another worker"))
@@ -119,8 +138,7 @@ def run_cycle(
             log.warning(kv("cycle.stopped", run=run_id, where=stopped.where))
             return CycleOutcome(run_id, stopped=message)
         except BaseException as error:
-            store.finish_run(run_id, RunStatus.FAILED, error=describe(error))
-            log.error(kv("cycle.failed", run=run_id, error=describe(error)))
+            close_failed_run(store, run_id, error)
             raise
         finally:
             close_connectors(runs)
@@ -150,6 +168,19 @@ def start_locked_run(store: Store, held: ExitStack, mode: WriteMode, trigger: st
     held.enter_context(store.advisory_lock(f"run:{run_id}"))
     close_interrupted_runs(store, run_id)
     return run_id
+
+
+def close_failed_run(store: Store, run_id: int, error: BaseException) -> None:
+    """Record the run as failed, if the store still answers. When it does not (the store
+    itself is what failed) the run stays `running`, and the next cycle closes it as
+    interrupted: nothing stored so far is lost either way."""
+    try:
+        store.finish_run(run_id, RunStatus.FAILED, error=describe(error))
+    except Exception as unrecorded:
+        log.debug("could not record run %s as failed", run_id, exc_info=True)
+        log.info(kv("run.left_running", run=run_id, error=describe(unrecorded)))
+        return
+    log.info(kv("cycle.failed", run=run_id, error=describe(error)))
 
 
 def finish_with_result(store: Store, run_id: int, result: CycleResult) -> None:
@@ -276,8 +307,9 @@ def _publish(
             smtp_factory=deps.smtp_factory,
             sleep=deps.email_sleep,
         )
-    except Exception as error:
-        log.exception("writing the report failed")
+    except Exception as error:  # one line; the traceback only with -v
+        log.info("writing the report failed", exc_info=True)
+        log.error(kv("report.failed", run=result.run_id, error=describe(error)))
         _add_error(result, f"report: not written: {describe(error)}")
         return None
     if published.delivery.status == "failed":

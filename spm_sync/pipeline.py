@@ -2,12 +2,16 @@
 
 The cycle itself is `spm_sync.cycle.run_cycle` (re-exported here as `run_cycle`); these
 functions open the store, wire the production dependencies, print the outcome and return the
-exit status: 0 ok, 1 a connection, the email or a write failed (or the run was stopped),
-2 the command could not start (the store cannot be opened, an unknown run).
+exit status (`spm_sync.exit_codes`): 0 ok, 1 a connection, the email, a write or the store
+failed mid-run (or the run was stopped), 2 the command could not start (the store cannot be
+opened or is newer than this version, an unknown run), 3 skipped because another process
+holds the store or every connection. Failures the user can do something about are one line;
+the traceback is logged only with -v.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -19,6 +23,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from sqlalchemy.exc import SQLAlchemyError
 
+from spm_sync import exit_codes
 from spm_sync.apply import apply_all
 from spm_sync.assemble import connection_health, cycle_status, read_write_log, write_failures
 from spm_sync.config import Config, WriteMode
@@ -26,6 +31,7 @@ from spm_sync.cycle import (
     CycleDeps,
     CycleOutcome,
     close_connectors,
+    close_failed_run,
     finish_with_result,
     lock_connections,
     publish_as_configured,
@@ -34,16 +40,16 @@ from spm_sync.cycle import (
 )
 from spm_sync.progress import kv, make_progress
 from spm_sync.pull import ConnectionRun, describe, pull_all
-from spm_sync.results import CycleResult, ListCaps
+from spm_sync.results import SCHEMA_VERSION, CycleResult, ListCaps
 from spm_sync.stopping import CycleStopped, StopSignal, stop_on_signals
-from spm_sync.store import AuditRow, RunRecord, RunStatus, Store
+from spm_sync.store import AuditRow, RunRecord, RunStatus, Store, StoreBusy, StoreTooNew
 from spm_sync.summary import audit_table, output_console, print_cycle
 from spm_sync.undo import old_orders, plan_undo, written_rows
 
 __all__ = ["report_command", "run_command", "run_cycle", "run_undo", "undo_command"]
 
 log = logging.getLogger(__name__)
-CANNOT_START = 2
+CANNOT_START = exit_codes.CANNOT_START
 
 
 class StoreUnavailable(Exception):
@@ -54,7 +60,10 @@ class StoreUnavailable(Exception):
 def open_store(config: Config) -> Iterator[Store]:
     try:
         store = Store.from_settings(config.store)
+    except StoreTooNew as error:
+        raise StoreUnavailable(f"cannot use the store {config.store.url}: {error}") from None
     except (SQLAlchemyError, LookupError, OSError) as error:
+        log.info("opening the store failed", exc_info=True)
         message = f"cannot open the store {config.store.url}: {describe(error)}"
         raise StoreUnavailable(message) from None
     try:
@@ -78,14 +87,47 @@ def run_command(
         console.print(f"[red]✗[/red] {error}")
         return CANNOT_START
     except SQLAlchemyError as error:
-        console.print(f"[red]✗[/red] the store failed: {describe(error)}")
-        return 1
+        log.info("the store failed", exc_info=True)
+        console.print(
+            f"[red]✗[/red] the store failed mid-run: {describe(error)}; what was stored "
+            "before is kept, and the next run closes this one and picks up from there"
+        )
+        return exit_codes.FAILED
     finally:
         progress.close()
-    if json_path is not None and outcome.result is not None:
-        json_path.write_text(outcome.result.model_dump_json(indent=2) + "\n", encoding="utf-8")
     print_outcome(console, outcome)
+    if json_path is not None and not write_json(console, json_path, outcome):
+        return max(outcome.exit_status, exit_codes.FAILED)
     return outcome.exit_status
+
+
+def skipped_document(outcome: CycleOutcome) -> dict[str, object]:
+    """The `--json` document of a cycle that did not start: a consumer reading the file after
+    every run learns why there is no result, instead of finding last night's file."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "run_id": None,
+        "status": "skipped",
+        "reason": outcome.skipped,
+        "exit_status": outcome.exit_status,
+    }
+
+
+def write_json(console: Console, path: Path, outcome: CycleOutcome) -> bool:
+    """Write the `--json` file (the result, or why there is none); False, with one line
+    said, when it cannot be written."""
+    if outcome.result is not None:
+        text = outcome.result.model_dump_json(indent=2)
+    elif outcome.skipped is not None:
+        text = json.dumps(skipped_document(outcome), indent=2)
+    else:
+        return True  # stopped before a result: the run's record in the store says so
+    try:
+        path.write_text(text + "\n", encoding="utf-8")
+    except OSError as error:
+        console.print(f"[red]✗[/red] --json {path}: not written: {describe(error)}")
+        return False
+    return True
 
 
 def print_outcome(console: Console, outcome: CycleOutcome) -> None:
@@ -137,7 +179,12 @@ def report_command(config: Config, *, run_id: int | None, send: bool) -> int:
     except ValidationError as error:
         console.print(f"[red]✗[/red] run {record.id}'s stored result cannot be read: {error}")
         return 1
-    published = publish_as_configured(config, result, send=send)
+    try:
+        published = publish_as_configured(config, result, send=send)
+    except OSError as error:
+        log.info("writing the report failed", exc_info=True)
+        console.print(f"[red]✗[/red] run {record.id}'s report not written: {describe(error)}")
+        return exit_codes.FAILED
     console.print(audit_table(audit, f"Audit log of run {record.id}"))
     console.print(f"report: {published.paths.html}")
     delivery = published.delivery
@@ -167,6 +214,13 @@ def undo_command(config: Config, *, run_id: int, mode: WriteMode | None) -> int:
     except StoreUnavailable as error:
         console.print(f"[red]✗[/red] {error}")
         return CANNOT_START
+    except SQLAlchemyError as error:
+        log.info("the store failed", exc_info=True)
+        console.print(f"[red]✗[/red] the store failed mid-run: {describe(error)}")
+        return exit_codes.FAILED
+    if outcome.refused:
+        console.print(f"[red]✗[/red] {outcome.refused}")
+        return CANNOT_START
     if outcome.result is None and not outcome.stopped and not outcome.skipped:
         console.print(f"run {run_id} wrote nothing: nothing to undo")
         return 0
@@ -190,7 +244,8 @@ class UndoJob:
 
 def run_undo(config: Config, deps: CycleDeps, *, run_id: int, mode: WriteMode) -> CycleOutcome:
     """Plan (and in apply mode perform) the restoring writes of run `run_id` as a new run,
-    under the same connection locks as a cycle."""
+    under the same store and connection locks as a cycle (a dry run too: it pulls and
+    records a run)."""
     store = deps.store
     rows = written_rows(store, run_id)
     if not rows:
@@ -202,11 +257,17 @@ def run_undo(config: Config, deps: CycleDeps, *, run_id: int, mode: WriteMode) -
         for name in names
         if name not in configured
     ]
+    if not configured.intersection(names):
+        return CycleOutcome(None, refused=f"{'; '.join(errors)}: nothing to undo")
     with ExitStack() as held:
+        try:
+            held.enter_context(store.cycle_lock(f"the undo of run {run_id}"))
+        except StoreBusy as busy:
+            return CycleOutcome(None, skipped=str(busy))
         connections = [config.connection(name) for name in names if name in configured]
         runs = lock_connections(store, connections, held)
-        if not runs or all(run.skipped for run in runs):
-            return CycleOutcome(None, skipped="no connection of that run can be locked or found")
+        if all(run.skipped for run in runs):
+            return CycleOutcome(None, skipped="every connection of that run is being synced")
         undo_run = start_locked_run(store, held, mode, "undo")
         started = store.get_run(undo_run).started  # type: ignore[union-attr]
         job = UndoJob(run_id, undo_run, rows, mode, errors, started)
@@ -216,7 +277,7 @@ def run_undo(config: Config, deps: CycleDeps, *, run_id: int, mode: WriteMode) -
             store.finish_run(undo_run, RunStatus.FAILED, error=f"{stopped} ({deps.stop.reason})")
             return CycleOutcome(undo_run, stopped=str(stopped))
         except BaseException as error:
-            store.finish_run(undo_run, RunStatus.FAILED, error=describe(error))
+            close_failed_run(store, undo_run, error)
             raise
         finally:
             close_connectors(runs)

@@ -1,5 +1,6 @@
-"""`spm-sync serve`: the schedule, the persistent job store, and a real serve process that
-runs twice on an interval and stops cleanly on SIGTERM."""
+"""`spm-sync serve`: slots from the schedule (cron, or `--every` aligned to the epoch), each
+slot claimed once in the store, a missed slot made up from the store's claims, and a real
+serve process that runs twice on an interval and stops cleanly on SIGTERM."""
 
 from __future__ import annotations
 
@@ -8,95 +9,135 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
-from apscheduler.job import Job
-from apscheduler.schedulers.background import BackgroundScheduler
-from sqlalchemy import create_engine, inspect
 
+from connectors.base import Connector
 from spm_sync.config import Config
 from spm_sync.scheduler import (
     JOB_ID,
-    JOB_TABLE,
     MISFIRE_GRACE_SECONDS,
+    EpochInterval,
+    Schedule,
+    Worker,
     build_scheduler,
     first_run_time,
-    job_store,
-    scheduled_cycle,
 )
 from spm_sync.store import RunStatus, Store
-from tests.cycle_fixtures import fake_config, sandbox_setup
+from tests.cycle_fixtures import (
+    Clock,
+    FakeConnector,
+    FakeTracker,
+    fake_config,
+    sandbox_setup,
+    three_epics,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 SPM_SYNC = (sys.executable, "-m", "spm_sync")
 NOW = datetime(2026, 3, 4, 9, 30, tzinfo=UTC)  # a Wednesday
+BERLIN = ZoneInfo("Europe/Berlin")
 
 
 def schedule(tmp_path: Path, cron: str = "0 6 * * 1-5") -> Config:
     return fake_config(tmp_path, schedule={"cron": cron, "timezone": "Europe/Berlin"})
 
 
-def stored_job(config: Config, next_run: datetime, trigger: object | None = None) -> None:
-    """A job as an earlier `serve` left it in the job store."""
-    jobs = job_store(config)
-    scheduler = BackgroundScheduler()
-    jobs.start(scheduler, "default")
-    job = Job(
-        scheduler,
-        id=JOB_ID,
-        func=scheduled_cycle,
-        trigger=trigger or config.schedule.trigger(),
-        executor="default",
-        args=(),
-        kwargs={},
-        name="spm-sync cycle",
-        misfire_grace_time=MISFIRE_GRACE_SECONDS,
-        coalesce=True,
-        max_instances=1,
-        next_run_time=next_run,
-    )
-    jobs.add_job(job)
-    jobs.shutdown()
+def worker(config: Config, store: Store, clock: object = lambda: NOW, name: str = "w1") -> Worker:
+    trackers = {
+        c.name: FakeTracker(c.name, three_epics(c.name), Clock()) for c in config.connections
+    }
+
+    def factory(settings: object) -> Connector:
+        return FakeConnector(trackers[settings.name])  # type: ignore[attr-defined,return-value]
+
+    return Worker(config, store, factory, Schedule.from_config(config), clock=clock, name=name)  # type: ignore[arg-type]
 
 
-def test_the_job_runs_one_at_a_time_coalesced_on_the_crontab_schedule(tmp_path: Path) -> None:
+def test_every_seconds_slots_are_multiples_since_the_epoch_whenever_a_worker_starts() -> None:
+    every = EpochInterval(90, BERLIN)
+    for started in (NOW, NOW + timedelta(seconds=17), NOW + timedelta(seconds=89.999)):
+        first = every.get_next_fire_time(None, started)
+        assert first is not None and first >= started
+        assert (first - datetime(1970, 1, 1, tzinfo=UTC)).total_seconds() % 90 == 0
+        assert first - started < timedelta(seconds=90)
+    slot = every.get_next_fire_time(None, NOW)
+    assert slot is not None
+    assert every.get_next_fire_time(slot, slot) == slot + timedelta(seconds=90)
+    # A late previous run (a make-up) does not shift the grid.
+    late = slot + timedelta(seconds=31)
+    assert every.get_next_fire_time(late, late) == slot + timedelta(seconds=90)
+    assert every.slot_at(slot + timedelta(seconds=89)) == slot == every.slot_at(slot)
+
+
+def test_the_latest_slot_of_a_cron_schedule_in_its_time_zone(tmp_path: Path) -> None:
+    cron = Schedule.from_config(schedule(tmp_path))
+    assert cron.name == "cron 0 6 * * 1-5 (Europe/Berlin)"
+    # 06:00 Berlin is 05:00 UTC in March; 4.5 hours ago is within the grace.
+    assert cron.latest(NOW) == datetime(2026, 3, 4, 5, 0, tzinfo=UTC)
+    assert cron.latest(datetime(2026, 3, 4, 11, 1, tzinfo=UTC)) is None  # over 6 hours late
+    assert cron.next_after(NOW) == datetime(2026, 3, 5, 5, 0, tzinfo=UTC)
+    assert Schedule.from_config(schedule(tmp_path), 60).name == "every 60s"
+
+
+def test_the_slot_job_runs_one_at_a_time_coalesced_on_the_crontab_schedule(
+    tmp_path: Path,
+) -> None:
     config = schedule(tmp_path)
-    scheduler = build_scheduler(config, interval_seconds=None, run_now=False, clock=lambda: NOW)
-    job = scheduler.get_job(JOB_ID)
-    assert (job.coalesce, job.max_instances) == (True, 1)
-    assert job.misfire_grace_time == MISFIRE_GRACE_SECONDS
-    # Crontab weekdays 1-5 are Monday to Friday: the next run after Wednesday 10:30 Berlin
-    # time is Thursday 06:00 there.
-    assert job.next_run_time == datetime(2026, 3, 5, 5, 0, tzinfo=UTC)
-    assert job.next_run_time.astimezone(UTC).weekday() == 3
+    with Store.from_settings(config.store) as store:
+        scheduler = build_scheduler(worker(config, store), run_now=False)  # not started
+        job = scheduler.get_job(JOB_ID)
+        assert (job.coalesce, job.max_instances) == (True, 1)
+        assert job.misfire_grace_time == MISFIRE_GRACE_SECONDS
+        # Weekdays 1-5 are Monday to Friday: after Wednesday 10:30 Berlin time comes
+        # Thursday 06:00 there. No claim yet, so this morning's slot is not made up.
+        assert job.next_run_time == datetime(2026, 3, 5, 5, 0, tzinfo=UTC)
+        assert job.next_run_time.astimezone(UTC).weekday() == 3
+        assert [j.id for j in scheduler.get_jobs()] == [JOB_ID]
+        store.claim_slot(
+            datetime(2026, 3, 3, 5, 0, tzinfo=UTC), "cron 0 6 * * 1-5 (Europe/Berlin)", "w0"
+        )
+        again = build_scheduler(worker(config, store), run_now=True).get_job(JOB_ID)
+        assert again.next_run_time == NOW  # yesterday's slot was claimed: make up today's
 
 
-def test_a_run_missed_while_down_is_kept_for_the_restart(tmp_path: Path) -> None:
+def test_a_slot_missed_while_down_is_made_up_once_from_the_stores_claims(tmp_path: Path) -> None:
     config = schedule(tmp_path)
-    missed = datetime(2026, 3, 4, 5, 0, tzinfo=UTC)  # this morning's run, while we were down
-    stored_job(config, missed)
-    jobs = job_store(config)
-    jobs.start(BackgroundScheduler(), "default")
-    trigger = config.schedule.trigger()
-    assert first_run_time(jobs, trigger, NOW, run_now=False) == missed
-    assert first_run_time(jobs, trigger, NOW, run_now=True) == NOW
-    # A changed schedule starts from the new one.
-    other = schedule(tmp_path, "0 7 * * *").schedule.trigger()
-    assert first_run_time(jobs, other, NOW, run_now=False) == datetime(2026, 3, 5, 6, tzinfo=UTC)
+    cron = Schedule.from_config(config)
+    missed = datetime(2026, 3, 4, 5, 0, tzinfo=UTC)  # this morning's slot, while we were down
+    with Store.from_settings(config.store) as store:
+        assert first_run_time(store, cron, NOW) is None  # the schedule never ran here
+        assert store.claim_slot(missed - timedelta(days=1), cron.name, "w0")  # yesterday's
+        assert first_run_time(store, cron, NOW) == NOW
+        # Too late to make up: the next slot catches up.
+        assert first_run_time(store, cron, missed + timedelta(hours=6, minutes=1)) is None
+        # A changed schedule starts from its own next slot.
+        other = Schedule.from_config(schedule(tmp_path, "0 7 * * *"))
+        assert first_run_time(store, other, NOW) is None
+        # Another worker already made it up.
+        assert store.claim_slot(missed, cron.name, "w2")
+        assert first_run_time(store, cron, NOW) is None
 
 
-def test_the_job_table_lives_in_the_store_database(tmp_path: Path) -> None:
+def test_a_slot_runs_once_even_when_the_second_worker_fires_after_the_first_finished(
+    tmp_path: Path,
+) -> None:
     config = schedule(tmp_path)
-    stored_job(config, NOW)
-    Store.from_settings(config.store).close()
-    engine = create_engine(config.store.url)
-    try:
-        tables = set(inspect(engine).get_table_names())
-    finally:
-        engine.dispose()
-    assert {JOB_TABLE, "runs", "work_items"} <= tables
+    slot = datetime(2026, 3, 4, 5, 0, tzinfo=UTC)
+    with Store.from_settings(config.store) as one, Store.from_settings(config.store) as two:
+        first, second = worker(config, one, name="w1"), worker(config, two, name="w2")
+        first.run_due_slot()
+        assert len(one.last_runs(10)) == 1
+        second.run_due_slot()  # the same slot, after the first worker's cycle ended
+        runs = one.last_runs(10)
+        assert len(runs) == 1 and runs[0].trigger == "schedule"
+        claim = one.slot_claim(slot)
+        assert claim is not None and claim.worker == "w1" and claim.run_id == runs[0].id
+        assert claim.outcome == "ok"
+        assert (first.runs, second.runs) == (1, 0)
 
 
 @pytest.mark.integration

@@ -16,7 +16,8 @@ from typing import Any
 
 from spm_sync.config_sections import StoreSettings
 from spm_sync.store.audit import AuditStore
-from spm_sync.store.engine import current_revision
+from spm_sync.store.cycle_lock import StoreBusy
+from spm_sync.store.engine import StoreTooNew, current_revision
 from spm_sync.store.items import ItemStore, MissingScan
 from spm_sync.store.outcomes import OutcomeStore
 from spm_sync.store.records import (
@@ -35,6 +36,7 @@ from spm_sync.store.records import (
     UpsertCounts,
 )
 from spm_sync.store.runs import WHOLE_RUN, RunStore
+from spm_sync.store.slots import SlotClaim, SlotStore
 
 __all__ = [
     "WHOLE_RUN",
@@ -47,16 +49,19 @@ __all__ = [
     "RunRecord",
     "RunStatus",
     "ScoreRecord",
+    "SlotClaim",
     "StageRecord",
     "StageStatus",
     "Store",
+    "StoreBusy",
+    "StoreTooNew",
     "SyncState",
     "SyncStats",
     "UpsertCounts",
 ]
 
 
-class Store(ItemStore, RunStore, OutcomeStore, AuditStore):
+class Store(ItemStore, RunStore, OutcomeStore, AuditStore, SlotStore):
     """`Store(url, *, schema=None, migrate=True, clock=utc_now, echo=False)`."""
 
     @classmethod

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
 from itertools import islice
+from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, Table, delete, insert, text
@@ -14,6 +15,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL
 
 from spm_sync.store.columns import utc_now
+from spm_sync.store.cycle_lock import exclusive_cycle
 from spm_sync.store.engine import (
     WRITE_OPTION,
     build_engine,
@@ -136,6 +138,33 @@ class StoreBase:
                     connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
             finally:
                 connection.close()  # unpooled: ends the session, and any lock it still holds
+
+    @contextmanager
+    def cycle_lock(self, purpose: str = "the cycle") -> Iterator[None]:
+        """Hold the store for one cycle (or one undo); raises `StoreBusy` when another
+        process holds it. SQLite: the lock file of `spm_sync.store.cycle_lock`, so two
+        processes never run cycles on one file at once. PostgreSQL: nothing here; workers
+        share that store and exclude each other per tracker connection (`advisory_lock`).
+        An in-memory database belongs to one process and needs no lock."""
+        database = self._sqlite_file()
+        if database is None:
+            yield
+            return
+        with exclusive_cycle(database, purpose):
+            yield
+
+    def _sqlite_file(self) -> Path | None:
+        """The SQLite database file, or None (PostgreSQL, or SQLite in memory)."""
+        if self.backend != "sqlite":
+            return None
+        name = self._url.database or ""
+        if name.startswith("file:"):
+            name = name.removeprefix("file:").split("?", 1)[0]
+            if "mode=memory" in (self._url.database or ""):
+                return None
+        if name in ("", ":memory:"):
+            return None
+        return Path(name).resolve()
 
     def _locking_engine(self) -> Engine:
         """Unpooled: a cycle holds a lock per tracker connection for its whole length, and

@@ -22,6 +22,8 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.pool import NullPool, StaticPool
@@ -104,11 +106,31 @@ def lock_key(name: str) -> int:
     return int.from_bytes(digest, "big", signed=True)
 
 
+class StoreTooNew(Exception):
+    """The database is at a revision this version does not know (message for the user)."""
+
+
+def _refuse_unknown_revision(connection: Connection, config: AlembicConfig) -> None:
+    """A revision we have no script for means a newer spm-sync migrated the store. Alembic
+    would fail with "Can't locate revision"; running on would risk writing rows in a shape
+    the newer schema no longer has, so stop with a message that says what happened."""
+    known = {script.revision for script in ScriptDirectory.from_config(config).walk_revisions()}
+    current = MigrationContext.configure(connection).get_current_heads()
+    unknown = [revision for revision in current if revision not in known]
+    if unknown:
+        raise StoreTooNew(
+            f"the store was written by a newer spm-sync (revision {', '.join(unknown)}; this "
+            f"version knows up to {ScriptDirectory.from_config(config).get_current_head()}): "
+            "upgrade spm-sync, or point store.url at another database"
+        )
+
+
 def upgrade_schema(engine: Engine, schema: str | None) -> None:
     """Alembic `upgrade head` on `engine`, with the version table in the same schema.
 
     On PostgreSQL a transaction-scoped advisory lock serializes workers that start together;
-    the second finds the schema current and does nothing.
+    the second finds the schema current and does nothing. A store already at a revision
+    this version does not know raises `StoreTooNew` and is left untouched.
     """
     config = AlembicConfig()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
@@ -120,13 +142,12 @@ def upgrade_schema(engine: Engine, schema: str | None) -> None:
             if schema:
                 quoted = engine.dialect.identifier_preparer.quote_identifier(schema)
                 connection.execute(text(f"CREATE SCHEMA IF NOT EXISTS {quoted}"))
+        _refuse_unknown_revision(connection, config)
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
 
 
 def current_revision(engine: Engine) -> str | None:
     """The Alembic revision the database is at (None before the first migration)."""
-    from alembic.runtime.migration import MigrationContext
-
     with engine.connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()

@@ -215,3 +215,23 @@ class WriteRow(StoreTable, table=True):
     move_position: int | None = None
     planned_at: datetime = _when(nullable=False)
     applied_at: datetime | None = _when()
+
+
+class ScheduleSlotRow(StoreTable, table=True):
+    """One scheduled slot of `spm-sync serve`, claimed by the one worker that runs it (rev 0003).
+
+    The slot time is the key, so of several workers firing the same slot only the first
+    insert succeeds: the slot runs once however many workers share the store. `run_id` is
+    the run the slot started (none when its cycle was skipped), without a foreign key: the
+    claim stays while runs are pruned.
+    """
+
+    __tablename__ = "schedule_slots"
+
+    slot: datetime = Field(sa_type=UtcDateTime, primary_key=True)
+    schedule: str
+    """The schedule the slot belongs to (`cron 0 6 * * 1-5 Europe/Berlin`, `every 60s`)."""
+    worker: str
+    claimed_at: datetime = _when(nullable=False)
+    run_id: int | None = None
+    outcome: str | None = Field(default=None, sa_type=Text)
