@@ -242,7 +242,8 @@ def _against_target(
     n = outlook.remaining
     if forecast.p85 is None:
         years = horizon_days / 365
-        reason = f"at this throughput, {n} open epics are not done within {years:g} years"
+        span = "a year" if years == 1 else f"{years:g} years"
+        reason = f"at this throughput, {n} open epics are not done within {span}"
         status = ForecastStatus.AT_RISK if outlook.target else ForecastStatus.NO_TARGET
         return _judged(outlook, status, reason, forecast)
     likely = f"{n} open epics 85% likely done by {forecast.p85.isoformat()}"

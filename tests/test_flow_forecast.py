@@ -1,0 +1,147 @@
+"""Monte Carlo completion forecasts: repeatable with a seed, sane in direction, exact where
+the history leaves no doubt, and judged against the objective's target date."""
+
+from __future__ import annotations
+
+import math
+import random
+from datetime import date, timedelta
+
+import pytest
+
+from spm_sync.flow.forecast import (
+    CompletionForecast,
+    ForecastStatus,
+    ObjectiveOutlook,
+    forecast_completion,
+    forecast_objectives,
+)
+
+TODAY = date(2026, 12, 3)
+HISTORY = (0, 1, 3, 0, 2, 1, 0, 4, 1, 2, 0, 1)  # twelve weeks of epics done
+
+
+def weeks(n: int) -> date:
+    return TODAY + timedelta(weeks=n)
+
+
+def forecast(
+    remaining: int, history: tuple[int, ...] = HISTORY, seed: int = 1, **kw: int
+) -> CompletionForecast:
+    result = forecast_completion(remaining, history, today=TODAY, rng=random.Random(seed), **kw)
+    assert result is not None
+    return result
+
+
+def test_the_same_seed_gives_the_same_forecast() -> None:
+    assert forecast(20, seed=42) == forecast(20, seed=42)
+
+
+def test_more_remaining_items_take_longer() -> None:
+    few, many = forecast(5), forecast(50)
+    assert few.p50 and few.p85 and few.p95 and many.p50
+    assert few.p50 < many.p50
+    assert few.p50 <= few.p85 <= few.p95
+
+
+def test_a_steady_history_forecasts_exactly() -> None:
+    # Two a week, every week: ten items take exactly five weeks in every trial.
+    assert forecast(10, (2, 2, 2)) == CompletionForecast(10, 10_000, weeks(5), weeks(5), weeks(5))
+    # Daily buckets count days.
+    assert forecast(3, (1,), bucket_days=1).p95 == TODAY + timedelta(days=3)
+
+
+def test_an_overshooting_bucket_still_ends_in_that_bucket() -> None:
+    assert forecast(1, (3,)).p50 == weeks(1)
+
+
+def test_nothing_remaining_is_done_today_and_no_history_is_none() -> None:
+    assert forecast(0, ()).p95 == TODAY
+    assert forecast_completion(4, (), today=TODAY, rng=random.Random(1)) is None
+    assert forecast_completion(4, (0, 0, 0), today=TODAY, rng=random.Random(1)) is None
+
+
+def test_trials_beyond_the_horizon_leave_the_dates_open() -> None:
+    slow = forecast(30, (0, 0, 0, 1), horizon_days=7 * 20)
+    assert (slow.p50, slow.p85, slow.p95) == (None, None, None)
+    assert slow.beyond_horizon == 10_000
+
+
+def test_many_buckets_or_big_counts_give_the_same_answer_on_the_slow_path() -> None:
+    # More than 256 buckets cannot be drawn from single random bytes.
+    assert forecast(12, (3,) * 300) == CompletionForecast(12, 10_000, weeks(4), weeks(4), weeks(4))
+    assert forecast(600, (300, 300)) == CompletionForecast(
+        600, 10_000, weeks(2), weeks(2), weeks(2)
+    )
+
+
+def test_the_population_simulation_matches_trials_run_one_by_one() -> None:
+    """The counts-based simulation must agree with the obvious one-trial-at-a-time loop."""
+    rng = random.Random(7)
+    naive = []
+    for _ in range(20_000):
+        done = buckets = 0
+        while done < 25:
+            done += rng.choice(HISTORY)
+            buckets += 1
+        naive.append(buckets)
+    naive.sort()
+    result = forecast(25, trials=20_000)
+    for percent, got in ((50, result.p50), (85, result.p85), (95, result.p95)):
+        expected = weeks(naive[math.ceil(percent / 100 * len(naive)) - 1])
+        assert got is not None
+        assert abs((got - expected).days) <= 7, percent
+
+
+def test_bad_arguments_are_refused() -> None:
+    with pytest.raises(ValueError):
+        forecast_completion(-1, HISTORY, today=TODAY, rng=random.Random(1))
+    with pytest.raises(ValueError):
+        forecast_completion(3, (1, -2), today=TODAY, rng=random.Random(1))
+
+
+def test_objectives_are_judged_against_their_target_at_85_percent() -> None:
+    outlooks = [
+        ObjectiveOutlook("on-track", 10, (2, 2, 2), target=weeks(6)),
+        ObjectiveOutlook("just-made", 10, (2, 2, 2), target=weeks(5)),
+        ObjectiveOutlook("late", 10, (2, 2, 2), target=weeks(4)),
+        ObjectiveOutlook("no-target", 10, (2, 2, 2)),
+        ObjectiveOutlook("no-history", 3, (0, 0, 0, 0), target=weeks(4)),
+        ObjectiveOutlook("finished", 0, (), target=weeks(4)),
+    ]
+    result = {
+        f.objective_id: f for f in forecast_objectives(outlooks, today=TODAY, rng=random.Random(3))
+    }
+    assert {k: f.status for k, f in result.items()} == {
+        "on-track": ForecastStatus.ON_TRACK,
+        "just-made": ForecastStatus.ON_TRACK,
+        "late": ForecastStatus.AT_RISK,
+        "no-target": ForecastStatus.NO_TARGET,
+        "no-history": ForecastStatus.NO_HISTORY,
+        "finished": ForecastStatus.NOTHING_REMAINING,
+    }
+    assert result["late"].at_risk
+    assert (
+        result["late"].reason
+        == "10 open epics 85% likely done by 2027-01-07, after the target 2026-12-31"
+    )
+    assert result["no-history"].reason == "no epic of this objective was done in the last 4 weeks"
+    assert result["no-history"].forecast is None
+
+
+def test_an_objective_that_cannot_finish_within_the_horizon_is_at_risk() -> None:
+    (judged,) = forecast_objectives(
+        [ObjectiveOutlook("slow", 40, (0, 0, 0, 1), target=weeks(10))],
+        today=TODAY,
+        rng=random.Random(3),
+        horizon_days=365,
+    )
+    assert judged.status is ForecastStatus.AT_RISK
+    assert judged.reason == "at this throughput, 40 open epics are not done within a year"
+
+
+def test_forecasts_of_many_objectives_are_repeatable_in_input_order() -> None:
+    outlooks = [ObjectiveOutlook(f"O-{n}", n, HISTORY, target=weeks(8)) for n in range(1, 30)]
+    first = forecast_objectives(outlooks, today=TODAY, rng=random.Random(11), trials=2_000)
+    again = forecast_objectives(outlooks, today=TODAY, rng=random.Random(11), trials=2_000)
+    assert first == again
