@@ -14,12 +14,14 @@ import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 import requests
 
 from connectors.base import ConnectorError, RequestStats
 from connectors.http import mount_policy
+from connectors.registry import default_connector_factory
 from connectors.sandbox.ado_server import AzureDevOpsSandbox
 from connectors.sandbox.jira_server import JiraSandbox
 from connectors.sandbox.server import Faults
@@ -32,6 +34,10 @@ from connectors.transfer import (
     TransferBounds,
     same_host,
 )
+from spm_sync.config import WriteMode
+from spm_sync.cycle import CycleDeps, run_cycle
+from spm_sync.store import Store
+from tests.cycle_fixtures import sandbox_setup
 from tests.hostile_trackers import (
     ado_connector,
     ado_items,
@@ -263,3 +269,39 @@ def test_pull_deadline_is_open_only_inside_a_window() -> None:
         assert deadline.at() == 110.0
     assert deadline.at() is None
     assert TransferBounds().max_bytes == 64 * 2**20
+
+
+# -- in a cycle ------------------------------------------------------------------------------
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+def test_a_cycle_reports_the_hostile_connection_failed_and_goes_on_with_the_other(
+    tmp_path: Path,
+) -> None:
+    """What the pipeline makes of it: the connection's problem is the limit's message, and the
+    other tracker is pulled as usual."""
+    with sandbox_setup(tmp_path, size=300) as env:
+        config = env.config()
+        env.jira.set_faults(Faults(endless_pages=True))
+        with Store.from_settings(config.store) as store:
+            deps = CycleDeps(
+                store, connector_factory=default_connector_factory(discovery_cache_dir=None)
+            )
+            outcome = run_cycle(config, deps, mode=WriteMode.PLAN, send_email=False)
+    assert outcome.result is not None
+    problems = {c.name: c.problem for c in outcome.result.connections}
+    assert "only issues it had already returned" in (problems["jira"] or "")
+    assert not problems["azure-devops"]
+
+
+def test_the_watchdog_forgets_finished_requests() -> None:
+    from connectors.transfer import Watchdog
+
+    watchdog = Watchdog()
+    far = time.monotonic() + 3600
+    for _ in range(5000):
+        guard = watchdog.watch(far, pull_bound=False)
+        watchdog.release(guard)
+    assert len(watchdog._heap) <= 2100
+    soon = watchdog.watch(time.monotonic() + 0.05, pull_bound=False)
+    time.sleep(0.3)
+    assert soon.fired
