@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -143,3 +144,15 @@ def test_a_second_run_in_process_after_the_first_is_not_busy(tmp_path: Path) -> 
         deps = CycleDeps(store, connector_factory=lambda s: FakeConnector(tracker))  # type: ignore[arg-type,return-value]
         for _ in range(2):
             assert run_cycle(config, deps, mode=WriteMode.PLAN, send_email=False).exit_status == 0
+
+
+def test_a_slot_is_claimed_once_on_both_backends(store: Store) -> None:
+    slot = datetime(2026, 3, 4, 5, 0, tzinfo=UTC)
+    assert store.claim_slot(slot, "every 60s", "w1") is True
+    assert store.claim_slot(slot, "every 60s", "w2") is False
+    store.record_slot_run(slot, 7, "ok")
+    claim = store.slot_claim(slot)
+    assert claim is not None and (claim.worker, claim.run_id, claim.outcome) == ("w1", 7, "ok")
+    assert claim.slot == slot
+    assert store.latest_claim("every 60s", before=slot) is None
+    assert store.latest_claim("every 60s") == claim

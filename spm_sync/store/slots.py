@@ -40,9 +40,12 @@ class SlotStore(StoreBase):
             "worker": worker,
             "claimed_at": self._now(),
         }
-        statement = self._insert(SLOTS).values(values).on_conflict_do_nothing()
+        # RETURNING, not rowcount: psycopg reports -1 for an INSERT ... ON CONFLICT here.
+        statement = (
+            self._insert(SLOTS).values(values).on_conflict_do_nothing().returning(SLOTS.c.slot)
+        )
         with self._writing() as db:
-            return db.execute(statement).rowcount == 1
+            return db.execute(statement).first() is not None
 
     def record_slot_run(self, slot: datetime, run_id: int | None, outcome: str) -> None:
         """What the claimed `slot` ran: its run (None when the cycle was skipped) and status."""
