@@ -60,7 +60,7 @@ class TokenPaginator:
         if issues and not fresh:
             raise PagingLoopError(
                 f"Jira answered page {self._pages} of a search with only issues it had already "
-                "returned; stopping instead of paging without end"
+                "returned; stopping instead of reading pages without end"
             )
         token = page.get("nextPageToken")
         if page.get("isLast") is True or not token:
@@ -125,27 +125,29 @@ class KeyPaginator:
         self.anchors.pop(0)
         return True
 
+    def _check_restriction_kept(self, runs: Sequence[tuple[str, list[int]]]) -> None:
+        """A key the restriction excludes means the server ignores it: the next page would be
+        this one again, and so on without end."""
+        key = _restriction_broken(self, runs)
+        if key is not None:
+            raise PagingLoopError(
+                f"Jira answered {key} again when asked for {self.restriction()}: it ignores the "
+                "keyset restriction; stopping instead of reading the same pages without end"
+            )
+
     def advance(self, page: Mapping[str, Any]) -> None:
         issues = page.get("issues") or []
         if not issues:
             self._done = True
             return
         runs = _project_runs([str(issue.get("key", "")) for issue in issues])
+        self._check_restriction_kept(runs)
         seen_here = [project for project, _ in runs]
-        if len(set(seen_here)) != len(seen_here) or set(seen_here) & set(self.finished_projects):
+        if len(set(seen_here)) != len(seen_here):
             raise PagingLoopError(
                 "Jira did not return the issues grouped by project in key order; stopping "
                 "instead of skipping or repeating issues"
             )
-        first_project, first_numbers = runs[0]
-        if first_project == self.current_project and self.anchors:
-            anchor = self.anchors[0]
-            if first_numbers[0] <= int(anchor.rsplit("-", 1)[1]):
-                raise PagingLoopError(
-                    f"Jira answered {first_project}-{first_numbers[0]} when asked for keys after "
-                    f"{anchor}: it ignores the keyset restriction; stopping instead of paging "
-                    "through the same issues without end"
-                )
         last_project, last_numbers = runs[-1]
         # Issues come grouped by project, so every project before the page's last is complete.
         for project in (self.current_project, *seen_here[:-1]):
@@ -162,6 +164,24 @@ class KeyPaginator:
             self._done = len(issues) >= total
         elif isinstance(max_results, int):
             self._done = len(issues) < max_results
+
+
+def _restriction_broken(
+    paginator: KeyPaginator, runs: Sequence[tuple[str, list[int]]]
+) -> str | None:
+    """The first key of a page that the page's restriction excludes, if any."""
+    for project, numbers in runs:
+        if project in paginator.finished_projects:
+            return f"{project}-{numbers[0]}"
+    first_project, first_numbers = runs[0]
+    anchor = paginator.anchors[0] if paginator.anchors else None
+    if (
+        anchor is not None
+        and first_project == paginator.current_project
+        and first_numbers[0] <= int(anchor.rsplit("-", 1)[1])
+    ):
+        return f"{first_project}-{first_numbers[0]}"
+    return None
 
 
 def _project_runs(keys: Sequence[str]) -> list[tuple[str, list[int]]]:

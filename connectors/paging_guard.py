@@ -37,7 +37,7 @@ class PageBudget:
         if self.used >= self.limit:
             raise PagingLimitExceeded(
                 f"{self.tracker} still had more {self.what} after {self.limit:,} "
-                "(limits.max_pages); stopped instead of paging without end, so the pull is "
-                "incomplete"
+                "(limits.max_pages); stopped instead of reading pages without end, so the pull "
+                "is incomplete"
             )
         self.used += 1

@@ -159,17 +159,26 @@ class IdPager:
 
     def _run(self, window: IdWindow) -> list[int]:
         if self.queries >= self.max_queries:
-            PageBudget("Azure DevOps", "WIQL queries", self.max_queries, self.queries).spend()
+            PageBudget("Azure DevOps", "WIQL pages", self.max_queries, self.queries).spend()
         self.queries += 1
         answered = self.query(window)
-        ids = sorted({i for i in answered if i > window.after})
+        distinct = set(answered)
+        if len(distinct) < len(answered):
+            # A flat query answers each work item once; repeats would fill `$top` and make us
+            # ask for the next window of a server that may not keep to it.
+            raise PagingLoopError(
+                f"Azure DevOps answered {len(answered):,} ids of which only {len(distinct):,} "
+                "differ: it answers ids again; stopping instead of reading the same pages "
+                "without end"
+            )
+        ids = sorted(i for i in distinct if i > window.after)
         if window.up_to is not None:
             ids = [i for i in ids if i <= window.up_to]
         if answered and not ids:
             raise PagingLoopError(
                 f"Azure DevOps answered {len(answered):,} ids, none of them in the requested id "
                 f"window ({window.after}, {window.up_to or '…'}]: it ignores the window; "
-                "stopping instead of paging through the same ids without end"
+                "stopping instead of reading the same pages without end"
             )
         return ids
 

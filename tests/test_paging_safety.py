@@ -81,13 +81,37 @@ def test_jira_that_pages_without_end_stops_at_the_first_page_with_nothing_new(
 
 
 @pytest.mark.parametrize("run", RUNS)
+def test_endless_pages_stop_at_the_usual_page_sizes_too(jira: JiraSandbox, run: str) -> None:
+    """120 issues fit one page; the server still claims more (a token, a `total`)."""
+    jira.set_faults(ENDLESS)
+
+    with pytest.raises(PagingLoopError, match="pages without end"):
+        RUNS[run](jira_connector(jira))
+
+    assert _search_count(jira) == 2
+
+
+@pytest.mark.parametrize("run", RUNS)
+def test_azure_devops_answering_ids_again_stops_at_the_first_query(
+    ado: AzureDevOpsSandbox, run: str
+) -> None:
+    """120 ids and `$top=20000`: the server repeats the ids to fill the page it claims."""
+    ado.set_faults(ENDLESS)
+
+    with pytest.raises(PagingLoopError, match="answers ids again; stopping"):
+        RUNS[run](ado_connector(ado))
+
+    assert sum(n for route, n in ado.counts.items() if route.endswith("/wiql")) == 1
+
+
+@pytest.mark.parametrize("run", RUNS)
 def test_azure_devops_ignoring_the_id_window_stops_at_the_second_query(
     ado: AzureDevOpsSandbox, run: str
 ) -> None:
     connector = ado_connector(ado, wiql_page_size=50)
     ado.set_faults(ENDLESS)
 
-    with pytest.raises(PagingLoopError, match="ignores the window; stopping instead of paging"):
+    with pytest.raises(PagingLoopError, match="ignores the window; stopping"):
         RUNS[run](connector)
 
     assert sum(n for route, n in ado.counts.items() if route.endswith("/wiql")) == 2
@@ -108,7 +132,7 @@ def test_jira_pages_are_bounded_by_max_pages(
 
 @pytest.mark.parametrize("run", RUNS)
 def test_azure_devops_queries_are_bounded_by_max_pages(ado: AzureDevOpsSandbox, run: str) -> None:
-    with pytest.raises(PagingLimitExceeded, match="WIQL queries after 2"):
+    with pytest.raises(PagingLimitExceeded, match="WIQL pages after 2"):
         RUNS[run](ado_connector(ado, wiql_page_size=50, limits={"max_pages": 2}))
 
     RUNS[run](ado_connector(ado, wiql_page_size=50, limits={"max_pages": 3}))
@@ -144,7 +168,7 @@ def test_key_paginator_refuses_keys_at_or_before_its_anchor() -> None:
     assert (
         paginator.restriction() == '((project = "PAY" AND key > "PAY-2") OR project not in ("PAY"))'
     )
-    with pytest.raises(PagingLoopError, match="PAY-1 when asked for keys after PAY-2"):
+    with pytest.raises(PagingLoopError, match=r'answered PAY-1 again when asked for .*"PAY-2"'):
         paginator.advance({"issues": [{"key": "PAY-1"}, {"key": "PAY-2"}], "maxResults": 2})
 
 

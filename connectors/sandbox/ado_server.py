@@ -265,6 +265,8 @@ class AzureDevOpsSandbox(SandboxServer):
             as_of = self.store.clock()
         if top is not None:
             ids = ids[: max(top, 0)]
+            if self.hostile_paging(request) and ids:
+                ids = (ids * (top // len(ids) + 1))[:top]  # answers ids again, up to `$top`
         if len(ids) > QUERY_RESULT_LIMIT:
             raise protocol.query_too_large(QUERY_RESULT_LIMIT)
         org = self.organization_url

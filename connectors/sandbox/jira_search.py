@@ -17,7 +17,8 @@ query on every page, as offset paging does there.
 `endless=True` (`Faults.endless_pages`) answers like a broken server that pages without end:
 Cloud returns the snapshot's first page with a fresh token and `isLast: false` every time; Data
 Center drops the keyset restriction (`key > "…"`) from the query, so it answers the same first
-page again. `empty=True` (`Faults.empty_answers`) finds no issue, in a well-formed answer.
+page again, and claims a `total` beyond the page. `empty=True` (`Faults.empty_answers`) finds
+no issue, in a well-formed answer.
 """
 
 from __future__ import annotations
@@ -206,7 +207,8 @@ class SearchService:
             "expand": "schema,names",
             "startAt": start,
             "maxResults": page_size,
-            "total": len(issues),
+            # Endless: always more to come, so a client pages on whatever the scope's size.
+            "total": max(len(issues), start + page_size + 1) if endless else len(issues),
             "issues": [encoded_issue(context, issue, selection) for issue in page],
         }
         if warnings:

@@ -65,7 +65,8 @@ class Faults:
     endless_pages: bool = False
     """Searches never end: Jira Cloud `search/jql` answers the same issues with a fresh
     `nextPageToken` and `isLast: false` on every page, Data Center `search` ignores the keyset
-    restriction (`key > "…"`), WIQL ignores the id window (`[System.Id] > n`, `<= n`)."""
+    restriction (`key > "…"`) and claims a `total` beyond the page, WIQL ignores the id window
+    (`[System.Id] > n`, `<= n`) and answers ids again to fill `$top`."""
     empty_answers: bool = False
     """Searches answer with nothing, well-formed: no issues (Cloud `isLast: true`, Data Center
     `total: 0`), no WIQL ids; as a scope typo or a token that lost its permissions would."""
