@@ -350,3 +350,28 @@ def test_settings_refuse_what_the_user_got_wrong() -> None:
         FlowSettings(active_statuses=frozenset({"Review"}), wait_statuses=frozenset({"review"}))
     with pytest.raises(ValueError, match="at least one day"):
         FlowSettings(window_days=0)
+
+
+def test_a_status_stated_with_two_categories_takes_the_lowest_whatever_the_order() -> None:
+    # Two workflows of one connection both have a "Review": Done in one, In Progress in the
+    # other. A change that says which one it meant is taken at its word; one that does not
+    # gets the lowest, whatever the order of the input.
+    a, b, c = ("jira", "A-1"), ("jira", "B-1"), ("jira", "C-1")
+    items = [
+        FlowItem(a, "Epic", T0, "Review", DONE, (StatusChange(a, day(2), "Open", "Review", DONE),)),
+        FlowItem(b, "Epic", T0, "Review", DOING, (StatusChange(b, day(3), "Open", "Review"),)),
+        FlowItem(
+            c,
+            "Epic",
+            T0,
+            "Open",
+            TODO,
+            (StatusChange(c, day(2), "Open", "Review"), StatusChange(c, day(4), "Review", "Open")),
+        ),
+    ]
+    forward = derive_flows(items, FlowSettings(), NOW)
+    backward = derive_flows(items[::-1], FlowSettings(), NOW)
+    assert forward == backward
+    assert (forward[a].is_done, forward[a].done) == (True, day(2))
+    assert (forward[b].is_done, forward[b].started) == (False, day(3))
+    assert (forward[c].started, forward[c].wip) == (day(2), True)

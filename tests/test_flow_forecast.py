@@ -145,3 +145,37 @@ def test_forecasts_of_many_objectives_are_repeatable_in_input_order() -> None:
     first = forecast_objectives(outlooks, today=TODAY, rng=random.Random(11), trials=2_000)
     again = forecast_objectives(outlooks, today=TODAY, rng=random.Random(11), trials=2_000)
     assert first == again
+
+
+def test_outlooks_count_open_epics_and_weekly_throughput_from_flow_facts() -> None:
+    from datetime import UTC, datetime
+
+    from spm_sync.domain import StatusCategory
+    from spm_sync.flow.facts import derive_flows
+    from spm_sync.flow.forecast import outlooks_from_flows
+    from spm_sync.flow.history import FlowItem, StatusChange
+    from spm_sync.flow.settings import FlowSettings
+
+    now = datetime(2026, 12, 3, tzinfo=UTC)
+    doing, done = StatusCategory.IN_PROGRESS, StatusCategory.DONE
+
+    def epic(key: str, done_days_ago: float | None) -> FlowItem:
+        ref = ("jira", key)
+        begun = now - timedelta(days=60)
+        changes = [StatusChange(ref, begun, "Open", "In Progress", doing)]
+        if done_days_ago is not None:
+            at = now - timedelta(days=done_days_ago)
+            changes.append(StatusChange(ref, at, "In Progress", "Done", done))
+        status, category = ("Done", done) if done_days_ago is not None else ("In Progress", doing)
+        return FlowItem(ref, "Epic", begun, status, category, tuple(changes))
+
+    items = [epic("E-1", 2), epic("E-2", 3), epic("E-3", 10), epic("E-4", None), epic("E-5", None)]
+    flows = derive_flows(items, FlowSettings(), now)
+    groups = {"grow": [i.ref for i in items], "empty": []}
+    grow, empty = outlooks_from_flows(flows, groups, {"grow": weeks(2)}, now=now, window_days=28)
+    assert (grow.remaining, grow.throughput, grow.target) == (2, (0, 0, 1, 2), weeks(2))
+    assert (empty.remaining, empty.throughput, empty.target) == (0, (0, 0, 0, 0), None)
+    judged, nothing = forecast_objectives([grow, empty], today=TODAY, rng=random.Random(5))
+    assert judged.status in (ForecastStatus.ON_TRACK, ForecastStatus.AT_RISK)
+    assert judged.forecast is not None and judged.forecast.p50 is not None
+    assert nothing.status is ForecastStatus.NOTHING_REMAINING

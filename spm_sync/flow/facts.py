@@ -8,15 +8,9 @@ Rules (the report quotes them, so they are spelled out here):
   so an item reopened and finished again counts at its final finish. An item done, reopened and
   still open is work in progress again.
 - Work in progress: not done, and started (or done once before, or in progress now).
-- Changes are read in the order given (the tracker's changelog order). Timestamps that go
-  backwards are clock skew when the statuses still chain (each change leaves the status the one
-  before it entered): they are clamped to the change before; otherwise the changes are sorted
-  by time. Changes dated before the item's creation are clamped to it; changes dated after
-  `now` to `now`. Each correction is a problem of the item, never an exception.
-- A status's category is its stage's when mapped, else what the trackers state for it (on any
-  item of the connection, or on the change itself). A change into a status of no known category
-  is reported and taken as not started; the status at creation is taken as not started silently
-  (items are created in a backlog status).
+- Timestamps are corrected first (see `chronology`), status names read through `statuses`:
+  a change into a status of no known category is reported and taken as not started; the status
+  at creation is taken as not started silently (items are created in a backlog status).
 - No history: started is taken as created for an item in progress or done, and the done time is
   the tracker's resolution date when it has one.
 """
@@ -25,18 +19,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
-from itertools import islice, pairwise
-from operator import itemgetter, le
 from typing import NamedTuple
 
 from spm_sync.bulk import paused_gc
 from spm_sync.domain import StatusCategory
+from spm_sync.flow.chronology import in_order
 from spm_sync.flow.history import FlowItem, FlowProblem, ItemRef, StatusChange
 from spm_sync.flow.settings import FlowClass, FlowSettings, FlowStart
+from spm_sync.flow.statuses import StatusBook, StatusMeaning, status_books
 
 _NO_TIME = timedelta(0)
-_AT, _TO_CATEGORY = itemgetter(1), itemgetter(3, 4)
-"""`StatusChange` fields as C-level getters, for whole-history passes."""
 _TODO = StatusCategory.TODO
 _IN_PROGRESS = StatusCategory.IN_PROGRESS
 _DONE = StatusCategory.DONE
@@ -73,102 +65,19 @@ class ItemFlow(NamedTuple):
         return max(0.0, (self.done - begin).total_seconds() / 86400.0)
 
 
-class _Status(NamedTuple):
-    category: StatusCategory | None
-    stage: str | None
-    unmapped: bool
-    active: bool
-    wait: bool
-
-
 @paused_gc()
 def derive_flows(
     items: Iterable[FlowItem], settings: FlowSettings, now: datetime
 ) -> dict[ItemRef, ItemFlow]:
     """Flow facts per item. `now` is aware UTC; changes after it are clock skew."""
     items = list(items)
-    tracker_categories = _tracker_categories(items)
-    books = {
-        connection: _Book({}, categories, settings)
-        for connection, categories in tracker_categories.items()
-    }
+    books = status_books(items, settings)
     return {item.ref: _flow_of(item, books[item.ref[0]], settings, now) for item in items}
-
-
-def _tracker_categories(items: list[FlowItem]) -> dict[str, dict[str, StatusCategory]]:
-    """Each connection's status → category, as the trackers state it: from the items' current
-    statuses first, then from the changes that carry one. A name stated with two categories
-    keeps the first from the items, else the lowest (To Do before In Progress before Done), so
-    the answer never depends on the order of the input."""
-    stated: dict[str, set[tuple[str, StatusCategory | None]]] = {}
-    categories: dict[str, dict[str, StatusCategory]] = {}
-    for item in items:
-        connection = item.ref[0]
-        per_connection = categories.get(connection)
-        if per_connection is None:
-            per_connection = categories[connection] = {}
-            stated[connection] = set()
-        per_connection.setdefault(item.status.casefold(), item.status_category)
-        stated[connection].update(map(_TO_CATEGORY, item.changes))
-    order = list(StatusCategory)
-    for connection, pairs in stated.items():
-        per_connection = categories[connection]
-        by_change = sorted(
-            ((status.casefold(), order.index(c), c) for status, c in pairs if c is not None),
-            reverse=True,
-        )
-        # Reversed, so the lowest category of a name is written last and wins.
-        from_changes = {status: category for status, _, category in by_change}
-        for status, category in from_changes.items():
-            per_connection.setdefault(status, category)
-    return categories
 
 
 def flow_problems(flows: Iterable[ItemFlow]) -> list[FlowProblem]:
     """Every item's problems as report rows."""
     return [FlowProblem(flow.ref, reason) for flow in flows for reason in flow.problems]
-
-
-class _Book:
-    """Status name → what it means, memoised per connection (a few dozen names serve millions
-    of changes)."""
-
-    __slots__ = ("_categories", "_settings", "classes", "memo")
-
-    def __init__(
-        self,
-        memo: dict[str, _Status],
-        categories: dict[str, StatusCategory],
-        settings: FlowSettings,
-    ) -> None:
-        self.memo = memo
-        self.classes: dict[str, FlowClass] = {}
-        self._categories = categories
-        self._settings = settings
-
-    def flow_class(self, item_type: str) -> FlowClass:
-        known = self.classes.get(item_type)
-        if known is None:
-            known = self.classes[item_type] = self._settings.flow_class(item_type)
-        return known
-
-    def __call__(self, status: str) -> _Status:
-        known = self.memo.get(status)
-        if known is not None:
-            return known
-        folded = status.casefold()
-        settings = self._settings
-        stage = settings.stage_map.stage_of(status)
-        category = stage.category if stage is not None else self._categories.get(folded)
-        known = _Status(
-            category=category,
-            stage=stage.name if stage is not None else None,
-            unmapped=stage is None and settings.stage_map.configured,
-            active=folded in settings.active_statuses,
-            wait=folded in settings.wait_statuses,
-        )
-        self.memo[status] = known
-        return known
 
 
 class _Walk(NamedTuple):
@@ -182,25 +91,34 @@ class _Walk(NamedTuple):
     stage_since: datetime | None
     active: float
     wait: float
-    last: _Status | None
+    last: StatusMeaning | None
     last_at: datetime
 
 
-def _flow_of(item: FlowItem, book: _Book, settings: FlowSettings, now: datetime) -> ItemFlow:
+def _flow_of(item: FlowItem, book: StatusBook, settings: FlowSettings, now: datetime) -> ItemFlow:
     problems: list[str] = []
     current = book(item.status)
-    current_category = current.category or item.status_category
+    current_category = current.stage_category or item.status_category
     unmapped: list[str] = [item.status] if current.unmapped else []
     unknown: list[str] = []
     if not item.changes:
         return _without_history(item, current, current_category, unmapped, book, problems)
 
-    changes = _in_order(item.changes, item.created, now, problems)
+    changes: Sequence[StatusChange] = item.changes
     created = item.created
-    if created is None:
-        problems.append("no creation date: the first status change stands for it")
-        created = changes[0].at
-    walk = _walk(changes, created, book, settings, unmapped, unknown)
+    walk = None
+    if created is not None and changes[-1].at <= now:
+        # Most histories need no correction: walk them as they are, and put them in order only
+        # when the walk meets a change dated before the one ahead of it (or before creation).
+        walk = _walk(changes, created, book, settings, unmapped, unknown)
+    if walk is None:
+        changes = in_order(changes, created, now, problems)
+        if created is None:
+            problems.append("no creation date: the first status change stands for it")
+            created = changes[0].at
+        walk = _walk(changes, created, book, settings, unmapped, unknown)
+        if walk is None:
+            raise AssertionError("in_order returned changes out of order")
     started, done_at, last, stage_since = walk.started, walk.done_at, walk.last, walk.stage_since
     if changes[-1].to_status.casefold() != item.status.casefold():
         problems.append(
@@ -253,14 +171,15 @@ def _flow_of(item: FlowItem, book: _Book, settings: FlowSettings, now: datetime)
 def _walk(
     changes: Sequence[StatusChange],
     created: datetime,
-    book: _Book,
+    book: StatusBook,
     settings: FlowSettings,
     unmapped: list[str],
     unknown: list[str],
-) -> _Walk:
-    """One pass over the history, in order: start, last entry into done, stage entry, and
-    active and waiting time from the flow start on. This loop runs for every change of the
-    portfolio, so it reads plain locals only."""
+) -> _Walk | None:
+    """One pass over the history: start, last entry into done, stage entry, and active and
+    waiting time from the flow start on; None as soon as a change is dated before the one ahead
+    of it or before `created`. This loop runs for every change of the portfolio, so it reads
+    plain locals only."""
     first_from = changes[0].from_status
     previous = None
     if first_from is not None:
@@ -280,8 +199,10 @@ def _walk(
     segment_start = created
     memo = book.memo
     for _, at, _, to_status, to_category in changes:
+        if at < segment_start:
+            return None
         info = memo.get(to_status) or book(to_status)
-        category = info.category or to_category
+        category = info.stage_category or to_category or info.category
         if category is None or info.unmapped:
             _note_status(to_status, category is None, info.unmapped, unknown, unmapped)
         if measure and counting and previous is not None:
@@ -324,10 +245,10 @@ def _note_status(
 
 def _without_history(
     item: FlowItem,
-    current: _Status,
+    current: StatusMeaning,
     category: StatusCategory,
     unmapped: list[str],
-    book: _Book,
+    book: StatusBook,
     problems: list[str],
 ) -> ItemFlow:
     is_done = category is _DONE
@@ -363,53 +284,3 @@ def _name_statuses(problems: list[str], unmapped: list[str], unknown: list[str])
         problems.append(f"status '{status}' is mapped to no stage")
     for status in unknown:
         problems.append(f"status '{status}' has no known category: taken as not started")
-
-
-def _in_order(
-    changes: tuple[StatusChange, ...],
-    created: datetime | None,
-    now: datetime,
-    problems: list[str],
-) -> tuple[StatusChange, ...] | list[StatusChange]:
-    """The changes with timestamps that never go backwards, stay at or after creation and at
-    or before `now`; the common case (nothing to correct) returns them untouched."""
-    times = list(map(_AT, changes))
-    ordered = all(map(le, times, islice(times, 1, None)))
-    if ordered and (created is None or changes[0].at >= created) and changes[-1].at <= now:
-        return changes
-    fixed = list(changes)
-    if not ordered:
-        if _statuses_chain(fixed):
-            skewed = 0
-            for i in range(1, len(fixed)):
-                if fixed[i].at < fixed[i - 1].at:
-                    fixed[i] = fixed[i]._replace(at=fixed[i - 1].at)
-                    skewed += 1
-            problems.append(
-                f"clock skew: {skewed} status change(s) dated before the change recorded ahead "
-                "of them; taken as at that change"
-            )
-        else:
-            fixed.sort(key=lambda change: change.at)
-            problems.append("status changes out of order: sorted by time")
-    if created is not None and fixed[0].at < created:
-        early = sum(1 for change in fixed if change.at < created)
-        fixed = [c if c.at >= created else c._replace(at=created) for c in fixed]
-        problems.append(
-            f"clock skew: {early} status change(s) dated before the item's creation; "
-            "taken as at creation"
-        )
-    if fixed[-1].at > now:
-        late = sum(1 for change in fixed if change.at > now)
-        fixed = [c if c.at <= now else c._replace(at=now) for c in fixed]
-        problems.append(f"clock skew: {late} status change(s) dated in the future; taken as now")
-    return fixed
-
-
-def _statuses_chain(changes: list[StatusChange]) -> bool:
-    for before, after in pairwise(changes):
-        if after.from_status is not None and (
-            after.from_status.casefold() != before.to_status.casefold()
-        ):
-            return False
-    return True

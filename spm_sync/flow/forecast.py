@@ -24,10 +24,14 @@ from __future__ import annotations
 import math
 import random
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
+
+from spm_sync.flow.facts import ItemFlow
+from spm_sync.flow.history import ItemRef
+from spm_sync.flow.metrics import throughput
 
 DEFAULT_TRIALS = 10_000
 DEFAULT_HORIZON_DAYS = 3650
@@ -193,6 +197,34 @@ class ObjectiveForecast:
     @property
     def at_risk(self) -> bool:
         return self.status is ForecastStatus.AT_RISK
+
+
+def outlooks_from_flows(
+    flows: Mapping[ItemRef, ItemFlow],
+    groups: Mapping[str, Iterable[ItemRef]],
+    targets: Mapping[str, date],
+    *,
+    now: datetime,
+    window_days: int,
+    bucket_days: int = 7,
+) -> list[ObjectiveOutlook]:
+    """Each objective's open items and their throughput over the window, from its items' flow
+    facts (`groups`: objective id → refs of its epics, as alignment found them). Done items
+    whose done time is unknown are neither open nor throughput."""
+    outlooks = []
+    for objective_id, refs in groups.items():
+        members = [f for f in map(flows.get, dict.fromkeys(refs)) if f is not None]
+        done_times = [f.done for f in members if f.done is not None]
+        outlooks.append(
+            ObjectiveOutlook(
+                objective_id,
+                remaining=sum(1 for f in members if not f.is_done),
+                throughput=throughput(done_times, now, window_days, bucket_days),
+                target=targets.get(objective_id),
+                bucket_days=bucket_days,
+            )
+        )
+    return outlooks
 
 
 def forecast_objectives(

@@ -18,12 +18,13 @@ from collections import Counter
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from operator import itemgetter
 from typing import NamedTuple, TypeVar
 
 from spm_sync.bulk import paused_gc
 from spm_sync.flow.facts import ItemFlow
 from spm_sync.flow.history import ItemRef
-from spm_sync.flow.settings import FlowClass, FlowSettings
+from spm_sync.flow.settings import FlowClass, FlowSettings, FlowStart
 
 G = TypeVar("G", bound=Hashable)
 
@@ -108,20 +109,23 @@ class FlowMetrics:
 
 
 class _Figures(NamedTuple):
-    """One item's share of every metric, computed once per run."""
+    """One item's share of every metric, computed once per run and shared by its groups."""
 
     flow: ItemFlow
-    flow_days: float | None
-    """Set only when the item was done within the window."""
     week: int | None
-    age_days: float | None
-    """Set only for work in progress with a known start."""
+    """Set only when the item was done within the window: its bucket of `weekly_throughput`."""
+    flow_days: float | None
+    oldest_first: tuple[float, ItemRef] | None
+    """(-age in days, ref) of work in progress with a known start: its ageing sort key."""
+
+
+_OLDEST_FIRST = itemgetter(3)
 
 
 def flow_metrics(flows: Iterable[ItemFlow], settings: FlowSettings, now: datetime) -> FlowMetrics:
     """Metrics of one group made of all `flows`."""
     prepared = _Prepared(settings, now)
-    return prepared.metrics([prepared.figures(flow) for flow in flows])
+    return prepared.metrics(list(map(prepared.figures, flows)))
 
 
 @paused_gc()
@@ -133,22 +137,10 @@ def flow_metrics_by_group(
 ) -> dict[G, FlowMetrics]:
     """Metrics per group; refs without flow facts are skipped, an item counted once per group."""
     prepared = _Prepared(settings, now)
-    figures: dict[ItemRef, _Figures] = {}
+    figures = {ref: prepared.figures(flow) for ref, flow in flows.items()}
     result: dict[G, FlowMetrics] = {}
     for group, refs in groups.items():
-        members: list[_Figures] = []
-        seen: set[ItemRef] = set()
-        for ref in refs:
-            if ref in seen:
-                continue
-            seen.add(ref)
-            known = figures.get(ref)
-            if known is None:
-                flow = flows.get(ref)
-                if flow is None:
-                    continue
-                known = figures[ref] = prepared.figures(flow)
-            members.append(known)
+        members = [f for f in map(figures.get, dict.fromkeys(refs)) if f is not None]
         result[group] = prepared.metrics(members)
     return result
 
@@ -168,19 +160,21 @@ class _Prepared:
         self.now = now
         self.since = now - timedelta(days=settings.window_days)
         self.weeks = math.ceil(settings.window_days / 7)
+        self.from_created = settings.start is FlowStart.CREATED
 
     def figures(self, flow: ItemFlow) -> _Figures:
-        start = self.settings.start
-        flow_days = week = age = None
-        if flow.done is not None and self.since < flow.done <= self.now:
-            flow_days = flow.flow_days(start)
-            elapsed = (self.now - flow.done).total_seconds() // (7 * _DAY)
-            week = self.weeks - 1 - min(self.weeks - 1, int(elapsed))
+        week = flow_days = oldest_first = None
+        done = flow.done
+        if done is not None and self.since < done <= self.now:
+            flow_days = flow.flow_days(self.settings.start)
+            elapsed = int((self.now - done).total_seconds() // (7 * _DAY))
+            week = self.weeks - 1 - min(self.weeks - 1, elapsed)
         if flow.wip:
-            begin = flow.flow_start(start) or flow.created
+            begin = flow.created if self.from_created else flow.started or flow.created
             if begin is not None:
                 age = max(0.0, (self.now - begin).total_seconds() / _DAY)
-        return _Figures(flow, flow_days, week, age)
+                oldest_first = (-age, flow.ref)
+        return _Figures(flow, week, flow_days, oldest_first)
 
     def metrics(self, members: list[_Figures]) -> FlowMetrics:
         weekly = [0] * self.weeks
@@ -188,7 +182,7 @@ class _Prepared:
         wip_distribution: Counter[FlowClass] = Counter()
         flow_days: list[float] = []
         active = measured = 0.0
-        load = 0
+        aged: list[_Figures] = []
         for figures in members:
             flow = figures.flow
             if figures.week is not None:
@@ -199,43 +193,36 @@ class _Prepared:
                 if figures.flow_days is not None:
                     flow_days.append(figures.flow_days)
             if flow.wip:
-                load += 1
                 wip_distribution[flow.flow_class] += 1
+                if figures.oldest_first is not None:
+                    aged.append(figures)
         done = sum(weekly)
         flow_time = percentiles(flow_days)
-        ageing, over_p85 = self._ageing(members, flow_time)
         efficiency = None
         if self.settings.measures_efficiency and measured > 0:
             efficiency = active / measured
+        over_p85 = 0
+        if flow_time is not None:
+            # oldest_first holds minus the age: older than p85 is below -p85.
+            over_p85 = sum(1 for f in aged if f.oldest_first and f.oldest_first[0] < -flow_time.p85)
+        oldest = heapq.nsmallest(self.settings.ageing_named, aged, key=_OLDEST_FIRST)
         return FlowMetrics(
             items=len(members),
             done=done,
             flow_time=flow_time,
             velocity_per_week=done * 7.0 / self.settings.window_days,
             weekly_throughput=tuple(weekly),
-            load=load,
+            load=sum(wip_distribution.values()),
             efficiency=efficiency,
             distribution=dict(distribution),
             wip_distribution=dict(wip_distribution),
-            ageing=ageing,
+            ageing=tuple(_ageing_item(f, flow_time) for f in oldest),
             ageing_over_p85=over_p85,
         )
 
-    def _ageing(
-        self, members: list[_Figures], flow_time: Percentiles | None
-    ) -> tuple[tuple[AgeingItem, ...], int]:
-        aged = [f for f in members if f.age_days is not None]
-        over_p85 = 0
-        if flow_time is not None:
-            over_p85 = sum(1 for f in aged if f.age_days is not None and f.age_days > flow_time.p85)
-        oldest = heapq.nsmallest(
-            self.settings.ageing_named, aged, key=lambda f: (-(f.age_days or 0.0), f.flow.ref)
-        )
-        return tuple(_ageing_item(f, flow_time) for f in oldest), over_p85
-
 
 def _ageing_item(figures: _Figures, flow_time: Percentiles | None) -> AgeingItem:
-    age = figures.age_days or 0.0
+    age = -figures.oldest_first[0] if figures.oldest_first else 0.0
     exceeds = None
     if flow_time is not None:
         for percent, limit in zip(PERCENTS, flow_time[:3], strict=True):
