@@ -64,6 +64,14 @@ log = logging.getLogger(__name__)
 BUSY = "skipped: another worker is syncing this connection right now"
 
 
+def log_traceback(message: str) -> None:
+    """Log the exception being handled with its traceback, with -v only. The root logger's
+    level is what -v sets; `run` and `serve` show our own INFO lines at any verbosity, so
+    the `spm_sync` logger's level cannot tell."""
+    if logging.getLogger().getEffectiveLevel() <= logging.INFO:
+        log.info(message, exc_info=True)
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -308,7 +316,7 @@ def _publish(
             sleep=deps.email_sleep,
         )
     except Exception as error:  # one line; the traceback only with -v
-        log.info("writing the report failed", exc_info=True)
+        log_traceback("writing the report failed")
         log.error(kv("report.failed", run=result.run_id, error=describe(error)))
         _add_error(result, f"report: not written: {describe(error)}")
         return None

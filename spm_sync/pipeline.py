@@ -34,6 +34,7 @@ from spm_sync.cycle import (
     close_failed_run,
     finish_with_result,
     lock_connections,
+    log_traceback,
     publish_as_configured,
     run_cycle,
     start_locked_run,
@@ -63,7 +64,7 @@ def open_store(config: Config) -> Iterator[Store]:
     except StoreTooNew as error:
         raise StoreUnavailable(f"cannot use the store {config.store.url}: {error}") from None
     except (SQLAlchemyError, LookupError, OSError) as error:
-        log.info("opening the store failed", exc_info=True)
+        log_traceback("opening the store failed")
         message = f"cannot open the store {config.store.url}: {describe(error)}"
         raise StoreUnavailable(message) from None
     try:
@@ -84,13 +85,14 @@ def run_command(
             deps = CycleDeps(store, progress=progress, stop=stop)
             outcome = run_cycle(config, deps, mode=mode, send_email=send_email)
     except StoreUnavailable as error:
-        console.print(f"[red]✗[/red] {error}")
+        say_failure(console, f"{error}")
         return CANNOT_START
     except SQLAlchemyError as error:
-        log.info("the store failed", exc_info=True)
-        console.print(
-            f"[red]✗[/red] the store failed mid-run: {describe(error)}; what was stored "
-            "before is kept, and the next run closes this one and picks up from there"
+        log_traceback("the store failed")
+        say_failure(
+            console,
+            f"the store failed mid-run: {describe(error)}; what was stored before is kept, "
+            "and the next run closes this one and picks up from there",
         )
         return exit_codes.FAILED
     finally:
@@ -125,14 +127,19 @@ def write_json(console: Console, path: Path, outcome: CycleOutcome) -> bool:
     try:
         path.write_text(text + "\n", encoding="utf-8")
     except OSError as error:
-        console.print(f"[red]✗[/red] --json {path}: not written: {describe(error)}")
+        say_failure(console, f"--json {path}: not written: {describe(error)}")
         return False
     return True
 
 
+def say_failure(console: Console, message: str) -> None:
+    """One line, however long: a log or a cron mail should not break it in the middle."""
+    console.print(f"[red]✗[/red] {message}", soft_wrap=True)
+
+
 def print_outcome(console: Console, outcome: CycleOutcome) -> None:
     if outcome.skipped:
-        console.print(f"[yellow]skipped[/yellow]: {outcome.skipped}")
+        console.print(f"[yellow]skipped[/yellow]: {outcome.skipped}", soft_wrap=True)
         return
     if outcome.stopped:
         console.print(f"[yellow]run {outcome.run_id} stopped[/yellow]: {outcome.stopped}")
@@ -162,11 +169,11 @@ def report_command(config: Config, *, run_id: int | None, send: bool) -> int:
             record = _reported_run(store, run_id)
             audit = store.audit_rows(record.id) if record is not None else []
     except StoreUnavailable as error:
-        console.print(f"[red]✗[/red] {error}")
+        say_failure(console, f"{error}")
         return CANNOT_START
     if record is None:
         which = f"run {run_id}" if run_id is not None else "any run with a result"
-        console.print(f"[red]✗[/red] the store has no {which}")
+        say_failure(console, f"the store has no {which}")
         return CANNOT_START
     if not record.result:
         console.print(
@@ -177,13 +184,13 @@ def report_command(config: Config, *, run_id: int | None, send: bool) -> int:
     try:
         result = CycleResult.model_validate(record.result)
     except ValidationError as error:
-        console.print(f"[red]✗[/red] run {record.id}'s stored result cannot be read: {error}")
+        say_failure(console, f"run {record.id}'s stored result cannot be read: {error}")
         return 1
     try:
         published = publish_as_configured(config, result, send=send)
     except OSError as error:
-        log.info("writing the report failed", exc_info=True)
-        console.print(f"[red]✗[/red] run {record.id}'s report not written: {describe(error)}")
+        log_traceback("writing the report failed")
+        say_failure(console, f"run {record.id}'s report not written: {describe(error)}")
         return exit_codes.FAILED
     console.print(audit_table(audit, f"Audit log of run {record.id}"))
     console.print(f"report: {published.paths.html}")
@@ -202,7 +209,7 @@ def undo_command(config: Config, *, run_id: int, mode: WriteMode | None) -> int:
     try:
         with open_store(config) as store, stop_on_signals(stop):
             if store.get_run(run_id) is None:
-                console.print(f"[red]✗[/red] the store has no run {run_id}")
+                say_failure(console, f"the store has no run {run_id}")
                 return CANNOT_START
             progress = make_progress(Console(stderr=True), show_log=True)
             deps = CycleDeps(store, progress=progress, stop=stop)
@@ -212,14 +219,14 @@ def undo_command(config: Config, *, run_id: int, mode: WriteMode | None) -> int:
                 deps.progress.close()
             audit = store.audit_rows(outcome.run_id) if outcome.run_id is not None else []
     except StoreUnavailable as error:
-        console.print(f"[red]✗[/red] {error}")
+        say_failure(console, f"{error}")
         return CANNOT_START
     except SQLAlchemyError as error:
-        log.info("the store failed", exc_info=True)
-        console.print(f"[red]✗[/red] the store failed mid-run: {describe(error)}")
+        log_traceback("the store failed")
+        say_failure(console, f"the store failed mid-run: {describe(error)}")
         return exit_codes.FAILED
     if outcome.refused:
-        console.print(f"[red]✗[/red] {outcome.refused}")
+        say_failure(console, f"{outcome.refused}")
         return CANNOT_START
     if outcome.result is None and not outcome.stopped and not outcome.skipped:
         console.print(f"run {run_id} wrote nothing: nothing to undo")

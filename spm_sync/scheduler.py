@@ -52,7 +52,7 @@ from apscheduler.triggers.base import BaseTrigger
 from connectors.registry import ConnectorFactory, default_connector_factory
 from spm_sync import exit_codes
 from spm_sync.config import Config
-from spm_sync.cycle import CycleDeps, CycleOutcome, run_cycle
+from spm_sync.cycle import CycleDeps, CycleOutcome, log_traceback, run_cycle
 from spm_sync.pipeline import StoreUnavailable, open_store
 from spm_sync.progress import LogProgress, kv
 from spm_sync.pull import describe
@@ -200,8 +200,7 @@ class Worker:
             work()
         except Exception as error:  # the store went away, ...: the next slot tries again
             log.error(kv("serve.run", status="failed", error=describe(error)))
-            if _tracebacks_wanted():
-                log.info("the cycle failed", exc_info=True)
+            log_traceback("the cycle failed")
         finally:
             self._busy.release()
             self._idle.set()
@@ -249,11 +248,6 @@ def _status(outcome: CycleOutcome) -> str:
     if outcome.result is not None:
         return outcome.result.status
     return "stopped" if outcome.stopped else "skipped"
-
-
-def _tracebacks_wanted() -> bool:
-    """Tracebacks with -v only: `serve` always logs our INFO lines, the root level says -v."""
-    return logging.getLogger().getEffectiveLevel() <= logging.INFO
 
 
 def build_scheduler(worker: Worker, *, run_now: bool) -> BlockingScheduler:
