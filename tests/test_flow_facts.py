@@ -160,6 +160,17 @@ def test_changes_before_creation_or_after_now_are_clamped_with_a_reason() -> Non
     assert late.problems == ("clock skew: 1 status change(s) dated in the future; taken as now",)
 
 
+def test_a_creation_date_in_the_future_is_taken_as_now() -> None:
+    flow = flow_of(item("A-1", (2, "In Progress"), created=NOW + timedelta(days=3)))
+    assert (flow.created, flow.started, flow.wip) == (NOW, NOW, True)
+    assert flow.problems == (
+        "created in the future (clock skew): taken as now",
+        "clock skew: 1 status change(s) dated before the item's creation; taken as at creation",
+    )
+    bare = flow_of(item("A-2", status="In Progress", created=NOW + timedelta(days=3)))
+    assert (bare.created, bare.started) == (NOW, NOW)
+
+
 def test_no_creation_date_takes_the_first_change() -> None:
     flow = flow_of(item("A-1", (2, "In Progress"), (5, "Done"), created=None))
     assert flow.created == day(2)

@@ -101,11 +101,14 @@ def _flow_of(item: FlowItem, book: StatusBook, settings: FlowSettings, now: date
     current_category = current.stage_category or item.status_category
     unmapped: list[str] = [item.status] if current.unmapped else []
     unknown: list[str] = []
+    created = item.created
+    if created is not None and created > now:
+        problems.append("created in the future (clock skew): taken as now")
+        created = now
     if not item.changes:
-        return _without_history(item, current, current_category, unmapped, book, problems)
+        return _without_history(item, created, current, current_category, unmapped, book, problems)
 
     changes: Sequence[StatusChange] = item.changes
-    created = item.created
     walk = None
     if created is not None and changes[-1].at <= now:
         # Most histories need no correction: walk them as they are, and put them in order only
@@ -245,6 +248,7 @@ def _note_status(
 
 def _without_history(
     item: FlowItem,
+    created: datetime | None,
     current: StatusMeaning,
     category: StatusCategory,
     unmapped: list[str],
@@ -252,7 +256,7 @@ def _without_history(
     problems: list[str],
 ) -> ItemFlow:
     is_done = category is _DONE
-    started = item.created if category is not _TODO else None
+    started = created if category is not _TODO else None
     done = item.resolved if is_done else None
     if category is _TODO:
         problems.append("no status history")
@@ -267,7 +271,7 @@ def _without_history(
         value_streams=item.value_streams,
         status=item.status,
         stage=current.stage,
-        created=item.created,
+        created=created,
         started=started,
         done=done,
         is_done=is_done,
