@@ -386,3 +386,14 @@ def test_a_status_stated_with_two_categories_takes_the_lowest_whatever_the_order
     assert (forward[a].is_done, forward[a].done) == (True, day(2))
     assert (forward[b].is_done, forward[b].started) == (False, day(3))
     assert (forward[c].started, forward[c].wip) == (day(2), True)
+
+
+def test_a_resolution_date_outside_the_items_life_is_clamped_with_a_reason() -> None:
+    early = flow_of(item("A-1", status="Done", created=day(5), resolved=day(2)))
+    assert early.done == day(5)
+    assert "resolution date before the item started (clock skew): taken as its start" in (
+        early.problems
+    )
+    late = flow_of(item("A-2", status="Done", resolved=NOW + timedelta(days=1)))
+    assert late.done == NOW
+    assert "resolution date in the future (clock skew): taken as now" in late.problems

@@ -106,7 +106,9 @@ def _flow_of(item: FlowItem, book: StatusBook, settings: FlowSettings, now: date
         problems.append("created in the future (clock skew): taken as now")
         created = now
     if not item.changes:
-        return _without_history(item, created, current, current_category, unmapped, book, problems)
+        return _without_history(
+            item, created, current, current_category, unmapped, book, problems, now
+        )
 
     changes: Sequence[StatusChange] = item.changes
     walk = None
@@ -133,11 +135,13 @@ def _flow_of(item: FlowItem, book: StatusBook, settings: FlowSettings, now: date
     is_done = current_category is _DONE
     done: datetime | None = None
     if is_done:
-        done = done_at if done_at is not None else item.resolved
+        done = done_at
         if done is None:
-            problems.append("done, but the history does not say when: left out of flow time")
-        elif done_at is None:
-            problems.append("done time taken from the tracker's resolution date")
+            done = _resolution(item.resolved, started or created, now, problems)
+            if done is None:
+                problems.append("done, but the history does not say when: left out of flow time")
+            else:
+                problems.append("done time taken from the tracker's resolution date")
         if started is None and settings.start is FlowStart.STARTED:
             problems.append("done without passing an in-progress status: no flow time")
     elif started is None and current_category is _IN_PROGRESS:
@@ -254,10 +258,11 @@ def _without_history(
     unmapped: list[str],
     book: StatusBook,
     problems: list[str],
+    now: datetime,
 ) -> ItemFlow:
     is_done = category is _DONE
     started = created if category is not _TODO else None
-    done = item.resolved if is_done else None
+    done = _resolution(item.resolved, created, now, problems) if is_done else None
     if category is _TODO:
         problems.append("no status history")
     else:
@@ -281,6 +286,21 @@ def _without_history(
         wait_seconds=0.0,
         problems=tuple(problems),
     )
+
+
+def _resolution(
+    resolved: datetime | None, floor: datetime | None, now: datetime, problems: list[str]
+) -> datetime | None:
+    """The tracker's resolution date as a done time, kept between the start and `now`."""
+    if resolved is None:
+        return None
+    if resolved > now:
+        problems.append("resolution date in the future (clock skew): taken as now")
+        return now
+    if floor is not None and resolved < floor:
+        problems.append("resolution date before the item started (clock skew): taken as its start")
+        return floor
+    return resolved
 
 
 def _name_statuses(problems: list[str], unmapped: list[str], unknown: list[str]) -> None:
