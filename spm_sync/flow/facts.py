@@ -93,6 +93,9 @@ class _Walk(NamedTuple):
     wait: float
     last: StatusMeaning | None
     last_at: datetime
+    last_status: str
+    created: datetime
+    """The creation date the walk started from (the first change's when there was none)."""
 
 
 def _flow_of(item: FlowItem, book: StatusBook, settings: FlowSettings, now: datetime) -> ItemFlow:
@@ -110,24 +113,12 @@ def _flow_of(item: FlowItem, book: StatusBook, settings: FlowSettings, now: date
             item, created, current, current_category, unmapped, book, problems, now
         )
 
-    changes: Sequence[StatusChange] = item.changes
-    walk = None
-    if created is not None and changes[-1].at <= now:
-        # Most histories need no correction: walk them as they are, and put them in order only
-        # when the walk meets a change dated before the one ahead of it (or before creation).
-        walk = _walk(changes, created, book, settings, unmapped, unknown)
-    if walk is None:
-        changes = in_order(changes, created, now, problems)
-        if created is None:
-            problems.append("no creation date: the first status change stands for it")
-            created = changes[0].at
-        walk = _walk(changes, created, book, settings, unmapped, unknown)
-        if walk is None:
-            raise AssertionError("in_order returned changes out of order")
+    walk = _walk_in_order(item.changes, created, book, settings, now, problems, unmapped, unknown)
+    created = walk.created
     started, done_at, last, stage_since = walk.started, walk.done_at, walk.last, walk.stage_since
-    if changes[-1].to_status.casefold() != item.status.casefold():
+    if walk.last_status.casefold() != item.status.casefold():
         problems.append(
-            f"history ends in '{changes[-1].to_status}' but the item is in '{item.status}' now "
+            f"history ends in '{walk.last_status}' but the item is in '{item.status}' now "
             "(partial history)"
         )
         done_at, last, stage_since = None, current, None
@@ -173,6 +164,36 @@ def _flow_of(item: FlowItem, book: StatusBook, settings: FlowSettings, now: date
         wait_seconds=wait,
         problems=tuple(problems),
     )
+
+
+def _walk_in_order(
+    changes: Sequence[StatusChange],
+    created: datetime | None,
+    book: StatusBook,
+    settings: FlowSettings,
+    now: datetime,
+    problems: list[str],
+    unmapped: list[str],
+    unknown: list[str],
+) -> _Walk:
+    """The walk over a history whose timestamps have been put right where needed.
+
+    Most histories need no correction: they are walked as they are, and put in order (see
+    `chronology`) only when the walk meets a change dated before the one ahead of it or before
+    creation, or when something needs correcting before the walk can start.
+    """
+    if created is not None and changes[-1].at <= now:
+        walk = _walk(changes, created, book, settings, unmapped, unknown)
+        if walk is not None:
+            return walk
+    changes = in_order(changes, created, now, problems)
+    if created is None:
+        problems.append("no creation date: the first status change stands for it")
+        created = changes[0].at
+    walk = _walk(changes, created, book, settings, unmapped, unknown)
+    if walk is None:
+        raise AssertionError("in_order returned changes out of order")
+    return walk
 
 
 def _walk(
@@ -238,6 +259,8 @@ def _walk(
         wait.total_seconds(),
         previous,
         segment_start,
+        changes[-1].to_status,
+        created,
     )
 
 

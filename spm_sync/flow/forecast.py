@@ -6,14 +6,17 @@ took is the trial's outcome. The dates at 50/85/95% are nearest-rank percentiles
 outcomes, counted from `today`; a trial ending in bucket b ends on `today + b · bucket_days`
 (the end of that bucket, never earlier).
 
-Speed without numpy: 200 objectives × 10,000 trials is millions of draws, too many for a Python
-loop per draw. Draws are made in bulk instead: `randbytes` gives random bytes at C speed, and
-`bytes.translate` turns each byte into a past bucket's count (each of the m buckets owns
-⌊256/m⌋ byte values; the few left over are deleted, which keeps every bucket equally likely).
-`itertools.accumulate` turns the stream into running totals, and each trial is one `bisect` for
-where its segment of the stream reaches the remaining count. Trials use consecutive, disjoint
-segments, so they stay independent. More than 256 buckets, or a bucket over 255 items, fall back
-to `random.choices` (same result distribution, slower).
+Speed without numpy: 200 objectives × 10,000 trials is tens of millions of draws, far too many
+for a Python loop per draw or per trial. Two things make it cheap:
+- Draws come in bulk: `randbytes` gives random bytes at C speed and `bytes.translate` turns each
+  byte into a past bucket's count (each of the m buckets owns ⌊256/m⌋ byte values; the few left
+  over are deleted, which keeps every bucket equally likely). More than 256 buckets, or a
+  bucket over 255 items, fall back to `random.choices` (same distribution, slower).
+- Trials are simulated as a population, by counts: all trials with the same number of items
+  done are interchangeable, so each bucket the simulation only counts how many of their fresh
+  draws took each value (`bytes.count`). The work per bucket grows with the number of distinct
+  running totals, not with the number of trials, and the result is distributed exactly as if
+  each trial had been run on its own.
 
 The generator is passed in, so a seeded `random.Random` makes every forecast repeatable; it is
 used in the order of the inputs.
@@ -165,6 +168,8 @@ def _drawer(throughput: Sequence[int], rng: random.Random) -> Callable[[int], Se
 
 
 class ForecastStatus(StrEnum):
+    """How an objective stands: its 85% date against its target, or why there is none."""
+
     ON_TRACK = "on track"
     AT_RISK = "at risk"
     NO_TARGET = "no target"
@@ -251,8 +256,9 @@ def forecast_objectives(
             horizon_days=horizon_days,
         )
         if forecast is None:
-            weeks = len(outlook.throughput) * outlook.bucket_days / 7
-            reason = f"no epic of this objective was done in the last {weeks:g} weeks"
+            days = len(outlook.throughput) * outlook.bucket_days
+            span = f"{days // 7} weeks" if days % 7 == 0 else f"{days} days"
+            reason = f"no epic of this objective was done in the last {span}"
             result.append(_judged(outlook, ForecastStatus.NO_HISTORY, reason))
             continue
         result.append(_against_target(outlook, forecast, horizon_days))
@@ -271,14 +277,15 @@ def _judged(
 def _against_target(
     outlook: ObjectiveOutlook, forecast: CompletionForecast, horizon_days: int
 ) -> ObjectiveForecast:
-    n = outlook.remaining
+    n = f"{outlook.remaining} open epic" + ("" if outlook.remaining == 1 else "s")
     if forecast.p85 is None:
         years = horizon_days / 365
         span = "a year" if years == 1 else f"{years:g} years"
-        reason = f"at this throughput, {n} open epics are not done within {span}"
+        verb = "is" if outlook.remaining == 1 else "are"
+        reason = f"at this throughput, {n} {verb} not done within {span}"
         status = ForecastStatus.AT_RISK if outlook.target else ForecastStatus.NO_TARGET
         return _judged(outlook, status, reason, forecast)
-    likely = f"{n} open epics 85% likely done by {forecast.p85.isoformat()}"
+    likely = f"{n} 85% likely done by {forecast.p85.isoformat()}"
     if outlook.target is None:
         return _judged(outlook, ForecastStatus.NO_TARGET, f"{likely}; no target date", forecast)
     if forecast.p85 > outlook.target:

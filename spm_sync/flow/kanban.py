@@ -110,14 +110,52 @@ def portfolio_kanban(
 ) -> PortfolioKanban:
     """Place each item's card in its stage on each of its value streams' boards.
 
-    Done items finished before `done_since` (or at an unknown time, when it is given) are left
-    off the board: the done column shows recent finishes, not the whole archive.
+    `flows` must be derived with the same `stage_map` (their stage and stage entry come from
+    it). Done items finished before `done_since` (or at an unknown time, when it is given) are
+    left off the board: the done column shows recent finishes, not the whole archive.
     """
     if not stage_map.configured:
         raise ValueError("the Portfolio Kanban needs its stages configured")
     _check_limits(stage_map, limits)
+    placed, unplaced = _place(flows, stage_map, done_since)
+    portfolio: dict[str, list[Card]] = defaultdict(list)
+    by_stream: dict[str | None, dict[str, list[Card]]] = defaultdict(lambda: defaultdict(list))
+    for _, card, stage_name, streams in placed:
+        portfolio[stage_name].append(card)
+        for stream in dict.fromkeys(streams or (None,)):
+            by_stream[stream][stage_name].append(card)
+    streams_in_order = sorted(by_stream, key=lambda s: (s is None, s or ""))
+
+    over_limit = _exceeded(None, portfolio, stage_map, limits.per_stage)
+    for stream in streams_in_order:
+        if stream is not None:
+            stream_limits = {
+                stage: limit for (name, stage), limit in limits.per_stream.items() if name == stream
+            }
+            over_limit += _exceeded(stream, by_stream[stream], stage_map, stream_limits)
+    beyond = {ref for over in over_limit for ref in over.beyond}
+    return PortfolioKanban(
+        boards=tuple(
+            _board(stream, by_stream[stream], stage_map, limits, beyond)
+            for stream in streams_in_order
+        ),
+        stage_counts={stage.name: len(portfolio.get(stage.name, [])) for stage in stage_map.stages},
+        over_limit=tuple(over_limit),
+        stop_starting=tuple(row[1].ref for row in reversed(placed) if row[1].ref in beyond),
+        unplaced=tuple(sorted(unplaced, key=lambda u: u.ref)),
+    )
+
+
+_Placed = tuple[datetime, Card, str, tuple[str, ...]]
+"""(entry or earliest, card, stage, value streams) of one item on the boards."""
+
+
+def _place(
+    flows: Iterable[ItemFlow], stage_map: StageMap, done_since: datetime | None
+) -> tuple[list[_Placed], list[Unplaced]]:
+    """The cards in order of entry into their stage, and the items that have no stage."""
     done_stages = {s.name for s in stage_map.stages if s.category is StatusCategory.DONE}
-    placed: list[tuple[datetime, Card, str, tuple[str, ...]]] = []
+    placed: list[_Placed] = []
     unplaced: list[Unplaced] = []
     for flow in flows:
         if flow.stage is None:
@@ -129,40 +167,24 @@ def portfolio_kanban(
         ):
             card = Card(flow.ref, flow.status, flow.stage_entered)
             placed.append((flow.stage_entered or _EARLIEST, card, flow.stage, flow.value_streams))
-    # One (stable) sort into entry order; every column list below keeps it.
+    # One stable sort into entry order; every column list made from it keeps that order.
     placed.sort(key=itemgetter(0))
-    by_stream: dict[str | None, dict[str, list[Card]]] = defaultdict(lambda: defaultdict(list))
-    portfolio: dict[str, list[Card]] = defaultdict(list)
-    for _, card, stage_name, streams in placed:
-        portfolio[stage_name].append(card)
-        for stream in streams or (None,):
-            by_stream[stream][stage_name].append(card)
+    return placed, unplaced
 
-    over_limit: list[OverLimit] = []
+
+def _exceeded(
+    stream: str | None,
+    columns: Mapping[str, list[Card]],
+    stage_map: StageMap,
+    limits: Mapping[str, int],
+) -> list[OverLimit]:
+    over_limit = []
     for stage in stage_map.stages:
-        limit = limits.per_stage.get(stage.name)
-        cards = portfolio.get(stage.name, [])
+        limit = limits.get(stage.name)
+        cards = columns.get(stage.name, [])
         if limit is not None and len(cards) > limit:
-            over_limit.append(_over(None, stage.name, limit, cards))
-    streams_in_order = sorted(by_stream, key=lambda s: (s is None, s or ""))
-    for stream in streams_in_order:
-        for stage in stage_map.stages:
-            limit = limits.per_stream.get((stream, stage.name)) if stream is not None else None
-            cards = by_stream[stream].get(stage.name, [])
-            if limit is not None and len(cards) > limit:
-                over_limit.append(_over(stream, stage.name, limit, cards))
-
-    beyond = {ref for over in over_limit for ref in over.beyond}
-    boards = tuple(
-        _board(stream, by_stream[stream], stage_map, limits, beyond) for stream in streams_in_order
-    )
-    return PortfolioKanban(
-        boards=boards,
-        stage_counts={stage.name: len(portfolio.get(stage.name, [])) for stage in stage_map.stages},
-        over_limit=tuple(over_limit),
-        stop_starting=tuple(row[1].ref for row in reversed(placed) if row[1].ref in beyond),
-        unplaced=tuple(sorted(unplaced, key=lambda u: u.ref)),
-    )
+            over_limit.append(_over(stream, stage.name, limit, cards))
+    return over_limit
 
 
 def _check_limits(stage_map: StageMap, limits: WipLimits) -> None:
