@@ -265,3 +265,62 @@ def test_postgres_going_away_mid_run_is_one_line_and_loses_nothing_stored(
             assert second.status is RunStatus.SUCCEEDED
             assert len(store.audit_rows(first.id, status="written")) == kept
             assert store.count_items() == 200
+
+
+@pytest.mark.postgres
+@pytest.mark.integration
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_terminated_postgres_sessions_mid_run_lose_nothing_and_print_no_traceback(
+    tmp_path: Path, pg_url: str
+) -> None:
+    """`pg_terminate_backend` on every session of the run (an administrator, a failover):
+    the pool reconnects where it can, a lock whose session is gone is not an error at its
+    release, and either the run ends ok or it fails in one line; what it stored stays."""
+    application = f"spm-sync-victim-{os.getpid()}"
+    victim_url = f"{pg_url}&application_name={application}"
+    with sandbox_setup(tmp_path, size=200, seed=6, store_url=victim_url) as env:
+        slow = Faults(latency_ms=150)
+        env.jira.set_faults(slow)
+        env.ado.set_faults(slow)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "spm_sync", "run", "-c", str(env.config_path), "--apply"],
+            env={**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "200"},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            deadline = time.monotonic() + 120
+            while written_rows(pg_url) < 5:
+                assert process.poll() is None, process.communicate()
+                assert time.monotonic() < deadline, "the write-back never started"
+                time.sleep(0.05)
+            killer = create_engine(normalize_url(pg_url))
+            with killer.begin() as connection:
+                terminated = connection.execute(
+                    text(
+                        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                        "WHERE application_name = :name"
+                    ),
+                    {"name": application},
+                ).scalar()
+            killer.dispose()
+            assert terminated
+            out, err = process.communicate(timeout=120)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+        assert process.returncode in (exit_codes.OK, exit_codes.FAILED), out + err
+        assert "Traceback" not in err and "Traceback" not in out
+        if process.returncode == exit_codes.FAILED:
+            assert len([line for line in out.splitlines() if "✗" in line]) == 1, out
+        kept = written_rows(pg_url)
+        assert kept >= 5
+        again = spm_sync("run", "-c", str(env.config_path), "--apply", "--no-email")
+        assert again.returncode == 0, again.stdout + again.stderr
+        with Store(pg_url) as store:
+            first = min(store.last_runs(5), key=lambda run: run.id)
+            assert len(store.audit_rows(first.id, status="written")) == kept
+            assert store.unfinished_runs() == [] and store.count_items() == 200

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -13,6 +14,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, Engine, Table, delete, insert, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL
+from sqlalchemy.exc import SQLAlchemyError
 
 from spm_sync.store.columns import utc_now
 from spm_sync.store.cycle_lock import exclusive_cycle
@@ -24,6 +26,7 @@ from spm_sync.store.engine import (
     upgrade_schema,
 )
 
+log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 T = TypeVar("T")
 Row = Mapping[Any, Any]
@@ -136,6 +139,10 @@ class StoreBase:
             try:
                 if acquired:
                     connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+            except SQLAlchemyError:
+                # The session is gone (server restarted, backend terminated), and its lock
+                # with it: nothing left to release, and the block's own outcome stands.
+                log.debug("releasing the advisory lock %r failed", name, exc_info=True)
             finally:
                 connection.close()  # unpooled: ends the session, and any lock it still holds
 
