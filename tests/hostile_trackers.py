@@ -3,8 +3,11 @@ transfer-safety tests: small portfolios, fast retries, and limits passed as sett
 
 from __future__ import annotations
 
+import socket
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from functools import cache
 from typing import Any
 
@@ -88,3 +91,41 @@ def settled(read: Callable[[], int], quiet: float = 0.3) -> int:
         if again == value:
             return value
         value = again
+
+
+@contextmanager
+def scripted_server(script: Sequence[tuple[float, bytes]]) -> Iterator[str]:
+    """A server on 127.0.0.1 that answers every connection with `script`: (pause, bytes) steps,
+    then keeps the connection open without a word, until the test ends (or the client leaves)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.1)
+    done = threading.Event()
+
+    def serve(connection: socket.socket) -> None:
+        with connection:
+            try:
+                connection.recv(65536)  # the request
+                for pause, data in script:
+                    if done.wait(pause):
+                        return
+                    connection.sendall(data)
+                done.wait()
+            except OSError:
+                return  # the client gave up
+
+    def accept() -> None:
+        while not done.is_set():
+            try:
+                connection, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            threading.Thread(target=serve, args=(connection,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        done.set()
+        listener.close()

@@ -43,6 +43,7 @@ from tests.hostile_trackers import (
     ado_items,
     jira_connector,
     jira_items,
+    scripted_server,
     settled,
     timed,
 )
@@ -305,3 +306,28 @@ def test_the_watchdog_forgets_finished_requests() -> None:
     soon = watchdog.watch(time.monotonic() + 0.05, pull_bound=False)
     time.sleep(0.3)
     assert soon.fired
+
+
+def _session(request_seconds: float) -> requests.Session:
+    session = requests.Session()
+    mount_policy(session, RequestStats(), bounds=TransferBounds(request_seconds, 2**20))
+    return session
+
+
+@pytest.mark.parametrize(
+    "script",
+    [
+        [],  # accepts, never answers
+        [(0.0, b"H"), *[(0.2, b"T")] * 100],  # the status line, a byte at a time
+        [(0.0, b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n"), *[(0.2, b" ")] * 100],
+    ],
+    ids=["silent", "trickling-headers", "trickling-body"],
+)
+def test_the_request_deadline_holds_from_connect_to_last_byte(
+    script: list[tuple[float, bytes]],
+) -> None:
+    """With a 30 s read timeout, each of these servers would hold a request 20 s or forever."""
+    with scripted_server(script) as url:
+        error, seconds = timed(lambda: _session(1.0).get(f"{url}/x", timeout=30))
+    assert isinstance(error, RequestDeadlineExceeded), error
+    assert 1.0 <= seconds < 1.0 + SLACK
