@@ -121,8 +121,8 @@ class StoreBase:
         workers sharing one database exclude each other per name (e.g. one sync per
         connection) and never wait. The lock goes when the block ends, or with the connection
         if the worker dies.
-        SQLite: always succeeds. SQLite serves a single worker process; its callers share a
-        process and coordinate with ordinary thread locks.
+        SQLite: always succeeds: a cycle there already holds the whole store (`cycle_lock`),
+        so only one process ever asks.
         """
         if self.backend != "postgresql":
             yield True
