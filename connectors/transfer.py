@@ -28,7 +28,7 @@ import itertools
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -81,7 +81,7 @@ class PullDeadline:
     """The deadline of one connection's pull: set on the first `window()` of the run, open
     while any window is (pull and key scan), so requests of a push are not bound by it."""
 
-    def __init__(self, seconds: float, clock: Any = time.monotonic) -> None:
+    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.seconds = seconds
         self._clock = clock
         self._at: float | None = None
