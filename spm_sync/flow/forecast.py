@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import math
 import random
-from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -105,41 +104,43 @@ def _simulate(
     The trials are simulated as a population: `running[s]` trials have s items done. Each
     bucket, every running trial gets its own fresh draw; trials with the same s are
     interchangeable, so the first `running[s0]` draws go to those at s0, the next ones to s1,
-    and only how many of each value landed there matters (`bytes.count`, at C speed).
+    and only how many of each value landed there matters (`bytes.count` over that range).
     """
     draw = _drawer(throughput, rng)
-    values = sorted(set(throughput) - {0})
+    values = sorted(set(throughput) - {0})  # a zero moves nothing: whoever drew it stays
     outcomes = [0] * (max_buckets + 1)
     running: dict[int, int] = {0: trials}
     for bucket in range(1, max_buckets + 1):
         draws = draw(sum(running.values()))
+        count_in = draws.count if isinstance(draws, bytes) else _list_count(draws)
         after: dict[int, int] = {}
+        finished = 0
         pos = 0
         for done, count in running.items():
-            moved = 0
-            for value, landed in _tally(draws[pos : pos + count], values):
-                if not landed:
-                    continue
-                moved += landed
-                total = done + value
-                if total >= remaining:
-                    outcomes[bucket] += landed
-                else:
-                    after[total] = after.get(total, 0) + landed
-            if count > moved:
-                after[done] = after.get(done, 0) + count - moved
-            pos += count
+            end = pos + count
+            stay = count
+            for value in values:
+                landed = count_in(value, pos, end)
+                if landed:
+                    stay -= landed
+                    total = done + value
+                    if total >= remaining:
+                        finished += landed
+                    else:
+                        after[total] = after.get(total, 0) + landed
+            if stay:
+                after[done] = after.get(done, 0) + stay
+            pos = end
+        outcomes[bucket] = finished
         running = after
         if not running:
             break
     return outcomes
 
 
-def _tally(draws: Sequence[int], values: Sequence[int]) -> Iterable[tuple[int, int]]:
-    """How many of `draws` are each value; zeros are left out (they move nothing)."""
-    if isinstance(draws, bytes) and len(values) <= 16:
-        return ((value, draws.count(value)) for value in values)
-    return ((value, landed) for value, landed in Counter(draws).items() if value)
+def _list_count(draws: Sequence[int]) -> Callable[[int, int, int], int]:
+    """`bytes.count(value, start, end)` for draws held in a list (the slow path)."""
+    return lambda value, start, end: draws[start:end].count(value)
 
 
 def _drawer(throughput: Sequence[int], rng: random.Random) -> Callable[[int], Sequence[int]]:
