@@ -1,7 +1,12 @@
 """Flow metrics, the Portfolio Kanban and completion forecasts: the pure core.
 
-`history` holds what is read (status changes, items); `settings` what the config layer fills;
-`facts` derives each item's flow facts once; `metrics`, `kanban` and `forecast` turn them into
-results for any grouping (objective, Key Result, value stream). Nothing here does I/O or reads
-the clock: `now`/`today` and the random generator are passed in.
+- `history`: what is read (status changes, items) and the merge of items moved between keys;
+- `settings`: what the config layer fills (stages, WIP limits, active/wait statuses, flow
+  classes, window, start definition);
+- `chronology` and `statuses`: timestamps put right, and what each status name means;
+- `facts`: each item's flow facts, derived once per run, with its problems;
+- `metrics`, `kanban`, `forecast`: results for any grouping (objective, Key Result, value
+  stream), the boards against their limits, and each objective's completion dates.
+
+Nothing here does I/O or reads the clock: `now`/`today` and the random generator are passed in.
 """
