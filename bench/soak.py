@@ -12,6 +12,8 @@ end the store equal, field for field, to a fresh pull of each tracker.
 
 Part 2, kill -9 (`bench.soak_kill`): see there.
 
+Part 3, hostile trackers and a second process (`bench.soak_hostile`): see there.
+
 Results go to `bench/soak-results.json` (`soak-results-quick.json` in quick mode).
 """
 
@@ -146,9 +148,11 @@ def fault_soak(
 
 
 def main() -> None:
-    from bench import soak_kill
+    from bench import soak_hostile, soak_kill
 
-    parser = argparse.ArgumentParser(description="spm-sync soak: faults, races and kill -9")
+    parser = argparse.ArgumentParser(
+        description="spm-sync soak: faults, races, kill -9, hostile trackers"
+    )
     parser.add_argument("--quick", action="store_true", help="a smaller portfolio")
     parser.add_argument("--output", type=Path, help="results file to write")
     args = parser.parse_args()
@@ -161,16 +165,23 @@ def main() -> None:
         faults = fault_soak(Path(scratch, "faults"), size=size, edits=3 if args.quick else 10)
         print(f"[kill -9] {size} items, 10 kills")
         kills = soak_kill.kill_soak(Path(scratch, "kills"), size=size, kills=10)
-    document = {"mode": "quick" if args.quick else "full", "faults": faults, "kill": kills}
+        print(f"[hostile] {size} items, 12 hostile cycles, two processes on one store")
+        hostile = soak_hostile.hostile_soak(Path(scratch, "hostile"), size=size)
+    document = {
+        "mode": "quick" if args.quick else "full",
+        "faults": faults,
+        "kill": kills,
+        "hostile": hostile,
+    }
     output.write_text(json.dumps(document, indent=2, default=str) + "\n", encoding="utf-8")
     print(f"\nwrote {output}")
-    for part, result in (("faults", faults), ("kill -9", kills)):
+    for part, result in (("faults", faults), ("kill -9", kills), ("hostile", hostile)):
         found = {name: items for name, items in result["violations"].items() if items}
         print(f"{part}: {'OK' if not found else 'VIOLATIONS'} in {result['seconds']} s")
         for name, items in found.items():
             for item in items:
                 print(f"  {name}: {item}")
-    raise SystemExit(0 if faults["ok"] and kills["ok"] else 1)
+    raise SystemExit(0 if faults["ok"] and kills["ok"] and hostile["ok"] else 1)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,11 @@ import pytest
 
 from bench.soak import fault_soak
 from bench.soak_checks import duplicate_writes, unreadable_database, unreported_conflicts
+from bench.soak_hostile import HostileCase, hostile_cycle, hostile_soak, tighten
 from bench.soak_kill import kill_soak
+from bench.world import JIRA, world
+from connectors.sandbox.server import Faults
+from spm_sync.config import load_config
 from spm_sync.domain import ConnectionPlan, PlannedWrite, WriteField, WriteResult, WriteStatus
 from spm_sync.store import Store
 
@@ -44,6 +48,18 @@ def test_runs_killed_in_pull_apply_and_report_converge_to_an_uninterrupted_run(
     assert no_violations(result) == {}
     assert [step["phase"] for step in result["steps"]] == ["pull", "apply", "report"]
     assert result["kills"] >= 2  # a short apply may finish before its kill point
+
+
+def test_hostile_trackers_and_a_second_process_lose_nothing_and_write_nothing_twice(
+    tmp_path: Path,
+) -> None:
+    result = hostile_soak(tmp_path, size=300, edits=2, log=lambda _: None)
+
+    assert no_violations(result) == {}
+    cases = {(row["case"], row["connection"]) for row in result["cases"]}
+    assert len(cases) == 12  # six misbehaviours on each tracker
+    assert all(row["status"] == "partial" and row["problem"] for row in result["cases"])
+    assert sorted(result["two_processes"]["exit_statuses"]) in ([0, 3], [0, 0])
 
 
 # -- the checks find what they look for ----------------------------------------------------------
@@ -112,3 +128,16 @@ def test_unreadable_database_flags_a_damaged_file(tmp_path: Path) -> None:
     damaged.write_bytes(bytes(data))
     found = unreadable_database(damaged)
     assert len(found) == 1 and found[0].startswith("damaged.db: ")
+
+
+def test_a_hostile_case_that_does_no_harm_is_reported_as_a_violation(tmp_path: Path) -> None:
+    """The hostile soak's check is not blind: a "hostile" tracker that behaves well must not
+    pass as a case that failed its connection with the expected reason."""
+    with world(tmp_path, 120) as made:
+        tighten(made.config_path)
+        with Store(load_config(made.config_path).store.url) as store:
+            harmless = HostileCase("harmless", JIRA, Faults(), ("page",))
+            _, violations = hostile_cycle(made, store, harmless)
+
+    assert any("run status ok, expected partial" in found for found in violations)
+    assert any("does not say page" in found for found in violations)
