@@ -5,17 +5,22 @@ from __future__ import annotations
 
 import math
 import random
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from spm_sync.domain import StatusCategory
+from spm_sync.flow.facts import derive_flows
 from spm_sync.flow.forecast import (
     CompletionForecast,
     ForecastStatus,
     ObjectiveOutlook,
     forecast_completion,
     forecast_objectives,
+    outlooks_from_flows,
 )
+from spm_sync.flow.history import FlowItem, StatusChange
+from spm_sync.flow.settings import FlowSettings
 
 TODAY = date(2026, 12, 3)
 HISTORY = (0, 1, 3, 0, 2, 1, 0, 4, 1, 2, 0, 1)  # twelve weeks of epics done
@@ -148,14 +153,6 @@ def test_forecasts_of_many_objectives_are_repeatable_in_input_order() -> None:
 
 
 def test_outlooks_count_open_epics_and_weekly_throughput_from_flow_facts() -> None:
-    from datetime import UTC, datetime
-
-    from spm_sync.domain import StatusCategory
-    from spm_sync.flow.facts import derive_flows
-    from spm_sync.flow.forecast import outlooks_from_flows
-    from spm_sync.flow.history import FlowItem, StatusChange
-    from spm_sync.flow.settings import FlowSettings
-
     now = datetime(2026, 12, 3, tzinfo=UTC)
     doing, done = StatusCategory.IN_PROGRESS, StatusCategory.DONE
 
