@@ -8,12 +8,15 @@ from __future__ import annotations
 import difflib
 import threading
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
 from spm_sync.domain import ConnectionPlan, WorkItem, WriteResult
+
+if TYPE_CHECKING:
+    from spm_sync.flow.history import StatusChange
 
 RankKind = Literal["lexorank", "numeric"]
 
@@ -115,6 +118,17 @@ class Connector(Protocol):
     It yields one `WriteResult` per `PlannedWrite` (including the RANK rows carried by moves).
     This replaces the design's separate `apply`/`rerank`: a single freshness check for both kinds
     of write avoids our own score write being mistaken for a human edit by the rank step.
+
+    `pull_history(changed_keys, cursor)` streams the status changes (flow metrics' input) that
+    the store does not hold yet, with the fewest requests the tracker allows: `changed_keys` are
+    the keys `pull` yielded in this run (on a full sync, every key in scope), `cursor` is what
+    `history_cursor` said after the previous run's history (None the first time). A tracker
+    with a per-item changelog (Jira) reads the history of `changed_keys` only, so a run that
+    pulled nothing asks nothing; one with a project-wide revision feed (Azure DevOps reporting
+    revisions) continues from `cursor` and may ignore `changed_keys`. Changes may repeat ones
+    already stored (the store keeps one row per change). Once the iterator is exhausted,
+    `history_cursor` holds where the next run continues (None for trackers without one); a
+    history pull that fails halfway leaves it unchanged, so the next run reads again.
     """
 
     name: str
@@ -125,6 +139,13 @@ class Connector(Protocol):
     def pull(self, since: datetime | None) -> Iterator[WorkItem]: ...
 
     def scan_keys(self) -> set[str]: ...
+
+    def pull_history(
+        self, changed_keys: Sequence[str], cursor: str | None
+    ) -> Iterator[StatusChange]: ...
+
+    @property
+    def history_cursor(self) -> str | None: ...
 
     def push(self, plan: ConnectionPlan) -> Iterator[WriteResult]: ...
 
