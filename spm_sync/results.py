@@ -28,22 +28,14 @@ document without them (schema version 1, uncapped) gets them from its rows.
 from __future__ import annotations
 
 from collections import Counter
-from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import (
-    AfterValidator,
-    AwareDatetime,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    computed_field,
-    model_validator,
-)
+from pydantic import BeforeValidator, Field, computed_field, model_validator
 
 from connectors.base import RequestStats
 from spm_sync.domain import Level, PlannedWrite, StatusCategory, WorkItem, WriteField, WriteResult
+from spm_sync.result_types import Count, Percent, ResultModel, UtcDatetime
+from spm_sync.results_flow import CoverageBar, FlowSection
 
 SCHEMA_VERSION: Literal[2] = 2
 """2: capped Key Result items and write rows with their totals as fields, and `caps`. Version 1
@@ -52,10 +44,6 @@ KR_ITEMS_CAP = 100
 """Items listed per Key Result: the report's full file shows them, the email fewer."""
 WRITES_CAP = 500
 """Write rows listed; failures and conflicts come first, so they are never the ones left out."""
-
-
-def _to_utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)
 
 
 def _level_label(value: object) -> object:
@@ -68,31 +56,12 @@ def _level_label(value: object) -> object:
     return value
 
 
-UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
-"""Timezone-aware, normalized to UTC; a naive datetime is rejected (it is always a bug)."""
 LevelLabel = Annotated[
     Literal["task", "story", "feature", "epic", "initiative"], BeforeValidator(_level_label)
 ]
-Percent = Annotated[float, Field(ge=0, le=100)]
-Count = Annotated[int, Field(ge=0)]
 AlignmentVia = Literal["label", "link", "parent", "rule"]
 WriteRowStatus = Literal["planned", "written", "unchanged", "conflict", "failed"]
 WriteRowValue = float | int | str | tuple[str, ...] | None
-
-
-class ResultModel(BaseModel):
-    """Strict about unknown keys, tolerant of its own computed fields on the way back in."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _drop_computed_fields(cls, data: Any) -> Any:
-        if isinstance(data, dict) and cls.model_computed_fields:
-            return {
-                key: value for key, value in data.items() if key not in cls.model_computed_fields
-            }
-        return data
 
 
 # --- sync health -----------------------------------------------------------------------------
@@ -648,6 +617,9 @@ class CycleResult(ResultModel):
     """The previous run's headline, for "change since last run"; None on a first run."""
     caps: ListCaps | None = None
     """How the Key Result items and write rows were capped; None: the lists are complete."""
+    flow: FlowSection | None = None
+    """Flow metrics, the Portfolio Kanban and forecasts (`spm_sync.results_flow`); None in
+    documents from before the flow stage, or when it could not run."""
 
     @model_validator(mode="after")
     def _finished_after_started(self) -> CycleResult:
@@ -675,6 +647,33 @@ class CycleResult(ResultModel):
         """What went wrong, one line each: the stage errors, then each failed connection's
         (deletions held back included)."""
         return [*self.errors, *(f"{c.name}: {c.problem}" for c in self.connections if c.problem)]
+
+    @property
+    def key_result_coverage(self) -> list[CoverageBar]:
+        """The coverage chart's bars: each Key Result's aligned items and job size (totals of
+        the alignment part, so capped item lists do not matter), then the orphans' bar."""
+        bars = [
+            CoverageBar(
+                kind="key_result",
+                id=key_result.id,
+                title=key_result.title,
+                objective_id=objective.id,
+                items=key_result.item_count,
+                job_size=key_result.job_size_total,
+            )
+            for objective in self.alignment.objectives
+            for key_result in objective.key_results
+        ]
+        orphans = self.alignment.orphans
+        bars.append(
+            CoverageBar(
+                kind="orphans",
+                title="Orphans (no Key Result)",
+                items=len(orphans),
+                job_size=sum(orphan.job_size or 0.0 for orphan in orphans),
+            )
+        )
+        return bars
 
     @property
     def change(self) -> HeadlineDelta | None:

@@ -1,0 +1,38 @@
+"""The base model and value types of the result document, shared by its parts.
+
+Kept apart from `spm_sync.results` so that parts living in modules of their own
+(`spm_sync.results_flow`) and the document that holds them can both build on them without
+importing each other.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+
+def _to_utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
+"""Timezone-aware, normalized to UTC; a naive datetime is rejected (it is always a bug)."""
+Percent = Annotated[float, Field(ge=0, le=100)]
+Count = Annotated[int, Field(ge=0)]
+
+
+class ResultModel(BaseModel):
+    """Strict about unknown keys, tolerant of its own computed fields on the way back in."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_computed_fields(cls, data: Any) -> Any:
+        if isinstance(data, dict) and cls.model_computed_fields:
+            return {
+                key: value for key, value in data.items() if key not in cls.model_computed_fields
+            }
+        return data
