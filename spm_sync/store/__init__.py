@@ -18,6 +18,7 @@ from spm_sync.config_sections import StoreSettings
 from spm_sync.store.audit import AuditStore
 from spm_sync.store.cycle_lock import StoreBusy
 from spm_sync.store.engine import StoreTooNew, current_revision
+from spm_sync.store.history import StatusHistoryStore
 from spm_sync.store.items import ItemStore, MissingScan
 from spm_sync.store.outcomes import OutcomeStore
 from spm_sync.store.records import (
@@ -61,7 +62,7 @@ __all__ = [
 ]
 
 
-class Store(ItemStore, RunStore, OutcomeStore, AuditStore, SlotStore):
+class Store(ItemStore, RunStore, OutcomeStore, AuditStore, SlotStore, StatusHistoryStore):
     """`Store(url, *, schema=None, migrate=True, clock=utc_now, echo=False)`."""
 
     @classmethod

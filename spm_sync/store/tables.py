@@ -235,3 +235,29 @@ class ScheduleSlotRow(StoreTable, table=True):
     claimed_at: datetime = _when(nullable=False)
     run_id: int | None = None
     outcome: str | None = Field(default=None, sa_type=Text)
+
+
+class StatusChangeRow(StoreTable, table=True):
+    """One status change of one item, as the tracker's history states it (rev 0004).
+
+    `fingerprint` identifies the change by content (when, from, to), so reading a history
+    again stores nothing twice: it is unique per item, and a unique constraint over the columns
+    themselves would not do, because `from_status` may be NULL and NULL never equals NULL in
+    one. `id` keeps the order the changes were stored in, which is the tracker's order (each run
+    adds only newer changes), the order the flow engine expects.
+    """
+
+    __tablename__ = "status_changes"
+    __table_args__ = (
+        UniqueConstraint("connection", "item_key", "fingerprint"),
+        Index(None, "connection", "item_key", "id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    connection: str
+    item_key: str
+    at: datetime = _when(nullable=False)
+    from_status: str | None = None
+    to_status: str
+    to_category: str | None = None
+    fingerprint: str

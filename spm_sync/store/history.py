@@ -1,0 +1,162 @@
+"""Status history: every item's status changes, stored once each, read back grouped per item.
+
+The flow engine needs each item's changes in the tracker's order; the store keeps them in the
+order they were stored (`id`), which is that order, because each run adds only changes newer
+than the ones it already holds (a re-read history repeats stored changes, which are skipped by
+their fingerprint). Reading streams page by page, grouped per item, as plain named tuples
+with shared status strings: a portfolio has millions of changes, and a few dozen status names.
+
+Changes are stored for whatever item the connector names, whether or not the store holds that
+item now: a scope widened later (a project added to the query) then finds its items' history
+already there, which a tracker feed read from a cursor would not bring again. Readers keep the
+changes of the items they read (`spm_sync.flow_input`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, select, tuple_
+
+from spm_sync.domain import StatusCategory
+from spm_sync.flow.history import ItemRef, StatusChange
+from spm_sync.store.base import BATCH_ROWS, StoreBase, batched
+from spm_sync.store.items import SYNC_STATE
+from spm_sync.store.tables import StatusChangeRow
+
+STATUS_CHANGES = StatusChangeRow.__table__  # type: ignore[attr-defined]
+READ_PAGE_ROWS = BATCH_ROWS * 8
+"""Rows per read page: big enough that paging costs little, small enough to stay small."""
+_CATEGORIES = {category.value: category for category in StatusCategory}
+
+
+def fingerprint(at: datetime, from_status: str | None, to_status: str) -> str:
+    """What makes a change the same change when it is read again: when, from, to (the
+    category may be told or not, and is not part of it)."""
+    when = at.astimezone(UTC).isoformat()
+    text = f"{when}\x1f{'' if from_status is None else '=' + from_status}\x1f{to_status}"
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+def _row(change: StatusChange) -> dict[str, Any]:
+    connection, key = change.item
+    return {
+        "connection": connection,
+        "item_key": key,
+        "at": change.at,
+        "from_status": change.from_status,
+        "to_status": change.to_status,
+        "to_category": None if change.to_category is None else change.to_category.value,
+        "fingerprint": fingerprint(change.at, change.from_status, change.to_status),
+    }
+
+
+class StatusHistoryStore(StoreBase):
+    def add_status_changes(self, connection: str, changes: Iterable[StatusChange]) -> int:
+        """Store the changes the store does not hold yet; returns how many were new.
+
+        Consumes `changes` a batch at a time (one transaction each), so a connector's
+        generator is stored as it pages. Each change must belong to `connection`.
+        """
+        table = STATUS_CHANGES
+        new = 0
+        for batch in batched(changes, BATCH_ROWS):
+            rows: dict[tuple[str, str], dict[str, Any]] = {}
+            for change in batch:
+                if change.item[0] != connection:
+                    raise ValueError(
+                        f"a status change of {change.item[0]!r} given as one of {connection!r}"
+                    )
+                row = _row(change)
+                rows.setdefault((row["item_key"], row["fingerprint"]), row)
+            statement = (
+                self._insert(table)
+                .on_conflict_do_nothing(index_elements=["connection", "item_key", "fingerprint"])
+                .returning(table.c.id)
+            )
+            with self._writing() as db:
+                new += len(db.execute(statement, list(rows.values())).all())
+        return new
+
+    def iter_status_changes(self, connection: str | None = None) -> Iterator[StatusChange]:
+        """Every stored change, by connection and item, each item's in stored order; read page
+        by page (keyset paging), so no transaction stays open while the caller works."""
+        for _, changes in self.iter_status_histories(connection):
+            yield from changes
+
+    def iter_status_histories(
+        self, connection: str | None = None
+    ) -> Iterator[tuple[ItemRef, tuple[StatusChange, ...]]]:
+        """Each item's stored changes, item by item (by connection and key), in stored order."""
+        table = STATUS_CHANGES
+        columns = (
+            table.c.id,
+            table.c.connection,
+            table.c.item_key,
+            table.c.at,
+            table.c.from_status,
+            table.c.to_status,
+            table.c.to_category,
+        )
+        names: dict[str, str] = {}
+        ref: ItemRef | None = None
+        current: list[StatusChange] = []
+        after: tuple[str, str, int] | None = None
+        while True:
+            query = select(*columns).order_by(table.c.connection, table.c.item_key, table.c.id)
+            if connection is not None:
+                query = query.where(table.c.connection == connection)
+            if after is not None:
+                position = tuple_(table.c.connection, table.c.item_key, table.c.id)
+                query = query.where(position > tuple_(*after))
+            with self._reading() as db:
+                page = db.execute(query.limit(READ_PAGE_ROWS)).all()
+            for row_id, connection_name, key, at, from_status, to_status, category in page:
+                if ref is None or ref[0] != connection_name or ref[1] != key:
+                    if ref is not None:
+                        yield ref, tuple(current)
+                    ref, current = (connection_name, key), []
+                current.append(
+                    StatusChange(
+                        ref,
+                        at,
+                        None if from_status is None else names.setdefault(from_status, from_status),
+                        names.setdefault(to_status, to_status),
+                        None if category is None else _CATEGORIES.get(category),
+                    )
+                )
+                after = (connection_name, key, row_id)
+            if len(page) < READ_PAGE_ROWS:
+                break
+        if ref is not None:
+            yield ref, tuple(current)
+
+    def count_status_changes(self, connection: str | None = None) -> int:
+        query = select(func.count()).select_from(STATUS_CHANGES)
+        if connection is not None:
+            query = query.where(STATUS_CHANGES.c.connection == connection)
+        with self._reading() as db:
+            return int(db.execute(query).scalar_one())
+
+    def history_cursor(self, connection: str) -> str | None:
+        """Where the connection's next history pull continues (`SyncState.cursor`)."""
+        query = select(SYNC_STATE.c.cursor).where(SYNC_STATE.c.connection == connection)
+        with self._reading() as db:
+            value: str | None = db.execute(query).scalar_one_or_none()
+        return value
+
+    def save_history_cursor(self, connection: str, cursor: str | None) -> None:
+        """Record where the next history pull continues. Call it only once every change of
+        the history pull is stored: a pull that failed halfway must be read again."""
+        statement = self._insert(SYNC_STATE).values(
+            connection=connection, cursor=cursor, updated_at=self._now()
+        )
+        statement = statement.on_conflict_do_update(
+            index_elements=["connection"],
+            set_={"cursor": statement.excluded.cursor, "updated_at": statement.excluded.updated_at},
+        )
+        with self._writing() as db:
+            db.execute(statement)
