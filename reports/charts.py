@@ -30,6 +30,7 @@ GRID = "#e5e7eb"
 ITEMS = "#1d4ed8"
 JOB_SIZE = "#0f766e"
 ORPHANS = "#d97706"
+RISK = "#b91c1c"
 WIDTH_INCHES, HEIGHT_INCHES, DPI = 7.2, 2.6, 160
 
 
@@ -77,6 +78,11 @@ def trend_chart(points: Sequence[TrendPoint]) -> bytes:
         bbox_to_anchor=(0, 1.2),
     )
     figure.subplots_adjust(left=0.07, right=0.89, top=0.84, bottom=0.14)
+    return to_png(figure)
+
+
+def to_png(figure: Figure) -> bytes:
+    """The figure as PNG bytes, without metadata: the same data gives the same bytes."""
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", metadata={"Software": None})
     return buffer.getvalue()

@@ -35,17 +35,10 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from markupsafe import Markup
 
 from reports.bidi import neutralise_bidi
-from reports.charts import trend_chart
+from reports.formatting import format_count, format_pct, format_seconds
+from reports.images import ReportImage, report_images
 from reports.settings import ReportOptions
-from reports.view import (
-    EMAIL_CAPS,
-    UNCAPPED,
-    ReportView,
-    build_view,
-    format_count,
-    format_pct,
-    format_seconds,
-)
+from reports.view import EMAIL_CAPS, UNCAPPED, ReportView, build_view
 from spm_sync.results import CycleResult
 
 log = logging.getLogger(__name__)
@@ -58,16 +51,6 @@ MEDIA_CLASSES = frozenset({"mast", "content", "foot", "fig", "figv", "hs"})
 """Classes the phone-width @media rules in report.css select; all others are dropped after
 inlining because their styles are already on the element."""
 _INLINER = css_inline.CSSInliner(keep_at_rules=True, minify_css=True, load_remote_stylesheets=False)
-
-
-@dataclass(frozen=True)
-class ReportImage:
-    name: str
-    filename: str
-    """Written next to the HTML files; referenced by this relative name from them."""
-    cid: str
-    """Content-ID without angle brackets; the email HTML says `cid:<this>`."""
-    png: bytes
 
 
 @dataclass(frozen=True)
@@ -110,7 +93,7 @@ def full_report_filename(stem: str) -> str:
 def render_report(result: CycleResult, options: ReportOptions | None = None) -> RenderedReport:
     options = options or ReportOptions()
     stem = report_stem(result)
-    images = _images(result, stem)
+    images = report_images(result, stem)
     by_file = {image.name: image.filename for image in images}
     by_cid = {image.name: f"cid:{image.cid}" for image in images}
     full_name = full_report_filename(stem)
@@ -141,14 +124,6 @@ def render_report(result: CycleResult, options: ReportOptions | None = None) -> 
         full_html=_render_html(build_view(result, options, UNCAPPED), by_file, None, inline=False),
         subject_fields=_subject_fields(result),
     )
-
-
-def _images(result: CycleResult, stem: str) -> tuple[ReportImage, ...]:
-    if len(result.trend) < 2:
-        return ()
-    domain = "spm-sync.invalid"  # RFC 2606: never resolves, so the id cannot clash with a host
-    cid = f"trend.{_UNSAFE_STEM.sub('-', result.run_id)}@{domain}"
-    return (ReportImage("trend", f"{stem}-trend.png", cid, trend_chart(result.trend)),)
 
 
 def _email_full_link(options: ReportOptions, full_name: str) -> FullLink:

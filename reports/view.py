@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from itertools import groupby
 from typing import Generic, TypeVar
 
+from reports.coverage import Coverage, key_result_coverage
+from reports.formatting import format_count, format_pct, format_seconds
 from reports.settings import ReportOptions
 from spm_sync.domain import StatusCategory
 from spm_sync.results import (
@@ -179,6 +181,8 @@ class ReportView:
     duration: str
     stored_only: list[str]
     """What the result document counts but does not list, and where it is."""
+    coverage: Coverage | None = None
+    """Items and job size per Key Result, and the orphan work; None without Key Results."""
     categories: tuple[StatusCategory, ...] = tuple(StatusCategory)
     write_badges: dict[str, str] = field(default_factory=lambda: dict(WRITE_BADGES))
 
@@ -229,6 +233,7 @@ def build_view(result: CycleResult, options: ReportOptions, caps: Caps = UNCAPPE
         problems=result.problems,
         duration=format_seconds((result.finished - result.started).total_seconds()),
         stored_only=stored_only(result),
+        coverage=key_result_coverage(result),
     )
 
 
@@ -265,18 +270,6 @@ def headline_figures(result: CycleResult, options: ReportOptions) -> list[Figure
             )
         )
     return figures
-
-
-def format_pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.1f}%"
-
-
-def format_count(value: float | None) -> str:
-    if value is None:
-        return "n/a"
-    if float(value).is_integer():
-        return f"{value:,.0f}"
-    return f"{value:,.2f}".rstrip("0").rstrip(".")
 
 
 def format_change(delta: float | None, is_pct: bool, first_run: bool) -> str:
@@ -433,10 +426,3 @@ def _warnings(result: CycleResult) -> list[str]:
         *(f"{c.name}: {warning}" for c in result.connections for warning in c.warnings),
         *result.alignment.warnings,
     ]
-
-
-def format_seconds(seconds: float) -> str:
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, rest = divmod(round(seconds), 60)
-    return f"{minutes} min {rest:02d} s"

@@ -118,16 +118,17 @@ def test_report_arrives_with_headers_parts_and_inline_chart(
     assert related.get_content_type() == "multipart/related"
     html_part, *images = related.get_payload()
     assert html_part.get_content_type() == "text/html"
-    assert [image.get_content_type() for image in images] == ["image/png"]
+    assert [image.get_content_type() for image in images] == ["image/png", "image/png"]
 
     html = html_part.get_content()
     referenced = re.findall(r'src="cid:([^"]+)"', html)
     attached = [image["Content-ID"].strip("<>") for image in images]
     assert referenced == attached
-    assert images[0].get_content_disposition() == "inline"
-    png = images[0].get_content()
-    assert png[:8] == b"\x89PNG\r\n\x1a\n"
-    assert png == published.paths.images[0].read_bytes()
+    for image, path in zip(images, published.paths.images, strict=True):
+        assert image.get_content_disposition() == "inline"
+        png = image.get_content()
+        assert png[:8] == b"\x89PNG\r\n\x1a\n"
+        assert png == path.read_bytes()
     assert len(html.encode("utf-8")) < 100_000
 
 

@@ -206,7 +206,8 @@ def test_email_html_is_self_contained_with_inlined_css() -> None:
     tags = [tag for tag, _ in page.tags]
     assert "link" not in tags and "script" not in tags
     sources = [attrs["src"] for tag, attrs in page.tags if tag == "img"]
-    assert sources == [f"cid:{rendered.images[0].cid}"]
+    assert sources == [f"cid:{image.cid}" for image in rendered.images]
+    assert [image.name for image in rendered.images] == ["coverage", "trend"]
     styles = re.findall(r"<style>(.*?)</style>", rendered.html, re.DOTALL)
     assert len(styles) == 1 and styles[0].strip().startswith("@media")
     assert "@import" not in rendered.html and "url(" not in rendered.html
@@ -274,8 +275,9 @@ def test_write_report_files_reference_each_other_relatively(tmp_path: Path) -> N
     html = paths.html.read_text(encoding="utf-8")
     assert paths.latest.read_text(encoding="utf-8") == html
     sources = [a["src"] for tag, a in Page(html).tags if tag == "img"]
-    assert sources == [paths.images[0].name]
-    assert (paths.html.parent / sources[0]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert sources == [path.name for path in paths.images] and len(sources) == 2
+    for source in sources:
+        assert (paths.html.parent / source).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     hrefs = {a.get("href") for tag, a in Page(html).tags if tag == "a"}
     assert paths.full_html.name in hrefs and paths.full_html.exists()
     assert paths.text.read_text(encoding="utf-8") == rendered.text
@@ -289,14 +291,15 @@ def test_publish_without_email_still_writes_everything(tmp_path: Path) -> None:
     names = {path.name for path in tmp_path.iterdir()}
     stem = published.rendered.stem
     expected = {f"{stem}.html", f"{stem}-full.html", f"{stem}.txt", f"{stem}.eml", "latest.html"}
-    assert expected | {f"{stem}-trend.png"} == names
+    assert expected | {f"{stem}-coverage.png", f"{stem}-trend.png"} == names
     assert str((tmp_path / f"{stem}-full.html").resolve()) in published.rendered.text
 
 
-def test_first_run_has_no_chart_and_says_why() -> None:
+def test_first_run_has_no_trend_chart_and_says_why() -> None:
     rendered = render_report(build_cycle_result(first_run=True))
-    assert rendered.images == ()
-    assert "<img" not in rendered.html
+    assert [image.name for image in rendered.images] == ["coverage"]
+    sources = [attrs["src"] for tag, attrs in Page(rendered.html).tags if tag == "img"]
+    assert sources == [f"cid:{rendered.images[0].cid}"]
     assert "starts with the second stored run" in rendered.html
 
 
