@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -31,6 +31,7 @@ from connectors.settings import TrackerSettings
 from spm_sync.config import load_config
 from spm_sync.demo import DEMO_SECRETS, sandboxes, write_demo_config
 from spm_sync.domain import ConnectionPlan, WorkItem, WriteResult
+from spm_sync.flow.history import StatusChange
 
 JIRA, ADO = "jira", "azure-devops"
 """Connection names in the demo config."""
@@ -222,6 +223,15 @@ class RacingConnector:
 
     def scan_keys(self) -> set[str]:
         return self.inner.scan_keys()
+
+    def pull_history(
+        self, changed_keys: Sequence[str], cursor: str | None
+    ) -> Iterator[StatusChange]:
+        return self.inner.pull_history(changed_keys, cursor)
+
+    @property
+    def history_cursor(self) -> str | None:
+        return self.inner.history_cursor
 
     def push(self, plan: ConnectionPlan) -> Iterator[WriteResult]:
         self.before_push(plan)

@@ -11,6 +11,7 @@ from spm_sync.domain import StatusCategory
 from spm_sync.flow.history import StatusChange
 from spm_sync.store import Store, SyncState
 from spm_sync.store import history as history_store
+from tests.test_store import make_item
 
 T0 = datetime(2026, 1, 5, 9, 0, 0, 123456, tzinfo=UTC)
 TODO, DOING, DONE = StatusCategory.TODO, StatusCategory.IN_PROGRESS, StatusCategory.DONE
@@ -29,6 +30,11 @@ def change(
     )
 
 
+def hold(store: Store, connection: str, *keys: str) -> None:
+    """Store the items the changes belong to (changes of items not held are dropped)."""
+    store.upsert_items(make_item(key, connection) for key in keys)
+
+
 def test_round_trip_keeps_every_field_and_the_tracker_order(store: Store) -> None:
     changes = [
         change("PAY-2", 0, None, "Funnel"),
@@ -36,6 +42,7 @@ def test_round_trip_keeps_every_field_and_the_tracker_order(store: Store) -> Non
         change("PAY-1", 1, "Analyzing", "Implementing", DOING),  # skewed clock: order kept
         change("PAY-2", 3, "Funnel", "Done", DONE),
     ]
+    hold(store, "jira", "PAY-1", "PAY-2")
     assert store.add_status_changes("jira", changes) == 4
     histories = dict(store.iter_status_histories("jira"))
     assert list(histories) == [("jira", "PAY-1"), ("jira", "PAY-2")]
@@ -46,6 +53,7 @@ def test_round_trip_keeps_every_field_and_the_tracker_order(store: Store) -> Non
 
 def test_reading_a_history_again_stores_nothing_twice(store: Store) -> None:
     first = [change("PAY-1", 0, None, "Funnel"), change("PAY-1", 1, "Funnel", "Implementing")]
+    hold(store, "jira", "PAY-1")
     assert store.add_status_changes("jira", first) == 2
     # The whole changelog again, one newer change, a category now told, the same instant in
     # another zone, and a duplicate inside one batch: only the newer change is new.
@@ -68,12 +76,15 @@ def test_reading_a_history_again_stores_nothing_twice(store: Store) -> None:
 
 def test_a_change_without_from_status_is_still_stored_once(store: Store) -> None:
     first = [change("7", 0, None, "New", connection="ado")]
+    hold(store, "ado", "7")
     assert store.add_status_changes("ado", first) == 1
     assert store.add_status_changes("ado", first) == 0
     assert store.count_status_changes() == 1
 
 
 def test_connections_are_kept_apart(store: Store) -> None:
+    hold(store, "jira", "X-1")
+    hold(store, "ado", "X-1")
     store.add_status_changes("jira", [change("X-1", 0, None, "Open")])
     store.add_status_changes("ado", [change("X-1", 0, None, "Open", connection="ado")])
     assert store.count_status_changes("jira") == 1
@@ -92,6 +103,8 @@ def test_histories_stream_across_pages_grouped_per_item(
         for hour in range(item % 5 + 1)
     ]
 
+    hold(store, "jira", *{c.item[1] for c in changes})
+
     def generated() -> object:
         yield from changes
 
@@ -104,6 +117,7 @@ def test_histories_stream_across_pages_grouped_per_item(
 
 
 def test_status_names_are_shared_between_changes(store: Store) -> None:
+    hold(store, "jira", "K-0", "K-1", "K-2")
     store.add_status_changes(
         "jira", [change(f"K-{n}", n, "Funnel", "Implementing") for n in range(3)]
     )
@@ -125,6 +139,8 @@ def test_history_cursor_is_kept_apart_from_the_pull_state(store: Store) -> None:
 
 
 def test_a_failing_stream_keeps_the_batches_already_stored(store: Store) -> None:
+    hold(store, "jira", "PAY-1")
+
     def failing() -> object:
         for n in range(history_store.BATCH_ROWS + 3):
             yield change("PAY-1", n, f"S{n}", f"S{n + 1}")
@@ -140,3 +156,12 @@ def test_a_failing_stream_keeps_the_batches_already_stored(store: Store) -> None
         )
         == 3
     )
+
+
+def test_changes_of_items_not_held_are_dropped_unless_asked(store: Store) -> None:
+    hold(store, "ado", "1", "2")
+    store.mark_missing("ado", {"1"})  # "2" is deleted: still held, its history kept
+    feed = [change(key, 0, None, "New", connection="ado") for key in ("1", "2", "3")]
+    assert store.add_status_changes("ado", feed) == 2
+    assert [ref for ref, _ in store.iter_status_histories()] == [("ado", "1"), ("ado", "2")]
+    assert store.add_status_changes("ado", feed, stored_items_only=False) == 1

@@ -6,10 +6,11 @@ than the ones it already holds (a re-read history repeats stored changes, which 
 their fingerprint). Reading streams page by page, grouped per item, as plain named tuples
 with shared status strings: a portfolio has millions of changes, and a few dozen status names.
 
-Changes are stored for whatever item the connector names, whether or not the store holds that
-item now: a scope widened later (a project added to the query) then finds its items' history
-already there, which a tracker feed read from a cursor would not bring again. Readers keep the
-changes of the items they read (`spm_sync.flow_input`).
+Only changes of items the store holds (deleted ones included) are kept: a tracker whose
+history is a project-wide feed (Azure DevOps reporting revisions) brings the changes of every
+area path, and the store would otherwise grow with work nobody reports. An item that comes
+into scope later is pulled by a full sync, whose history pull starts the feed over
+(`spm_sync.history_pull`), so its earlier changes are read then.
 """
 
 from __future__ import annotations
@@ -19,12 +20,12 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import Connection, func, select, tuple_
 
 from spm_sync.domain import StatusCategory
 from spm_sync.flow.history import ItemRef, StatusChange
 from spm_sync.store.base import BATCH_ROWS, StoreBase, batched
-from spm_sync.store.items import SYNC_STATE
+from spm_sync.store.items import ITEMS, SYNC_STATE
 from spm_sync.store.tables import StatusChangeRow
 
 STATUS_CHANGES = StatusChangeRow.__table__  # type: ignore[attr-defined]
@@ -55,11 +56,19 @@ def _row(change: StatusChange) -> dict[str, Any]:
 
 
 class StatusHistoryStore(StoreBase):
-    def add_status_changes(self, connection: str, changes: Iterable[StatusChange]) -> int:
+    def add_status_changes(
+        self,
+        connection: str,
+        changes: Iterable[StatusChange],
+        *,
+        stored_items_only: bool = True,
+    ) -> int:
         """Store the changes the store does not hold yet; returns how many were new.
 
         Consumes `changes` a batch at a time (one transaction each), so a connector's
-        generator is stored as it pages. Each change must belong to `connection`.
+        generator is stored as it pages. Each change must belong to `connection`. Changes of
+        items the store does not hold are dropped unless `stored_items_only` is False (see
+        the module docstring).
         """
         table = STATUS_CHANGES
         new = 0
@@ -78,8 +87,19 @@ class StatusHistoryStore(StoreBase):
                 .returning(table.c.id)
             )
             with self._writing() as db:
-                new += len(db.execute(statement, list(rows.values())).all())
+                if not stored_items_only:
+                    kept = list(rows.values())
+                else:
+                    held = self._stored_keys(db, connection, {key for key, _ in rows})
+                    kept = [row for (key, _), row in rows.items() if key in held]
+                if kept:
+                    new += len(db.execute(statement, kept).all())
         return new
+
+    @staticmethod
+    def _stored_keys(db: Connection, connection: str, keys: set[str]) -> set[str]:
+        query = select(ITEMS.c.key).where(ITEMS.c.connection == connection, ITEMS.c.key.in_(keys))
+        return set(db.execute(query).scalars())
 
     def iter_status_changes(self, connection: str | None = None) -> Iterator[StatusChange]:
         """Every stored change, by connection and item, each item's in stored order; read page
