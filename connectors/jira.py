@@ -9,6 +9,9 @@ Request budget, per run (one connector instance per run):
   changes costs one call; a no-change run costs 3 calls in all),
 - Data Center: `/rest/api/2/search` pages of up to 1,000 with the needed fields, keyset-paged
   by key (see `connectors.jira_paging`),
+- status history (`pull_history`): see `connectors.jira_history_reader` (Cloud ceil(n/1000)
+  for the n issues pulled in the run, Data Center ceil(n/250), at most one `GET status`;
+  nothing when the run pulled nothing),
 - push: one freshness read per 100 (Cloud) / 200 (DC) planned items, one edit per changed
   issue, one rank call per 50 moved issues.
 """
@@ -18,7 +21,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -31,12 +34,15 @@ from connectors.batches import chunked, completed_in_parallel
 from connectors.http import RetryPolicy, mount_policy
 from connectors.jira_client import BULKFETCH_LIMIT, Flavour, JiraClient
 from connectors.jira_fields import FieldMap, resolve_fields
+from connectors.jira_history import StatusCategories
+from connectors.jira_history_reader import HistoryReader
 from connectors.jira_mapping import MalformedIssue, normalize, requested_fields
 from connectors.jira_paging import KEY_ORDER
 from connectors.jira_push import JiraWriter
 from connectors.settings import BearerAuth, JiraSettings, connection_secret
 from connectors.transfer import PullDeadline, TransferBounds
 from spm_sync.domain import ConnectionPlan, WorkItem, WriteResult
+from spm_sync.flow.history import StatusChange
 
 CLOUD_ID_PAGE = 5000
 """`search/jql` "returns max 5000 issues" per page when only id/key are requested."""
@@ -97,6 +103,12 @@ class JiraConnector:
         self.client = JiraClient(jira, self._base_url, max_pages=settings.limits.max_pages)
         self._facts: _RunFacts | None = None
         self._writer: JiraWriter | None = None
+        # What the pull saw that the history read needs: each issue's id (Cloud asks changelogs
+        # by id and answers by id) and each status's category.
+        self._ids_by_key: dict[str, int] = {}
+        self._categories = StatusCategories()
+        self.former_keys: dict[str, list[str]] = {}
+        """Data Center: keys an issue had before moves, from its changelog (current key first)."""
 
     def __repr__(self) -> str:
         return (
@@ -142,6 +154,33 @@ class JiraConnector:
             keys.update(_key_of(issue) for issue in page)
         keys.discard("")
         return keys
+
+    def pull_history(
+        self, changed_keys: Sequence[str], cursor: str | None
+    ) -> Iterator[StatusChange]:
+        """Status changes of `changed_keys` (the keys `pull` yielded in this run), within the
+        pull's deadline; no request at all when there are none. `cursor` is unused: Jira keeps
+        a changelog per issue, so the changed keys say what to read."""
+        keys = list(dict.fromkeys(key for key in changed_keys if key))
+        if not keys:
+            return
+        with self._pull_deadline.window():
+            facts = self._prepare()
+            reader = HistoryReader(
+                self.client,
+                self.name,
+                self._categories,
+                self._ids_by_key,
+                workers=self.settings.workers,
+                warnings=self.warnings,
+                former_keys=self.former_keys,
+            )
+            yield from reader.read(facts.flavour, keys)
+
+    @property
+    def history_cursor(self) -> str | None:
+        """Always None: the next run reads the histories of the keys it pulls."""
+        return None
 
     def push(self, plan: ConnectionPlan) -> Iterator[WriteResult]:
         """Executes the plan (see `connectors.jira_push`); one result per planned write."""
@@ -281,7 +320,7 @@ class JiraConnector:
     ) -> Iterator[WorkItem]:
         for raw in raw_issues:
             try:
-                yield normalize(
+                item = normalize(
                     raw,
                     fields,
                     connection=self.name,
@@ -291,6 +330,11 @@ class JiraConnector:
             except MalformedIssue as problem:
                 label = raw.get("key") or f"issue id {raw.get('id', '?')}"
                 self.warnings.append(f"{label}: skipped, {problem}")
+                continue
+            if item.id.isdigit():
+                self._ids_by_key[item.key] = int(item.id)
+            self._categories.learn(raw["fields"].get("status"))
+            yield item
 
 
 def _key_of(issue: Mapping[str, Any]) -> str:

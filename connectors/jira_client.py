@@ -9,6 +9,7 @@ re-asking up to 3 times when the answer is empty (Jira bug JRA-59676), is bounde
 Endpoints the library lacks or gets wrong for us are called on the session directly:
 - Cloud `POST /rest/api/3/search/jql` (token paging; the old `/search` answers 410 on Cloud),
 - Cloud `POST /rest/api/3/issue/bulkfetch` (≤ 100 issues a call),
+- Cloud `POST /rest/api/3/changelog/bulkfetch` (≤ 1,000 issues a call, token paging),
 - Data Center `POST /rest/api/2/search` (startAt/maxResults/total),
 - `PUT /rest/agile/1.0/issue/rank`: the library ranks one issue per call and ignores 207.
 """
@@ -26,7 +27,7 @@ from jira import JIRA, JIRAError
 
 from connectors.base import ConnectorError
 from connectors.http import RetryBudgetExceeded
-from connectors.jira_paging import KEY_ORDER, KeyPaginator, TokenPaginator
+from connectors.jira_paging import KEY_ORDER, ChangelogPaginator, KeyPaginator, TokenPaginator
 from connectors.paging_guard import PageBudget
 from connectors.settings import TransferLimits
 
@@ -34,6 +35,10 @@ Flavour = Literal["cloud", "datacenter"]
 
 BULKFETCH_LIMIT = 100
 """`bulkFetchIssues`: "up to 100 issues" per call (specs/jira-platform-v3.json)."""
+CHANGELOG_ISSUES_LIMIT = 1000
+"""`getBulkChangelogs`: "the changelogs of up to 1000 issues" per request."""
+CHANGELOG_PAGE = 10000
+"""`BulkChangelogRequestBean.maxResults` maximum: changelogs per page."""
 RANK_LIMIT = 50
 """`rankIssues`: "At most 50 issues may be ranked at once" (specs/jira-software-agile.json)."""
 
@@ -144,6 +149,47 @@ class JiraClient:
         body = {"issueIdsOrKeys": list(ids_or_keys), "fields": list(fields)}
         page = self._read("POST", f"/rest/api/{self.api}/issue/bulkfetch", "fetch issues", body)
         return BulkFetchResult(list(page.get("issues") or []), list(page.get("issueErrors") or []))
+
+    # -- history -----------------------------------------------------------------------------
+    def changelog_pages(
+        self, ids_or_keys: Sequence[str], field_ids: Sequence[str]
+    ) -> Iterator[list[tuple[str, list[Any]]]]:
+        """Cloud: the pages of `POST /rest/api/3/changelog/bulkfetch` for at most 1,000 issues,
+        each as (issue id, changelogs not seen before) (see `ChangelogPaginator`)."""
+        if not 0 < len(ids_or_keys) <= CHANGELOG_ISSUES_LIMIT:
+            raise ValueError(f"changelog/bulkfetch takes 1..{CHANGELOG_ISSUES_LIMIT} issues")
+        paginator = ChangelogPaginator()
+        budget = PageBudget("Jira", "changelog pages", self.max_pages)
+        while paginator.has_more():
+            body: dict[str, Any] = {
+                "issueIdsOrKeys": list(ids_or_keys),
+                "fieldIds": list(field_ids),
+                "maxResults": CHANGELOG_PAGE,
+            }
+            if (token := paginator.next_token()) is not None:
+                body["nextPageToken"] = token
+            budget.spend()
+            path = f"/rest/api/{self.api}/changelog/bulkfetch"
+            yield paginator.advance(self._read("POST", path, "read changelogs", body))
+
+    def search_page(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        """Data Center: one `POST /rest/api/2/search` answer, as asked."""
+        result: dict[str, Any] = self._read("POST", "/rest/api/2/search", "search issues", body)
+        return result
+
+    def statuses(self) -> list[dict[str, Any]]:
+        """`GET status` (getStatuses): every status of the site with its category."""
+        what = "list statuses (GET /status)"
+        response = self.send("GET", f"/rest/api/{self.api}/status")
+        if not response.ok:
+            raise ConnectorError(self.explain(response, what))
+        try:
+            body = response.json()
+        except ValueError:
+            raise ConnectorError(f"{what}: Jira's answer is not JSON") from None
+        if not isinstance(body, list):
+            raise ConnectorError(f"{what}: Jira's answer is not a list of statuses")
+        return [status for status in body if isinstance(status, dict)]
 
     # -- writes: the caller reads the status, per issue --------------------------------------
     def edit_issue(

@@ -23,7 +23,7 @@ from typing import Any
 
 from connectors.paging_guard import PagingLoopError
 
-__all__ = ["KEY_ORDER", "KeyPaginator", "PagingLoopError", "TokenPaginator"]
+__all__ = ["KEY_ORDER", "ChangelogPaginator", "KeyPaginator", "PagingLoopError", "TokenPaginator"]
 
 KEY_ORDER = "ORDER BY key ASC"
 """Immutable and unique: an issue edited mid-scan keeps its place, so pages never shift."""
@@ -83,6 +83,68 @@ class TokenPaginator:
         if identity in self._issues_seen:
             return False
         self._issues_seen.add(identity)
+        return True
+
+
+@dataclass
+class ChangelogPaginator:
+    """Cloud `changelog/bulkfetch`: follow `nextPageToken` until there is none.
+
+    Refuses a token seen before, and a page that says there is more but brings no changelog
+    not seen before (empty, or repeating what came already): either way the server would have
+    us read without end. `advance` returns the page's `issueChangeLogs` with only the
+    changelogs not seen before. Seen changelogs are kept as (issue id, changelog id) pairs for
+    one batch of at most 1,000 issues only.
+    """
+
+    _token: str | None = None
+    _tokens: set[str] = field(default_factory=set)
+    _seen: set[tuple[str, str]] = field(default_factory=set)
+    _done: bool = False
+    _pages: int = 0
+
+    def has_more(self) -> bool:
+        return not self._done
+
+    def next_token(self) -> str | None:
+        return self._token
+
+    def advance(self, page: Mapping[str, Any]) -> list[tuple[str, list[Any]]]:
+        self._pages += 1
+        fresh: list[tuple[str, list[Any]]] = []
+        for log in page.get("issueChangeLogs") or ():
+            if not isinstance(log, Mapping):
+                continue
+            issue_id = str(log.get("issueId") or "")
+            new = [h for h in log.get("changeHistories") or () if self._first_sight(issue_id, h)]
+            if new:
+                fresh.append((issue_id, new))
+        token = page.get("nextPageToken")
+        if not token:
+            self._done = True
+            return fresh
+        if not fresh:
+            raise PagingLoopError(
+                f"Jira answered page {self._pages} of a changelog read with no changelog it had "
+                "not already returned, and a token for more; stopping instead of reading pages "
+                "without end"
+            )
+        if token in self._tokens:
+            raise PagingLoopError(
+                "Jira returned the same changelog nextPageToken twice; stopping instead of looping"
+            )
+        self._tokens.add(token)
+        self._token = token
+        return fresh
+
+    def _first_sight(self, issue_id: str, history: Any) -> bool:
+        changelog_id = history.get("id") if isinstance(history, Mapping) else None
+        if changelog_id is None:
+            return True  # nothing to recognise it by; the mapping decides what it is worth
+        identity = (issue_id, str(changelog_id))
+        if identity in self._seen:
+            return False
+        self._seen.add(identity)
         return True
 
 

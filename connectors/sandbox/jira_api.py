@@ -11,6 +11,7 @@ import zlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from connectors.sandbox.jira_changelog import bulk_changelogs, statuses
 from connectors.sandbox.jira_edit import EditError, apply_edit, on_screen, plan_edit
 from connectors.sandbox.jira_permissions import (
     RANK_FORBIDDEN,
@@ -79,6 +80,7 @@ class JiraRoutes:
             self._add("GET", base, "/project", self.projects)
             self._add("GET", base, "/project/(?P<key>[^/]+)", self.project, "/project/{key}")
             self._add("GET", base, "/mypermissions", self.my_permissions)
+            self._add("GET", base, "/status", self.statuses)
             self._add("GET", base, "/issue/(?P<key>[^/]+)", self.get_issue, "/issue/{key}")
             self._add(
                 "GET", base, "/issue/(?P<key>[^/]+)/editmeta", self.edit_meta,
@@ -90,6 +92,7 @@ class JiraRoutes:
                 self._add("POST", base, "/search/jql", self.search_jql)
                 self._add("POST", base, "/search/approximate-count", self.approximate_count)
                 self._add("POST", base, "/issue/bulkfetch", self.bulk_fetch)
+                self._add("POST", base, "/changelog/bulkfetch", self.bulk_changelogs)
                 self._add("GET", base, "/search", self.search_removed)
                 self._add("POST", base, "/search", self.search_removed)
             else:
@@ -317,6 +320,20 @@ class JiraRoutes:
         with self.sandbox.lock:
             context = self.sandbox.render_context(v)
             return json_response(self.sandbox.search.bulk_fetch(context, body))
+
+    def bulk_changelogs(
+        self, request: SandboxRequest, match: re.Match[str], v: str
+    ) -> SandboxResponse:
+        body = request.json()
+        with self.sandbox.lock:
+            context = self.sandbox.render_context(v)
+            endless = self.sandbox.hostile_paging(request)
+            return json_response(bulk_changelogs(context, body, endless=endless))
+
+    def statuses(self, request: SandboxRequest, match: re.Match[str], v: str) -> SandboxResponse:
+        with self.sandbox.lock:
+            context = self.sandbox.render_context(v)
+            return json_response(statuses(context, self.sandbox.store))
 
     def search_removed(
         self, request: SandboxRequest, match: re.Match[str], v: str

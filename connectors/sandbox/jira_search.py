@@ -1,5 +1,6 @@
 """Search and bulk read: Cloud `search/jql` (token paging), `search/approximate-count` and
-`issue/bulkfetch`; Data Center `search` (startAt/maxResults/total).
+`issue/bulkfetch`; Data Center `search` (startAt/maxResults/total; `expand=changelog` adds
+each hit's status history, see `jira_history`).
 
 Page sizes (assumptions, documented because Atlassian gives only maxima):
 - Cloud `search/jql`: `maxResults` defaults to 50. The spec says "max 5000 … the greatest number
@@ -31,12 +32,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from connectors.sandbox.jira_history import page_of_changelogs
 from connectors.sandbox.jira_render import (
     FieldSelection,
     RenderContext,
     encoded_issue,
     names_of,
     parse_field_list,
+    render_issue,
     schema_of,
     select_fields,
 )
@@ -203,17 +206,18 @@ class SearchService:
         if empty:
             issues = []
         page = issues[start : start + page_size]
+        expand = set(parse_field_list(params.get("expand")))
         body: dict[str, Any] = {
             "expand": "schema,names",
             "startAt": start,
             "maxResults": page_size,
             # Endless: always more to come, so a client pages on whatever the scope's size.
             "total": max(len(issues), start + page_size + 1) if endless else len(issues),
-            "issues": [encoded_issue(context, issue, selection) for issue in page],
+            "issues": [_issue_json(context, issue, selection, expand) for issue in page],
         }
         if warnings:
             body["warningMessages"] = warnings
-        self._add_names(body, selection, set(parse_field_list(params.get("expand"))))
+        self._add_names(body, selection, expand)
         self._read(page, selection)
         return body
 
@@ -247,6 +251,18 @@ class SearchService:
             body["names"] = names_of(selection.fields)
         if "schema" in expand:
             body["schema"] = schema_of(selection.fields)
+
+
+def _issue_json(
+    context: RenderContext, issue: StoredIssue, selection: FieldSelection, expand: set[str]
+) -> Any:
+    """A search hit; with `expand=changelog` it carries its status history (not cached: the
+    cache holds field renderings only)."""
+    if "changelog" not in expand:
+        return encoded_issue(context, issue, selection)
+    body = render_issue(context, issue, selection)
+    body["changelog"] = page_of_changelogs(context, issue)
+    return body
 
 
 def _encode_token(snapshot_id: int, offset: int) -> str:

@@ -7,10 +7,14 @@
 Both REST versions are served (`/rest/api/2`, which the `jira` library uses, and `/rest/api/3`;
 they differ only in rich text), plus `/rest/agile/1.0/issue/rank`; `mypermissions` and
 `issue/{key}/editmeta` answer what the user may do (`jira_permissions`). Flavours:
-- "cloud": `search/jql` with nextPageToken, `search/approximate-count`, `issue/bulkfetch`; the
-  retired `/search` answers 410 with Atlassian's message; `parent` at every level.
-- "datacenter": `/rest/api/2/search` with startAt/total, no `search/jql` or bulk fetch (404);
-  "Epic Link" and "Parent Link" custom fields above sub-task level.
+- "cloud": `search/jql` with nextPageToken, `search/approximate-count`, `issue/bulkfetch`,
+  `changelog/bulkfetch`; the retired `/search` answers 410 with Atlassian's message; `parent`
+  at every level.
+- "datacenter": `/rest/api/2/search` with startAt/total (and `expand=changelog`), no
+  `search/jql` or bulk fetch (404); "Epic Link" and "Parent Link" custom fields above sub-task
+  level.
+Both serve `GET status`. Every issue has a status history (`jira_history`): seeded, and
+extended by every status change `touch` makes.
 
 Decisions taken from the spec where behaviour is ambiguous:
 - `notifyUsers=false` on editIssue needs Administer Jira/project; "If the user doesn't have the
@@ -32,6 +36,7 @@ from zoneinfo import ZoneInfo
 from connectors.sandbox.jira_api import JiraRoutes
 from connectors.sandbox.jira_edit import EditContext, JiraWrite, set_value
 from connectors.sandbox.jira_fields import FieldDef, Flavour, field_catalogue
+from connectors.sandbox.jira_history import record_status_change, register_history_statuses
 from connectors.sandbox.jira_permissions import has_permission
 from connectors.sandbox.jira_render import RenderContext, render_issue, select_fields
 from connectors.sandbox.jira_search import SearchService
@@ -89,6 +94,7 @@ class JiraSandbox(SandboxServer):
         self.fields: tuple[FieldDef, ...] = field_catalogue(flavour)
         self.store = IssueStore(self.clock)
         self.store.load(items)
+        register_history_statuses(self.store)
         self.writes: list[JiraWrite] = []
         self.change_on_read: set[str] = set()
         self.rank_failures: set[str] = set()
@@ -269,6 +275,7 @@ class JiraSandbox(SandboxServer):
     def _set_status(self, issue: StoredIssue, status: str) -> None:
         categories = {"done": "Done", "closed": "Done", "to do": "To Do", "backlog": "To Do"}
         self.store.add_status(status, categories.get(status.lower(), "In Progress"))
+        record_status_change(self.store, issue, status)
         issue.status = status
         issue.status_category = self.store.statuses[status][1]
 

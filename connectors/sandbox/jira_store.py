@@ -55,6 +55,10 @@ class StoredIssue:
     priority: str = DEFAULT_PRIORITY
     description: str | None = None
     values: dict[str, RawValue] = field(default_factory=dict)
+    settled: int = 0
+    """`updated` as seeded: where the seeded status history ends (`jira_history`)."""
+    history: tuple[tuple[int, int, str, str], ...] | None = None
+    """Status changes once one was made here; None: the seeded history, derived when read."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +97,7 @@ class IssueStore:
         self.option_ids: dict[str, int] = {}  # "Team" select options
         self.component_ids: dict[str, int] = {}
         self.version = 0
+        self.changelog_ids = 0  # status changes made since loading (`jira_history`)
         self._updated_index: list[tuple[int, int]] | None = None
 
     # -- loading ---------------------------------------------------------------------------
@@ -140,6 +145,7 @@ class IssueStore:
             updated=to_millis(seed.updated), parent=seed.parent, labels=tuple(seed.labels),
             components=tuple(seed.components), team=seed.team,
             rank=seed.rank if isinstance(seed.rank, str) else "", values=values,
+            settled=to_millis(seed.updated),
         )  # fmt: skip
 
     def _register(self, issue: StoredIssue) -> None:

@@ -96,7 +96,12 @@ def _equality_clause(
     for text, _ in compiler.texts(clause):
         resolved = resolve(text)
         if resolved is None:
-            return compiler.problem(_unknown_value(clause, text))
+            if compiler.context.strict or operator not in ("=", "in"):
+                return compiler.problem(_unknown_value(clause, text))
+            # Unvalidated, an unknown value of a list is dropped and the others still match
+            # (`key in (PAY-1, PAY-404)` finds PAY-1, with a warning about PAY-404).
+            compiler.warnings.append(_unknown_value(clause, text))
+            continue
         wanted |= resolved
     for function in compiler.functions(clause):
         expanded = _function_values(compiler, clause, function)

@@ -1,0 +1,144 @@
+"""Jira changelog JSON → `StatusChange`: pure functions over one issue's changelogs.
+
+A changelog (`Changelog` in specs/jira-platform-v3.json; the same shape in Data Center's
+`expand=changelog`) has a `created` time and `items`; a status change is an item whose field is
+`status` (Cloud also sets `fieldId: "status"`; Data Center items have no `fieldId`), with the
+status ids in `from` / `to` and the names in `fromString` / `toString`. The category of the new
+status is not in the changelog: `StatusCategories` maps status ids to categories from the
+`StatusDetails` Jira serves elsewhere (issue fields, `GET status`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
+
+from connectors.jira_mapping import STATUS_CATEGORIES, MalformedIssue, parse_jira_datetime
+from spm_sync.domain import StatusCategory
+from spm_sync.flow.history import ItemRef, StatusChange
+
+STATUS_FIELD = "status"
+MOVE_FIELD = "key"
+"""A move to another project writes a `Key` item (the old key → the new one)."""
+
+
+class RawStatusChange(NamedTuple):
+    """A status change before its category is known (read on a worker thread; the category
+    map may need one more request, made on the caller's thread)."""
+
+    key: str
+    at: datetime
+    from_status: str | None
+    to_status: str
+    to_id: str | None
+
+
+class StatusCategories:
+    """Status id → `StatusCategory`, learned from `StatusDetails` JSON wherever Jira serves it.
+
+    Learning is a dict lookup per status seen, so the pull can feed every issue's status
+    through it; an id seen before is not parsed again.
+    """
+
+    def __init__(self) -> None:
+        self._by_id: dict[str, StatusCategory | None] = {}
+        self.complete = False
+        """True once the site's whole status list (`GET status`) was learned."""
+
+    def learn(self, status: Any) -> None:
+        if not isinstance(status, dict):
+            return
+        status_id = status.get("id")
+        if status_id is None or str(status_id) in self._by_id:
+            return
+        category = status.get("statusCategory")
+        key = category.get("key") if isinstance(category, dict) else None
+        self._by_id[str(status_id)] = STATUS_CATEGORIES.get(key) if isinstance(key, str) else None
+
+    def learn_all(self, statuses: Iterable[Any]) -> None:
+        for status in statuses:
+            self.learn(status)
+        self.complete = True
+
+    def knows(self, status_id: str | None) -> bool:
+        return status_id is None or status_id in self._by_id
+
+    def category(self, status_id: str | None) -> StatusCategory | None:
+        return None if status_id is None else self._by_id.get(status_id)
+
+
+def is_field(item: Mapping[str, Any], name: str) -> bool:
+    field_id = item.get("fieldId")
+    if isinstance(field_id, str) and field_id:
+        return field_id.casefold() == name
+    field = item.get("field")
+    return isinstance(field, str) and field.casefold() == name
+
+
+def raw_status_changes(key: str, histories: Iterable[Any]) -> tuple[list[RawStatusChange], int]:
+    """The status changes among `histories`, oldest first, and how many status items were
+    unusable (no time, no new status): those are skipped, the caller reports the count.
+
+    Sorted by time because search's `changelog` expansion lists the most recent first while
+    bulk changelogs list the oldest first; Python's sort is stable, so two changes in the same
+    millisecond keep the tracker's order.
+    """
+    changes: list[RawStatusChange] = []
+    unusable = 0
+    for history in histories:
+        if not isinstance(history, dict):
+            unusable += 1
+            continue
+        items = [i for i in history.get("items") or () if isinstance(i, dict)]
+        status_items = [item for item in items if is_field(item, STATUS_FIELD)]
+        if not status_items:
+            continue
+        at = _moment(history.get("created"))
+        for item in status_items:
+            to_status = _text(item.get("toString"))
+            if at is None or to_status is None:
+                unusable += 1
+                continue
+            before, to_id = _text(item.get("fromString")), _text(item.get("to"))
+            changes.append(RawStatusChange(key, at, before, to_status, to_id))
+    changes.sort(key=lambda change: change.at)
+    return changes, unusable
+
+
+def former_keys(histories: Iterable[Any]) -> list[str]:
+    """Keys the issue had before moves between projects (`Key` items' `fromString`)."""
+    keys: list[str] = []
+    for history in histories:
+        for item in history.get("items") or () if isinstance(history, dict) else ():
+            if isinstance(item, dict) and is_field(item, MOVE_FIELD):
+                old = _text(item.get("fromString"))
+                if old is not None and old not in keys:
+                    keys.append(old)
+    return keys
+
+
+def status_change(
+    connection: str, raw: RawStatusChange, categories: StatusCategories
+) -> StatusChange:
+    item: ItemRef = (connection, raw.key)
+    category = categories.category(raw.to_id)
+    return StatusChange(item, raw.at, raw.from_status, raw.to_status, category)
+
+
+def _moment(value: Any) -> datetime | None:
+    """Changelog `created`: Jira's timestamp text; the spec's own example shows epoch seconds,
+    so a number is read as epoch seconds (or milliseconds, when it is that large)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = value / 1000 if value > 10**11 else value
+        return datetime.fromtimestamp(seconds, UTC)
+    try:
+        return parse_jira_datetime(value, "changelog created")
+    except MalformedIssue:
+        return None
+
+
+def _text(value: Any) -> str | None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return value if isinstance(value, str) and value else None
