@@ -9,6 +9,7 @@ import math
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from datetime import timedelta
+from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -304,3 +305,23 @@ def test_data_center_search_expands_the_changelog_in_spec_shape() -> None:
     assert "fieldId" not in newest  # Data Center items carry no field id
     times = [history["created"] for history in changelog["histories"]]
     assert times == sorted(times, reverse=True)
+
+
+def test_seeded_histories_are_deterministic_plausible_and_end_in_the_current_status() -> None:
+    items = portfolio(2500)
+    first, second = JiraSandbox(items), JiraSandbox(items)
+    reopened = 0
+    for issue in first.store.by_id.values():
+        history = history_of(issue)
+        assert history == history_of(second.store.by_id[issue.id])
+        assert [entry[1] for entry in history] == sorted({entry[1] for entry in history})
+        last = max(issue.settled, issue.created + len(history))
+        assert all(issue.created < entry[1] <= last for entry in history)
+        assert all(a[3] == b[2] for a, b in pairwise(history))
+        if history:
+            assert (history[0][2], history[-1][3]) == ("To Do", issue.status)
+        else:
+            assert issue.status == "To Do"
+        reopened += any(entry[2] == "Done" for entry in history)
+    done = sum(issue.status_category == "Done" for issue in first.store.by_id.values())
+    assert 0.1 * done < reopened < 0.3 * done
