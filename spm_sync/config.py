@@ -28,6 +28,7 @@ from pydantic import (
 )
 
 from connectors.settings import StrictModel
+from spm_sync.config_flow import FlowConfig
 from spm_sync.config_sections import (
     LevelName,
     ReportSettings,
@@ -194,6 +195,7 @@ class Config(StrictModel):
     write_back: WriteBackSettings = WriteBackSettings()
     report: ReportSettings = Field(default_factory=dict, validate_default=True)
     wip_limits: list[WipLimit] = Field(default_factory=list)
+    flow: FlowConfig = FlowConfig()
 
     _source: Path | None = PrivateAttr(None)
     _okr_set: OkrSet | None = PrivateAttr(None)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from enum import IntEnum, StrEnum
 from typing import Literal
 
@@ -101,10 +101,13 @@ class WorkItem:
 
 @dataclass(frozen=True, slots=True)
 class Objective:
+    """An objective; `target_date` is when its work should be done (the forecast's yardstick)."""
+
     id: str
     title: str
     owner: str | None = None
     period: str | None = None
+    target_date: date | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ or a label would count toward two of them. Example: `config/okrs.example.yaml`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Annotated
 
@@ -60,6 +61,9 @@ class ObjectiveEntry(StrictModel):
     title: Text
     owner: Text | None = None
     period: Text | None = None
+    target_date: date | None = None
+    """When the objective's work should be done: flow forecasts compare their 85% date with
+    it (an objective without one gets dates, but no verdict)."""
     key_results: list[KeyResultEntry] = Field(default_factory=list)
 
 
@@ -142,7 +146,13 @@ def _claim(owners: dict[str, str], name: str, key_path: str, owner: str) -> list
 
 def _to_domain(parsed: OkrFile, display: str) -> OkrSet:
     objectives = tuple(
-        Objective(id=entry.id, title=entry.title, owner=entry.owner, period=entry.period)
+        Objective(
+            id=entry.id,
+            title=entry.title,
+            owner=entry.owner,
+            period=entry.period,
+            target_date=entry.target_date,
+        )
         for entry in parsed.objectives
     )
     key_results = tuple(
