@@ -77,15 +77,18 @@ def is_field(item: Mapping[str, Any], name: str) -> bool:
 
 
 def raw_status_changes(key: str, histories: Iterable[Any]) -> tuple[list[RawStatusChange], int]:
-    """The status changes among `histories`, oldest first, and how many status items were
-    unusable (no time, no new status): those are skipped, the caller reports the count.
+    """The status changes among `histories` in the order Jira recorded them, and how many
+    status items were unusable (no time, no new status): those are skipped, the caller
+    reports the count.
 
-    Sorted by time because search's `changelog` expansion lists the most recent first while
-    bulk changelogs list the oldest first; Python's sort is stable, so two changes in the same
-    millisecond keep the tracker's order.
+    Recorded order is changelog id order (Jira numbers changelogs as it writes them), which
+    search's `changelog` expansion lists most recent first and bulk changelogs by date; when an
+    id is not a number, time order stands in. Ids rather than times, so a clock that went
+    backwards shows as such to the flow engine instead of being sorted away.
     """
-    changes: list[RawStatusChange] = []
+    ordered: list[tuple[int, RawStatusChange]] = []
     unusable = 0
+    numbered = True
     for history in histories:
         if not isinstance(history, dict):
             unusable += 1
@@ -95,15 +98,21 @@ def raw_status_changes(key: str, histories: Iterable[Any]) -> tuple[list[RawStat
         if not status_items:
             continue
         at = _moment(history.get("created"))
+        changelog_id = str(history.get("id", ""))
+        numbered = numbered and changelog_id.isdigit()
         for item in status_items:
             to_status = _text(item.get("toString"))
             if at is None or to_status is None:
                 unusable += 1
                 continue
             before, to_id = _text(item.get("fromString")), _text(item.get("to"))
-            changes.append(RawStatusChange(key, at, before, to_status, to_id))
-    changes.sort(key=lambda change: change.at)
-    return changes, unusable
+            number = int(changelog_id) if changelog_id.isdigit() else 0
+            ordered.append((number, RawStatusChange(key, at, before, to_status, to_id)))
+    if numbered:
+        ordered.sort(key=lambda pair: pair[0])  # stable: items of one changelog keep order
+    else:
+        ordered.sort(key=lambda pair: pair[1].at)
+    return [change for _, change in ordered], unusable
 
 
 def former_keys(histories: Iterable[Any]) -> list[str]:

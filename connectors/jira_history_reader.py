@@ -119,6 +119,11 @@ class HistoryReader:
 
     def _learn_ids(self, keys: list[str]) -> None:
         result = self.client.bulkfetch(keys, [STATUS_FIELD])
+        if result.errors:
+            self.warnings.append(
+                f"Jira could not return {len(result.errors)} issue(s) whose history was asked; "
+                "their history is read next run"
+            )
         asked = {key.upper(): key for key in keys}
         for issue in result.issues:
             key = asked.get(str(issue.get("key", "")).upper())

@@ -394,3 +394,14 @@ def test_data_center_claiming_more_than_it_returns_stops_with_an_error(
         list(jira.pull_history(["PAY-1", "PAY-2"], None))
     second = body(calls_to(rsps, "POST", "/rest/api/2/search")[1])
     assert second["jql"] == 'key in ("PAY-2") ORDER BY key ASC'
+
+
+def test_changes_keep_the_order_jira_recorded_them_even_when_the_clock_disagrees() -> None:
+    histories = [
+        change("30", "2024-04-01T08:00:00.000+0000", "In Progress", "Done"),  # clock went back
+        change("10", "2024-04-01T09:00:00.000+0000", "To Do", "In Progress"),
+    ]
+
+    changes, _ = raw_status_changes("PAY-1", histories)
+
+    assert [c.to_status for c in changes] == ["In Progress", "Done"]
