@@ -14,6 +14,12 @@ Requests of a pull (Work Item Tracking 7.1, specs/ado-wit-7.1.json):
   type and run. So a steady nightly run costs one WIQL query and the batch of the items in the
   overlap window, plus discovery when its on-disk cache is cold.
 
+Status history (`pull_history`): the project's reporting revisions feed
+(`connectors.azure_devops_revisions`), read from the previous run's continuation token, so a
+run with no new revision costs one request and the first run one per batch of revisions; the
+status changes are found by `connectors.azure_devops_history`. No discovery: the feed is read on
+our session directly.
+
 Relations: the batch reads with `$expand=relations` by default. The service does not combine
 `$expand` with `fields`, so this returns every field of the item, but it is the one documented
 way to get both the parent (`System.LinkTypes.Hierarchy-Reverse`) and the related links
@@ -34,11 +40,12 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from connectors.azure_devops_client import DEFAULT_CACHE_DIR, AzureDevOpsClient, ServiceRefused
 from connectors.azure_devops_fields import (
@@ -50,6 +57,14 @@ from connectors.azure_devops_fields import (
     resolve_from_columns,
     select_names,
 )
+from connectors.azure_devops_history import (
+    REVISION_FIELDS,
+    STATE_CHANGE_DATE,
+    MalformedRevision,
+    Revision,
+    StateChanges,
+    read_revision,
+)
 from connectors.azure_devops_mapping import (
     MalformedWorkItem,
     MappingContext,
@@ -58,6 +73,7 @@ from connectors.azure_devops_mapping import (
     state_category,
 )
 from connectors.azure_devops_push import RANK_MOVES_UNSUPPORTED, WorkItemWriter
+from connectors.azure_devops_revisions import REPORTING_API_VERSION, RevisionFeed
 from connectors.base import ConnectorError, RankKind, RequestStats
 from connectors.batches import chunked, completed_in_parallel
 from connectors.http import RetryPolicy
@@ -78,6 +94,7 @@ from spm_sync.domain import (
     WriteResult,
     WriteStatus,
 )
+from spm_sync.flow.history import StatusChange
 
 log = logging.getLogger(__name__)
 
@@ -147,6 +164,8 @@ class AzureDevOpsConnector:
             state_categories=self._state_tables,
         )
         self._work_item_writer: WorkItemWriter | None = None
+        self._history_cursor: str | None = None
+        self._revision_fields: tuple[str, ...] = REVISION_FIELDS
         self._warned: set[str] = set()
         self._lock = threading.Lock()
 
@@ -286,6 +305,82 @@ class AzureDevOpsConnector:
             self._warn(
                 f"state {item.status!r} of {item.type!r} has no known category; counted as To Do"
             )
+
+    # -- history -----------------------------------------------------------------------------
+    def pull_history(
+        self, changed_keys: Sequence[str], cursor: str | None
+    ) -> Iterator[StatusChange]:
+        """Status changes of the project's revisions made after `cursor` (None: all of them),
+        within the pull's deadline.
+
+        `changed_keys` is not used: the feed is project-wide and continuing it costs one request
+        per batch of new revisions whatever changed, where reading the items one by one would
+        cost one per item. It is filtered to the scope's work item types on the server; the
+        pipeline keeps the changes of the items it stores (other area paths are dropped there).
+        """
+        with self._pull_deadline.window():
+            yield from self._history(cursor)
+
+    @property
+    def history_cursor(self) -> str | None:
+        """The continuation token of the last batch of the last complete `pull_history`."""
+        return self._history_cursor
+
+    def _history(self, cursor: str | None) -> Iterator[StatusChange]:
+        feed = RevisionFeed(self._read_revisions, self.settings.limits.max_pages)
+        changes = StateChanges(self.name, self._state_category)
+        for batch in feed.batches(cursor):
+            revisions = list(self._revisions(batch.values))
+            self._read_state_categories(
+                {r.work_item_type for r in revisions if self._state_category_of(r) is None}
+            )
+            for revision in revisions:
+                change = changes.change_of(revision)
+                if change is not None:
+                    yield change
+        self._history_cursor = feed.token
+
+    def _read_revisions(self, token: str | None) -> Any:
+        """One batch of the feed. A server whose process lacks `StateChangeDate` refuses to be
+        asked for it: asked again without it (see `azure_devops_history`), once per run."""
+        try:
+            return self._client.read_json(*self._revisions_request(token))
+        except ConnectorError as refused:
+            if STATE_CHANGE_DATE not in self._revision_fields or STATE_CHANGE_DATE not in str(
+                refused
+            ):
+                raise
+        self._revision_fields = tuple(f for f in self._revision_fields if f != STATE_CHANGE_DATE)
+        self._warn(
+            f"the work item revisions have no {STATE_CHANGE_DATE}: a state change first seen "
+            "in a later run cannot be told from another edit and is recorded as one"
+        )
+        return self._client.read_json(*self._revisions_request(token))
+
+    def _revisions_request(self, token: str | None) -> tuple[str, str, dict[str, str]]:
+        params = {
+            "api-version": REPORTING_API_VERSION,
+            "fields": ",".join(self._revision_fields),
+        }
+        if self._scope.work_item_types:
+            params["types"] = ",".join(self._scope.work_item_types)
+        if token is not None:
+            params["continuationToken"] = token
+        path = f"{quote(self.settings.project, safe='')}/_apis/wit/reporting/workitemrevisions"
+        return path, "read the work item revisions", params
+
+    def _revisions(self, values: list[Any]) -> Iterator[Revision]:
+        for raw in values:
+            try:
+                yield read_revision(raw)
+            except MalformedRevision as problem:
+                self._warn(f"skipped a malformed work item revision: {problem}")
+
+    def _state_category(self, work_item_type: str, state: str) -> StatusCategory | None:
+        return state_category(work_item_type, state, self._state_tables)
+
+    def _state_category_of(self, revision: Revision) -> StatusCategory | None:
+        return self._state_category(revision.work_item_type, revision.state)
 
     # -- push --------------------------------------------------------------------------------
     def push(self, plan: ConnectionPlan) -> Iterator[WriteResult]:

@@ -307,11 +307,12 @@ class AzureDevOpsClient:
                 f"{operation} failed: Azure DevOps answered with an unexpected body ({error})"
             ) from error
 
-    def read_json(self, path: str, operation: str) -> Any:
-        """`GET {org}/{path}` on the authenticated session, for the organization-level reads
-        the library has no call for (`_apis/connectionData`, the relation types)."""
+    def read_json(self, path: str, operation: str, params: Mapping[str, str] | None = None) -> Any:
+        """`GET {org}/{path}` on the authenticated session, for the reads the library has no
+        call for (`_apis/connectionData`, the relation types) or makes at a cost (the reporting
+        revisions: the library would need resource-location discovery first)."""
         url = f"{self.organization_url}/{path}"
-        response = self._send("GET", url, {"api-version": API_VERSION}, operation)
+        response = self._send("GET", url, {"api-version": API_VERSION, **(params or {})}, operation)
         body = _json_or_none(response)
         if not response.ok or body is None:
             detail = service_message(body, response) or "the answer is not JSON"

@@ -68,6 +68,14 @@ LOCATIONS: tuple[dict[str, Any], ...] = (
         "1.0",
     ),
     _location(
+        "f828fe59-dd87-495d-a17c-7a8d6211ca6c",
+        "wit",
+        "workItemRevisions",
+        "{project}/_apis/{area}/reporting/{resource}",
+        2,
+        "1.0",
+    ),
+    _location(
         "7c9d7a76-4a09-43e8-b5df-bd792f4ac6aa",
         "wit",
         "workItemTypeStates",

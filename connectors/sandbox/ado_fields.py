@@ -49,6 +49,13 @@ _FIELDS: tuple[FieldDef, ...] = (
     FieldDef("System.ChangedBy", "Changed By", "identity", read_only=True),
     FieldDef("System.AssignedTo", "Assigned To", "identity"),
     FieldDef(
+        "Microsoft.VSTS.Common.StateChangeDate",
+        "State Change Date",
+        "dateTime",
+        read_only=True,
+        description="When the State last changed; set by the process on every state change.",
+    ),
+    FieldDef(
         "System.Parent",
         "Parent",
         "integer",

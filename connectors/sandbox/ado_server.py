@@ -8,7 +8,8 @@
 It answers the resource-location discovery the unmodified `azure-devops` library makes
 (`OPTIONS {org}/_apis`, `GET {org}/_apis/ResourceAreas`), WIQL (ids only, 20,000 cap),
 `workitemsbatch` and `workitems?ids=` (200 cap), single reads, JSON Patch updates with
-optimistic concurrency (`test /rev` -> 412), fields, relation types and type states, under
+optimistic concurrency (`test /rev` -> 412), the reporting revisions feed (`ado_reporting`),
+fields, relation types and type states, under
 `/{organization}` and `/{organization}/{project}` (paths ignore case, as the service's do).
 Shapes are those of `specs/ado-wit-7.1.json`; conventions every route shares (errors,
 api-version, PAT, rate limits) live in `ado_protocol`, request parsing in `ado_requests`.
@@ -25,6 +26,7 @@ from urllib.parse import unquote
 
 from connectors.sandbox import ado_discovery as discovery
 from connectors.sandbox import ado_protocol as protocol
+from connectors.sandbox import ado_reporting as reporting
 from connectors.sandbox.ado_fields import (
     all_fields,
     all_relation_types,
@@ -94,6 +96,8 @@ class AzureDevOpsSandbox(SandboxServer):
         self.delay: RateLimitDelay | None = None
         self.request_log: list[SandboxRequest] | None = None
         """Set to a list to record every request (to check what a client sends)."""
+        self.revision_batch_size = reporting.BATCH_SIZE
+        """Most revisions of one batch of the reporting revisions feed."""
         self.store = WorkItemStore(project, clock or (lambda: datetime.now(UTC)))
         self.store.load(items)
         self.render_cache = RenderCache()
@@ -199,6 +203,18 @@ class AzureDevOpsSandbox(SandboxServer):
             ("GET", rf"{_WIT}/workitems", self._list, "/_apis/wit/workitems"),
             ("GET", rf"{_WIT}/workitems/(?P<id>\d+)", self._get, "/_apis/wit/workitems/{id}"),
             ("PATCH", rf"{_WIT}/workitems/(?P<id>\d+)", self._patch, "/_apis/wit/workitems/{id}"),
+            (
+                "GET",
+                rf"{_WIT}/reporting/workitemrevisions",
+                self._revisions,
+                "/_apis/wit/reporting/workitemrevisions",
+            ),
+            (
+                "POST",
+                rf"{_WIT}/reporting/workitemrevisions",
+                self._revisions,
+                "/_apis/wit/reporting/workitemrevisions",
+            ),
             ("GET", rf"{_WIT}/fields", self._fields, "/_apis/wit/fields"),
             ("GET", rf"{_WIT}/fields/(?P<field>[^/]+)", self._field, "/_apis/wit/fields/{field}"),
             (
@@ -364,6 +380,22 @@ class AzureDevOpsSandbox(SandboxServer):
             )
             body = self.store.render(item, self.organization_url, relations=True, links=True)
         return SandboxResponse(200, body)
+
+    # -- reporting -----------------------------------------------------------------------------
+    def _revisions(self, request: SandboxRequest, match: re.Match[str]) -> SandboxResponse:
+        """A batch of the revisions feed; `nextLink` repeats a GET's parameters but the token."""
+        self._scope(request, match)
+        kept = ("continuationToken", "startDateTime")
+        if request.method == "POST":
+            params = {"api-version": protocol.requested_api_version(request) or "7.1"}
+        else:
+            params = {name: v[-1] for name, v in request.query.items() if name not in kept}
+        with self.lock:
+            parse = reporting.parse_post if request.method == "POST" else reporting.parse_get
+            feed = parse(request, len(self.store.revisions), self.revision_batch_size)
+            base = reporting.link_base(self.organization_url, self.project)
+            endless = self.hostile_paging(request)
+            return reporting.answer(self.store, feed, base, params, endless=endless)
 
     # -- metadata ------------------------------------------------------------------------------
     def _fields(self, request: SandboxRequest, match: re.Match[str]) -> SandboxResponse:

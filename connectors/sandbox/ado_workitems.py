@@ -3,8 +3,11 @@
 Items are kept as the service stores them (reference name -> value, dates as `datetime`,
 relations on their source item with the opposite end on the target) and rendered to the
 `WorkItem` shape on the way out. Every change makes a new revision: `System.Rev` + 1 and a
-later `System.ChangedDate`; earlier revisions are kept (only for items that changed) so `asOf`
-reads see the past. A sorted ChangedDate index serves incremental WIQL (`ChangedDate >= x`).
+later `System.ChangedDate` (and `StateChangeDate` when the state changes, as the processes'
+rules set it); earlier revisions are kept (only for items that changed) so `asOf` reads see the
+past. A seed's state history becomes its first revisions. Every revision is recorded in
+`revisions` (`ado_revision_log`), which the reporting revisions feed pages through. A sorted
+ChangedDate index serves incremental WIQL (`ChangedDate >= x`).
 """
 
 from __future__ import annotations
@@ -25,6 +28,13 @@ from connectors.sandbox.ado_fields import (
 )
 from connectors.sandbox.ado_patch import PatchContext, PatchResult, apply_patch, normalize_tags
 from connectors.sandbox.ado_render import HUMAN, Relation, work_item_json
+from connectors.sandbox.ado_revision_log import (
+    STATE_CHANGE_DATE,
+    RevisionLog,
+    SeededRevision,
+    revision_fields,
+    seeded_revisions,
+)
 from connectors.sandbox.portfolio import SeedItem
 from connectors.sandbox.wiql_eval import CompiledQuery, sort_key
 
@@ -42,13 +52,15 @@ class WriteRecord:
 
 
 class StoredItem:
-    __slots__ = ("fields", "history", "id", "relations")
+    __slots__ = ("fields", "history", "id", "relations", "seeded")
 
     def __init__(self, work_item_id: int, fields: dict[str, Any]) -> None:
         self.id = work_item_id
         self.fields = fields
         self.relations: list[Relation] = []
         self.history: list[tuple[dict[str, Any], tuple[Relation, ...]]] | None = None
+        self.seeded: tuple[SeededRevision, ...] = ()
+        """Seeded revisions before the loaded fields, oldest first."""
 
     @property
     def rev(self) -> int:
@@ -68,7 +80,29 @@ class StoredItem:
         for fields, relations in reversed(self.history or []):
             if fields["System.ChangedDate"] <= moment:
                 return fields, relations
+        loaded, relations = self._loaded()
+        for seeded in reversed(self.seeded):
+            if seeded.changed <= moment:
+                return revision_fields(loaded, seeded), relations
         return None
+
+    def revision(self, rev: int) -> Mapping[str, Any] | None:
+        """The fields of revision `rev`, None when there is no such revision."""
+        if rev == self.rev:
+            return self.fields
+        for fields, _ in self.history or []:
+            if fields["System.Rev"] == rev:
+                return fields
+        for seeded in self.seeded:
+            if seeded.rev == rev:
+                return revision_fields(self._loaded()[0], seeded)
+        return None
+
+    def _loaded(self) -> tuple[Mapping[str, Any], tuple[Relation, ...]]:
+        """The item as it was loaded from its seed, before any change the sandbox made."""
+        if self.history:
+            return self.history[0]
+        return self.fields, tuple(self.relations)
 
 
 class WorkItemStore:
@@ -86,6 +120,7 @@ class WorkItemStore:
         self.skipped_links: list[tuple[int, str, int]] = []
         self.version = 0
         """Grows with every change (new revision, delete): cached answers are stale then."""
+        self.revisions = RevisionLog()
         self._changed_index: list[tuple[datetime, int]] | None = None
 
     # -- seeding -------------------------------------------------------------------------------
@@ -93,9 +128,20 @@ class WorkItemStore:
         pending: list[tuple[StoredItem, SeedItem]] = []
         seen_states: set[tuple[str, str]] = set()
         seen_areas: set[str] = set()
+        recorded: list[tuple[datetime, int, int]] = []
         for position, seed in enumerate(seeds, start=1):
             work_item_id = _seed_id(seed)
             item = StoredItem(work_item_id, self._seed_fields(work_item_id, seed, position))
+            revisions = seeded_revisions(
+                item.fields["System.CreatedDate"],
+                item.changed,
+                seed.status,
+                [(_utc(at), state) for at, state in seed.status_history],
+            )
+            item.seeded, loaded = tuple(revisions[:-1]), revisions[-1]
+            item.fields["System.Rev"] = loaded.rev
+            item.fields[STATE_CHANGE_DATE] = loaded.state_changed
+            recorded.extend((r.changed, work_item_id, r.rev) for r in revisions)
             self.items[work_item_id] = item
             if (seed.type, seed.status) not in seen_states:
                 seen_states.add((seed.type, seed.status))
@@ -109,6 +155,7 @@ class WorkItemStore:
                 self._link(item, PARENT, _key_id(seed.parent))
             for link in seed.links:
                 self._link(item, link.type, _key_id(link.target))
+        self.revisions.extend_in_time_order(recorded)
         self._changed()
 
     def _seed_fields(self, work_item_id: int, seed: SeedItem, position: int) -> dict[str, Any]:
@@ -352,8 +399,11 @@ class WorkItemStore:
         fields["System.Rev"] = item.rev + 1
         fields["System.ChangedDate"] = now
         fields["System.ChangedBy"] = by
+        if fields.get("System.State") != item.fields.get("System.State"):
+            fields[STATE_CHANGE_DATE] = now
         item.fields = fields
         item.relations = list(relations)
+        self.revisions.append(item.id, item.rev)
         self._changed()
 
     def _changed(self) -> None:

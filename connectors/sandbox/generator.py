@@ -25,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from itertools import accumulate
 
 from connectors.sandbox import wordlists as words
+from connectors.sandbox.ado_histories import add_state_histories
 from connectors.sandbox.portfolio import (
     RawValue,
     SeedItem,
@@ -351,6 +352,7 @@ class _Builder:
         self._leaves("azure_devops", "Task", counts["Task"], stories)
         items = self.items
         self._relates_links(items[len(kr_keys) :], ADO_RELATED)
+        add_state_histories(items)
         return items
 
     def _ado_level(

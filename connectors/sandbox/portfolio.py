@@ -54,6 +54,9 @@ class SeedItem:
     risk_reduction: RawValue = None
     job_size: RawValue = None
     rank: str | float | None = None
+    status_history: list[tuple[datetime, str]] = field(default_factory=list)
+    """(when, status) of each status the item entered, oldest first, the first at `created`
+    and the last `status`; empty: the item kept the status it was created in."""
 
 
 @dataclass(frozen=True, slots=True)
