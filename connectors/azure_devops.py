@@ -45,7 +45,6 @@ from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from connectors.azure_devops_client import DEFAULT_CACHE_DIR, AzureDevOpsClient, ServiceRefused
 from connectors.azure_devops_fields import (
@@ -58,8 +57,6 @@ from connectors.azure_devops_fields import (
     select_names,
 )
 from connectors.azure_devops_history import (
-    REVISION_FIELDS,
-    STATE_CHANGE_DATE,
     MalformedRevision,
     Revision,
     StateChanges,
@@ -73,7 +70,7 @@ from connectors.azure_devops_mapping import (
     state_category,
 )
 from connectors.azure_devops_push import RANK_MOVES_UNSUPPORTED, WorkItemWriter
-from connectors.azure_devops_revisions import REPORTING_API_VERSION, RevisionFeed
+from connectors.azure_devops_revisions import RevisionFeed, RevisionReader
 from connectors.base import ConnectorError, RankKind, RequestStats
 from connectors.batches import chunked, completed_in_parallel
 from connectors.http import RetryPolicy
@@ -165,7 +162,9 @@ class AzureDevOpsConnector:
         )
         self._work_item_writer: WorkItemWriter | None = None
         self._history_cursor: str | None = None
-        self._revision_fields: tuple[str, ...] = REVISION_FIELDS
+        self._revision_reader = RevisionReader(
+            self._client, settings.project, self._scope.work_item_types, self._warn
+        )
         self._warned: set[str] = set()
         self._lock = threading.Lock()
 
@@ -327,7 +326,7 @@ class AzureDevOpsConnector:
         return self._history_cursor
 
     def _history(self, cursor: str | None) -> Iterator[StatusChange]:
-        feed = RevisionFeed(self._read_revisions, self.settings.limits.max_pages)
+        feed = RevisionFeed(self._revision_reader, self.settings.limits.max_pages)
         changes = StateChanges(self.name, self._state_category)
         for batch in feed.batches(cursor):
             revisions = list(self._revisions(batch.values))
@@ -339,35 +338,6 @@ class AzureDevOpsConnector:
                 if change is not None:
                     yield change
         self._history_cursor = feed.token
-
-    def _read_revisions(self, token: str | None) -> Any:
-        """One batch of the feed. A server whose process lacks `StateChangeDate` refuses to be
-        asked for it: asked again without it (see `azure_devops_history`), once per run."""
-        try:
-            return self._client.read_json(*self._revisions_request(token))
-        except ConnectorError as refused:
-            if STATE_CHANGE_DATE not in self._revision_fields or STATE_CHANGE_DATE not in str(
-                refused
-            ):
-                raise
-        self._revision_fields = tuple(f for f in self._revision_fields if f != STATE_CHANGE_DATE)
-        self._warn(
-            f"the work item revisions have no {STATE_CHANGE_DATE}: a state change first seen "
-            "in a later run cannot be told from another edit and is recorded as one"
-        )
-        return self._client.read_json(*self._revisions_request(token))
-
-    def _revisions_request(self, token: str | None) -> tuple[str, str, dict[str, str]]:
-        params = {
-            "api-version": REPORTING_API_VERSION,
-            "fields": ",".join(self._revision_fields),
-        }
-        if self._scope.work_item_types:
-            params["types"] = ",".join(self._scope.work_item_types)
-        if token is not None:
-            params["continuationToken"] = token
-        path = f"{quote(self.settings.project, safe='')}/_apis/wit/reporting/workitemrevisions"
-        return path, "read the work item revisions", params
 
     def _revisions(self, values: list[Any]) -> Iterator[Revision]:
         for raw in values:

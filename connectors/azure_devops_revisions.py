@@ -16,15 +16,21 @@ say `api-version=2.0`), and our own request keeps our fields, types and version.
 A feed that would page without end fails with a `ConnectorError` instead: a batch that says more
 follow but brings no revision newer than those already read, a token that comes back, a batch
 without a token that says it is not the last, and more batches than `limits.max_pages`.
+
+The feed is read on our own session (`AzureDevOpsClient.read_json`), not through the library's
+`read_reporting_revisions_get`: azure-devops 7.1.0b4 declares `ReportingWorkItemRevisionsBatch`
+with an empty attribute map, so every batch it deserializes is empty; and reading directly needs
+no resource-location discovery, so a run with nothing new is one request even on a cold cache.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from typing import Any, Protocol
+from urllib.parse import parse_qs, quote, urlsplit
 
+from connectors.azure_devops_history import REVISION_FIELDS, STATE_CHANGE_DATE
 from connectors.base import ConnectorError
 from connectors.paging_guard import PageBudget, PagingLoopError
 
@@ -128,3 +134,53 @@ class RevisionFeed:
             return False
         self._latest[item_id] = rev
         return True
+
+
+class JsonReader(Protocol):
+    def read_json(
+        self, path: str, operation: str, params: Mapping[str, str] | None = None
+    ) -> Any: ...
+
+
+class RevisionReader:
+    """One request of the feed (`fetch` of a `RevisionFeed`), asking only for the fields the
+    history needs and the scope's work item types.
+
+    A server whose process lacks `StateChangeDate` refuses to be asked for it (TF51535): the
+    request is made again without it, and later ones of this connector leave it out, with one
+    warning (what is lost: see `azure_devops_history`).
+    """
+
+    def __init__(
+        self,
+        client: JsonReader,
+        project: str,
+        types: Sequence[str],
+        warn: Callable[[str], None],
+    ) -> None:
+        self._client = client
+        self._path = f"{quote(project, safe='')}/_apis/wit/reporting/workitemrevisions"
+        self._types = ",".join(types)
+        self._warn = warn
+        self.fields: tuple[str, ...] = REVISION_FIELDS
+
+    def __call__(self, token: str | None) -> Any:
+        try:
+            return self._read(token)
+        except ConnectorError as refused:
+            if STATE_CHANGE_DATE not in self.fields or STATE_CHANGE_DATE not in str(refused):
+                raise
+        self.fields = tuple(name for name in self.fields if name != STATE_CHANGE_DATE)
+        self._warn(
+            f"the work item revisions have no {STATE_CHANGE_DATE}: a state change first seen "
+            "in a later run cannot be told from another edit and is recorded as one"
+        )
+        return self._read(token)
+
+    def _read(self, token: str | None) -> Any:
+        params = {"api-version": REPORTING_API_VERSION, "fields": ",".join(self.fields)}
+        if self._types:
+            params["types"] = self._types
+        if token is not None:
+            params["continuationToken"] = token
+        return self._client.read_json(self._path, "read the work item revisions", params)
