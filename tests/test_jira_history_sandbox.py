@@ -17,7 +17,7 @@ import requests
 
 from connectors.base import ConnectorError
 from connectors.jira import JiraConnector
-from connectors.sandbox.jira_history import history_of
+from connectors.sandbox.jira_history import history_of, status_history_of
 from connectors.sandbox.jira_server import JiraSandbox
 from connectors.sandbox.portfolio import SeedItem
 from connectors.sandbox.server import Faults
@@ -48,13 +48,16 @@ def cloud() -> Iterator[tuple[JiraSandbox, tuple[SeedItem, ...], SandboxClock]]:
 
 
 def recorded(sandbox: JiraSandbox, keys: Sequence[str]) -> list[Row]:
-    """The sandbox's own status history of `keys`, as rows to compare."""
+    """The sandbox's own status history of `keys` (found by any key they had), as rows."""
     rows: list[Row] = []
     with sandbox.lock:
         statuses = sandbox.store.statuses
         for key in keys:
-            for _, millis, before, after in history_of(sandbox.store.by_key[key]):
-                rows.append((key, millis, before, after, StatusCategory(statuses[after][1])))
+            issue = sandbox.store.find(key)
+            assert issue is not None, key
+            for entry in status_history_of(issue):
+                category = StatusCategory(statuses[entry.after][1])
+                rows.append((key, entry.at, entry.before, entry.after, category))
     return sorted(rows, key=repr)
 
 
@@ -213,6 +216,32 @@ def test_a_broken_changelog_page_stops_the_read_with_a_connector_error(
     assert jira.stats.by_endpoint[CHANGELOGS] <= 2 * 3  # a page or two per batch, not more
 
 
+def test_a_moved_issue_keeps_its_history_under_the_key_it_is_asked_by(flavour: str) -> None:
+    items = portfolio(600)
+    clock = SandboxClock(REFERENCE)
+    with JiraSandbox(items, flavour=flavour, clock=clock) as sandbox:  # type: ignore[arg-type]
+        before_move = connector(sandbox, items)
+        list(before_move.pull(None))
+        old_key = sorted(i.key for i in items if i.status == "Done" and i.key.startswith("P"))[0]
+        since = clock.advance(minutes=5)
+        clock.advance(minutes=1)
+        new_key = sandbox.move(old_key, "OKR")
+        expected = recorded(sandbox, [new_key])
+
+        # The next run pulls the issue under its new key.
+        jira = connector(sandbox, items)
+        keys = [item.key for item in jira.pull(since)]
+        changes = list(jira.pull_history(keys, None))
+        # A run that pulled it before the move asks by the old key.
+        by_old_key = list(before_move.pull_history([old_key], None))
+
+    assert keys == [new_key] and len(expected) >= 2
+    assert rows(changes) == expected
+    assert rows(by_old_key) == [(old_key, *row[1:]) for row in expected]
+    if flavour == "datacenter":
+        assert jira.former_keys == {new_key: [old_key]}
+
+
 # -- the sandbox's answers and the spec ------------------------------------------------------
 @pytest.fixture(scope="module")
 def small_cloud() -> Iterator[JiraSandbox]:
@@ -249,7 +278,7 @@ def test_bulk_changelogs_page_in_spec_shape_oldest_first(small_cloud: JiraSandbo
         if token is None:
             break
     with small_cloud.lock:
-        expected = sum(len(history_of(small_cloud.store.by_key[k])) for k in keys[:-1])
+        expected = sum(len(status_history_of(small_cloud.store.by_key[k])) for k in keys[:-1])
     assert len(seen) == expected > 0
     assert seen == sorted(seen)
 
@@ -287,6 +316,7 @@ def test_status_list_is_in_spec_shape(small_cloud: JiraSandbox) -> None:
 def test_data_center_search_expands_the_changelog_in_spec_shape() -> None:
     with JiraSandbox(small_portfolio(), flavour="datacenter", clock=FakeClock()) as sandbox:
         sandbox.touch("PAY-4", status="In Progress")
+        assert sandbox.move("PAY-3", "WEB") == "WEB-3"  # WEB-1 and WEB-2 exist
         request = {
             "jql": 'key in ("PAY-4", "PAY-404") ORDER BY key ASC',
             "fields": ["status"],
@@ -295,9 +325,17 @@ def test_data_center_search_expands_the_changelog_in_spec_shape() -> None:
         }
         PLATFORM.validate_request("SearchRequestBean", request)
         answer = post(sandbox, "/rest/api/2/search", request).json()
+        moved = post(sandbox, "/rest/api/2/search", {**request, "jql": 'key = "PAY-3"'}).json()
 
     assert [issue["key"] for issue in answer["issues"]] == ["PAY-4"]
     assert answer["warningMessages"]  # the unknown key is dropped with a warning
+    assert [issue["key"] for issue in moved["issues"]] == ["WEB-3"]  # the old key finds it
+    move = moved["issues"][0]["changelog"]["histories"][0]
+    PLATFORM.validate_response("Changelog", move)
+    assert [(i["field"], i["fromString"], i["toString"]) for i in move["items"]] == [
+        ("project", "Payments", "Web Storefront"),
+        ("Key", "PAY-3", "WEB-3"),
+    ]
     changelog = answer["issues"][0]["changelog"]
     PLATFORM.validate_response("PageOfChangelogs", changelog)
     newest = changelog["histories"][0]["items"][0]

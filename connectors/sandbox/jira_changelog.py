@@ -56,8 +56,7 @@ def bulk_changelogs(context: RenderContext, body: Any, *, endless: bool = False)
     offset = _offset(body.get("nextPageToken"), fingerprint)
     store = context.store
     issues = {issue.id: issue for ref in wanted if (issue := store.find(ref)) is not None}
-    # The sandbox records status changes only: other fields filter everything out.
-    rows = timeline(issues.values()) if not field_ids or "status" in field_ids else []
+    rows = timeline(issues.values(), field_ids)
     if endless:
         offset = 0
     page = rows[offset : offset + page_size]

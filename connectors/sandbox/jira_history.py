@@ -1,5 +1,5 @@
 """Status history of the Jira sandbox's issues: seeded per issue, extended by every status
-change, served as Jira changelogs.
+change and move, served as Jira changelogs.
 
 A seeded issue's history is derived on demand from its seed (id, creation time, the `updated`
 it was loaded with, its status), so 200,000 issues cost no history memory until one of them
@@ -12,20 +12,32 @@ seed's `updated`.
 
 Shapes: `Changelog` and `ChangeDetails` of specs/jira-platform-v3.json. Data Center items carry
 no `fieldId` (it came with Cloud); both flavours carry `field: "status"`, the status ids in
-`from`/`to` and the names in `fromString`/`toString`.
+`from`/`to` and the names in `fromString`/`toString`. A move to another project is one
+changelog with a `Key` item (old key → new key) and a `project` item (old project → new).
 """
 
 from __future__ import annotations
 
 import random
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 from connectors.sandbox.jira_render import RenderContext, format_time
 from connectors.sandbox.jira_store import IssueStore, StoredIssue
 
-HistoryEntry = tuple[int, int, str, str]
-"""(changelog id, when in epoch ms, from status, to status)."""
+
+class HistoryEntry(NamedTuple):
+    """One change: `before` → `after` of `field` ("status"; "Key" for a move, with keys)."""
+
+    id: int
+    at: int
+    """Epoch milliseconds."""
+    before: str
+    after: str
+    field: str = "status"
+
+
+MOVE = "Key"
 HISTORY_STATUSES = {"To Do": "To Do", "In Progress": "In Progress", "In Review": "In Progress",
                     "Done": "Done"}  # fmt: skip
 """The statuses seeded histories pass through, with their categories."""
@@ -43,18 +55,32 @@ def register_history_statuses(store: IssueStore) -> None:
 
 
 def history_of(issue: StoredIssue) -> tuple[HistoryEntry, ...]:
-    """Every status change of `issue`, oldest first."""
+    """Every change of `issue` (status changes and moves), oldest first."""
     if issue.history is None:
         return seeded_history(issue)
-    return issue.history
+    return tuple(HistoryEntry(*entry) for entry in issue.history)
+
+
+def status_history_of(issue: StoredIssue) -> list[HistoryEntry]:
+    return [entry for entry in history_of(issue) if entry.field == "status"]
 
 
 def record_status_change(store: IssueStore, issue: StoredIssue, new_status: str) -> None:
     """Append "status: <current> → `new_status`", now; call before changing the status."""
-    if new_status == issue.status:
-        return
+    if new_status != issue.status:
+        _record(store, issue, issue.status, new_status, "status")
+
+
+def record_move(store: IssueStore, issue: StoredIssue, old_key: str) -> None:
+    """Append "Key: `old_key` → <current key>", now; call after the move."""
+    _record(store, issue, old_key, issue.key, MOVE)
+
+
+def _record(store: IssueStore, issue: StoredIssue, before: str, after: str, field: str) -> None:
     store.changelog_ids += 1
-    entry = (LATER_IDS_START + store.changelog_ids, store.now_millis(), issue.status, new_status)
+    entry = HistoryEntry(
+        LATER_IDS_START + store.changelog_ids, store.now_millis(), before, after, field
+    )
     issue.history = (*history_of(issue), entry)
 
 
@@ -69,7 +95,9 @@ def seeded_history(issue: StoredIssue) -> tuple[HistoryEntry, ...]:
     entries = []
     previous = "To Do"
     for number, (moment, status) in enumerate(zip(_distinct(moments), path, strict=True)):
-        entries.append((issue.id * SEEDED_IDS_PER_ISSUE + number, moment, previous, status))
+        entries.append(
+            HistoryEntry(issue.id * SEEDED_IDS_PER_ISSUE + number, moment, previous, status)
+        )
         previous = status
     return tuple(entries)
 
@@ -125,26 +153,48 @@ def author_json(context: RenderContext) -> dict[str, Any]:
 
 
 def changelog_json(context: RenderContext, entry: HistoryEntry) -> dict[str, Any]:
-    """One `Changelog` with its single `ChangeDetails` item."""
-    changelog_id, moment, before, after = entry
+    """One `Changelog`: a status change's item, or a move's `Key` and `project` items."""
+    items = _move_items(context, entry) if entry.field == MOVE else [_status_item(context, entry)]
+    return {
+        "id": str(entry.id),
+        "author": author_json(context),
+        "created": format_time(entry.at, context.zone),
+        "items": items,
+    }
+
+
+def _status_item(context: RenderContext, entry: HistoryEntry) -> dict[str, Any]:
     statuses = context.store.statuses
     item: dict[str, Any] = {"field": "status", "fieldtype": "jira"}
     if context.flavour == "cloud":
         item["fieldId"] = "status"
     item.update(
         {
-            "from": statuses.get(before, ("1", ""))[0],
-            "fromString": before,
-            "to": statuses.get(after, ("1", ""))[0],
-            "toString": after,
+            "from": statuses.get(entry.before, ("1", ""))[0],
+            "fromString": entry.before,
+            "to": statuses.get(entry.after, ("1", ""))[0],
+            "toString": entry.after,
         }
     )
-    return {
-        "id": str(changelog_id),
-        "author": author_json(context),
-        "created": format_time(moment, context.zone),
-        "items": [item],
-    }
+    return item
+
+
+def _move_items(context: RenderContext, entry: HistoryEntry) -> list[dict[str, Any]]:
+    projects = context.store.projects
+    before, after = (projects[key.rpartition("-")[0]] for key in (entry.before, entry.after))
+    project: dict[str, Any] = {"field": "project", "fieldtype": "jira"}
+    if context.flavour == "cloud":
+        project["fieldId"] = "project"
+    project.update(
+        {
+            "from": str(before.id),
+            "fromString": before.name,
+            "to": str(after.id),
+            "toString": after.name,
+        }
+    )
+    key = {"field": MOVE, "fieldtype": "jira", "fromString": entry.before, "toString": entry.after}
+    return [project, key]
 
 
 def page_of_changelogs(context: RenderContext, issue: StoredIssue) -> dict[str, Any]:
@@ -159,9 +209,22 @@ def page_of_changelogs(context: RenderContext, issue: StoredIssue) -> dict[str, 
     }
 
 
-def timeline(issues: Iterable[StoredIssue]) -> list[tuple[int, int, HistoryEntry]]:
-    """Every change of `issues` as (when, issue id, entry), in bulk changelog order: "sorted by
-    changelog date and issue IDs, starting from the oldest changelog and smallest issue ID"."""
-    rows = [(entry[1], issue.id, entry) for issue in issues for entry in history_of(issue)]
-    rows.sort(key=lambda row: (row[0], row[1], row[2][0]))
+def timeline(
+    issues: Iterable[StoredIssue], field_ids: Iterable[str] = ()
+) -> list[tuple[int, int, HistoryEntry]]:
+    """The changes of `issues` as (when, issue id, entry), in bulk changelog order: "sorted by
+    changelog date and issue IDs, starting from the oldest changelog and smallest issue ID".
+    `field_ids` filters (empty: all): "status" keeps status changes, "project" moves."""
+    wanted = set(field_ids)
+    rows = [
+        (entry.at, issue.id, entry)
+        for issue in issues
+        for entry in history_of(issue)
+        if not wanted or _field_id(entry) in wanted
+    ]
+    rows.sort(key=lambda row: (row[0], row[1], row[2].id))
     return rows
+
+
+def _field_id(entry: HistoryEntry) -> str:
+    return "project" if entry.field == MOVE else entry.field

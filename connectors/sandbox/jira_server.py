@@ -36,7 +36,11 @@ from zoneinfo import ZoneInfo
 from connectors.sandbox.jira_api import JiraRoutes
 from connectors.sandbox.jira_edit import EditContext, JiraWrite, set_value
 from connectors.sandbox.jira_fields import FieldDef, Flavour, field_catalogue
-from connectors.sandbox.jira_history import record_status_change, register_history_statuses
+from connectors.sandbox.jira_history import (
+    record_move,
+    record_status_change,
+    register_history_statuses,
+)
 from connectors.sandbox.jira_permissions import has_permission
 from connectors.sandbox.jira_render import RenderContext, render_issue, select_fields
 from connectors.sandbox.jira_search import SearchService
@@ -226,6 +230,17 @@ class JiraSandbox(SandboxServer):
             for name, value in changes.items():
                 self._set_by_name(issue, name, value)
             self.store.bump(issue)
+
+    def move(self, key: str, project: str) -> str:
+        """A human moves the issue to another project: it gets a key there (returned), its
+        history gets the move, and `updated` moves to now."""
+        with self.lock:
+            issue = self._get(key)
+            old_key = issue.key
+            self.store.move(issue, project.upper())
+            record_move(self.store, issue, old_key)
+            self.store.bump(issue)
+            return issue.key
 
     def delete(self, key: str) -> None:
         with self.lock:

@@ -57,8 +57,9 @@ class StoredIssue:
     values: dict[str, RawValue] = field(default_factory=dict)
     settled: int = 0
     """`updated` as seeded: where the seeded status history ends (`jira_history`)."""
-    history: tuple[tuple[int, int, str, str], ...] | None = None
-    """Status changes once one was made here; None: the seeded history, derived when read."""
+    history: tuple[tuple[int, int, str, str, str], ...] | None = None
+    """Changes once one was made here (`jira_history.HistoryEntry`); None: the seeded
+    history, derived when read."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +99,7 @@ class IssueStore:
         self.component_ids: dict[str, int] = {}
         self.version = 0
         self.changelog_ids = 0  # status changes made since loading (`jira_history`)
+        self.former_keys: dict[str, int] = {}  # keys of moved issues -> issue id
         self._updated_index: list[tuple[int, int]] | None = None
 
     # -- loading ---------------------------------------------------------------------------
@@ -191,7 +193,12 @@ class IssueStore:
     def find(self, key_or_id: str) -> StoredIssue | None:
         """A visible issue by key (case-insensitive, as Jira retries) or numeric id."""
         text = key_or_id.strip()
-        issue = self.by_id.get(int(text)) if text.isdigit() else self.by_key.get(text.upper())
+        if text.isdigit():
+            issue = self.by_id.get(int(text))
+        else:
+            issue = self.by_key.get(text.upper())
+            if issue is None and text.upper() in self.former_keys:
+                issue = self.by_id.get(self.former_keys[text.upper()])  # Jira follows moves
         if issue is None or issue.id in self.hidden:
             return None
         return issue
@@ -277,6 +284,25 @@ class IssueStore:
         if before:
             return lexorank.between(below, anchor.rank, count)
         return lexorank.between(anchor.rank, above, count)
+
+    def move(self, issue: StoredIssue, project: str) -> str:
+        """Move `issue` to `project` under the next free number there, as Jira does; its old
+        key keeps finding it, and children naming it as parent follow. Returns the new key."""
+        old_key = issue.key
+        taken = [self.by_id[i].number for i in self.by_project.get(project, {})]
+        prefix = f"{project}-"
+        taken += [int(k[len(prefix) :]) for k in self.former_keys if k.startswith(prefix)]
+        del self.by_key[old_key]
+        del self.by_project[issue.project][issue.id]
+        issue.project, issue.number = project, max(taken, default=0) + 1
+        issue.key = f"{project}-{issue.number}"
+        self.former_keys[old_key] = issue.id
+        self._register(issue)
+        for other in self.by_id.values():
+            if other.parent == old_key:
+                other.parent = issue.key
+        self.changed()
+        return issue.key
 
     def delete(self, issue: StoredIssue) -> None:
         del self.by_id[issue.id]
