@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -25,7 +25,7 @@ from spm_sync.domain import StatusCategory
 from spm_sync.flow.history import StatusChange
 from tests.ado_spec import check_request, validate_response
 from tests.azure_devops_fixtures import FakeSleep
-from tests.sandbox_ado_support import AdoSession
+from tests.sandbox_ado_support import BASE, AdoSession, seed_item
 from tests.test_azure_devops_integration import connector_for, seed_items, settings_for
 
 pytestmark = pytest.mark.integration
@@ -33,6 +33,7 @@ pytestmark = pytest.mark.integration
 FEED = "GET /sandbox/Portfolio/_apis/wit/reporting/workitemrevisions"
 GET_OPERATION = "Reporting Work Item Revisions_Read Reporting Revisions Get"
 POST_OPERATION = "Reporting Work Item Revisions_Read Reporting Revisions Post"
+STATE_CHANGE = "Microsoft.VSTS.Common.StateChangeDate"
 BATCH = 250
 Move = tuple[str, datetime, str | None, str]
 
@@ -315,3 +316,48 @@ def _revision_date(item: Any, rev: int) -> datetime:
     return fields["System.ChangedDate"].replace(
         microsecond=fields["System.ChangedDate"].microsecond // 1000 * 1000
     )
+
+
+# -- seeded histories --------------------------------------------------------------------------
+def test_generated_histories_are_repeatable_and_fit_their_items(seeds: list[SeedItem]) -> None:
+    again = seed_items(400, seed=21)
+    assert [seed.status_history for seed in again] == [seed.status_history for seed in seeds]
+    edited_later = 0
+    for seed in seeds:
+        times = [when for when, _ in seed.status_history]
+        assert (
+            times[0] == seed.created and times == sorted(set(times)) and times[-1] <= seed.updated
+        )
+        assert seed.status_history[-1][1] == seed.status
+        edited_later += times[-1] < seed.updated
+    assert 0.3 < edited_later / len(seeds) < 0.7
+
+
+def test_a_hand_made_history_is_served_as_revisions() -> None:
+    history = [
+        (BASE - timedelta(days=10), "New"),
+        (BASE - timedelta(days=5), "Active"),
+        (BASE - timedelta(days=2), "Resolved"),
+        (BASE - timedelta(days=1), "Active"),
+    ]
+    seed = seed_item(7, created=BASE - timedelta(days=10), status_history=history)
+    with AzureDevOpsSandbox([seed]) as sandbox:
+        current = sandbox.work_item(7)
+        assert current["rev"] == 5  # four states, then an edit at `updated`
+        assert current["fields"][STATE_CHANGE] == "2026-11-19T10:00:00Z"
+        session = AdoSession(sandbox)
+        then = session.batch({"ids": [7], "asOf": "2026-11-17T10:00:00Z"}).json()["value"][0]
+        assert (then["rev"], then["fields"]["System.State"]) == (2, "Active")
+
+        changes = list(connector_for(sandbox).pull_history([], None))
+
+    assert [(c.from_status, c.to_status, c.at) for c in changes] == [
+        (before, state, when)
+        for before, (when, state) in zip([None, "New", "Active", "Resolved"], history, strict=True)
+    ]
+
+
+def test_a_history_that_ends_elsewhere_is_refused() -> None:
+    seed = seed_item(7, status_history=[(BASE - timedelta(days=30), "New")])
+    with pytest.raises(ValueError, match="ends in 'New', not in 'Active'"):
+        AzureDevOpsSandbox([seed])
