@@ -15,7 +15,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from connectors.sandbox import ado_protocol as protocol
@@ -26,15 +26,15 @@ from connectors.sandbox.ado_fields import (
     PARENT,
     find_relation_type,
 )
-from connectors.sandbox.ado_patch import PatchContext, PatchResult, apply_patch, normalize_tags
+from connectors.sandbox.ado_patch import PatchContext, PatchResult, apply_patch
 from connectors.sandbox.ado_render import HUMAN, Relation, work_item_json
 from connectors.sandbox.ado_revision_log import (
     STATE_CHANGE_DATE,
     RevisionLog,
     SeededRevision,
     revision_fields,
-    seeded_revisions,
 )
+from connectors.sandbox.ado_seeds import key_id, seed_fields
 from connectors.sandbox.portfolio import SeedItem
 from connectors.sandbox.wiql_eval import CompiledQuery, sort_key
 
@@ -130,17 +130,9 @@ class WorkItemStore:
         seen_areas: set[str] = set()
         recorded: list[tuple[datetime, int, int]] = []
         for position, seed in enumerate(seeds, start=1):
-            work_item_id = _seed_id(seed)
-            item = StoredItem(work_item_id, self._seed_fields(work_item_id, seed, position))
-            revisions = seeded_revisions(
-                item.fields["System.CreatedDate"],
-                item.changed,
-                seed.status,
-                [(_utc(at), state) for at, state in seed.status_history],
-            )
-            item.seeded, loaded = tuple(revisions[:-1]), revisions[-1]
-            item.fields["System.Rev"] = loaded.rev
-            item.fields[STATE_CHANGE_DATE] = loaded.state_changed
+            work_item_id, fields, revisions = seed_fields(seed, position, self.project)
+            item = StoredItem(work_item_id, fields)
+            item.seeded = tuple(revisions[:-1])
             recorded.extend((r.changed, work_item_id, r.rev) for r in revisions)
             self.items[work_item_id] = item
             if (seed.type, seed.status) not in seen_states:
@@ -152,46 +144,11 @@ class WorkItemStore:
             pending.append((item, seed))
         for item, seed in pending:
             if seed.parent:
-                self._link(item, PARENT, _key_id(seed.parent))
+                self._link(item, PARENT, key_id(seed.parent))
             for link in seed.links:
-                self._link(item, link.type, _key_id(link.target))
+                self._link(item, link.type, key_id(link.target))
         self.revisions.extend_in_time_order(recorded)
         self._changed()
-
-    def _seed_fields(self, work_item_id: int, seed: SeedItem, position: int) -> dict[str, Any]:
-        created = _utc(seed.created)
-        changed = max(created, _utc(seed.updated))
-        fields: dict[str, Any] = {
-            "System.Id": work_item_id,
-            "System.AreaPath": seed.project,
-            "System.TeamProject": self.project,
-            "System.IterationPath": self.project,
-            "System.WorkItemType": seed.type,
-            "System.State": seed.status,
-            "System.Rev": 1 if changed == created else 2,
-            "System.CreatedDate": created,
-            "System.ChangedDate": changed,
-            "System.CreatedBy": HUMAN,
-            "System.ChangedBy": HUMAN,
-            "System.Title": seed.title,
-            "Microsoft.VSTS.Common.Priority": 2,
-            "Microsoft.VSTS.Common.StackRank": float(seed.rank)
-            if seed.rank is not None
-            else position * 1000.0,
-        }
-        if seed.labels:
-            fields["System.Tags"] = normalize_tags(";".join(seed.labels))
-        # Values are served verbatim (also a non-number in a number-ish field): that is the mess
-        # a connector meets in production. Empty values are absent, as in the service's answers.
-        for name, value in (
-            ("Microsoft.VSTS.Common.BusinessValue", seed.business_value),
-            ("Microsoft.VSTS.Common.TimeCriticality", seed.time_criticality),
-            ("Custom.RiskReduction", seed.risk_reduction),
-            ("Microsoft.VSTS.Scheduling.Effort", seed.job_size),
-        ):
-            if value is not None:
-                fields[name] = value
-        return fields
 
     def _learn_state(self, seed: SeedItem) -> None:
         states = self.states.setdefault(seed.type, list(DEFAULT_STATES["Epic"]))
@@ -415,24 +372,3 @@ class WorkItemStore:
             if name.lower() == work_item_type.lower():
                 return states
         return None
-
-
-# -- helpers -----------------------------------------------------------------------------------
-def _seed_id(seed: SeedItem) -> int:
-    if not seed.key.isdigit():
-        raise ValueError(f"Azure DevOps seed item keys are decimal ids, not {seed.key!r}")
-    return int(seed.key)
-
-
-def _key_id(key: str) -> int:
-    if not key.isdigit():
-        raise ValueError(f"Azure DevOps links point at decimal ids, not {key!r}")
-    return int(key)
-
-
-def _utc(moment: datetime) -> datetime:
-    """A seed's time in UTC; a time without a zone is refused, as the Jira sandbox refuses it
-    (guessing its zone would shift `ChangedDate` and every incremental window after it)."""
-    if moment.tzinfo is None:
-        raise ValueError(f"timestamp {moment!r} has no time zone")
-    return moment.astimezone(UTC)
