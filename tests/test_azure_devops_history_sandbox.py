@@ -112,10 +112,9 @@ def test_reopened_items_show_each_move_back(
 
     changes, _ = full_history(sandbox)
 
-    back = {c.item[1] for c in changes if c.to_status == "Active" and c.from_status != "New"}
-    assert back == {seed.key for seed in reopened}
-    assert all(c.from_status in ("Resolved", "Closed") for c in changes if c.item[1] in back
-               and c.to_status == "Active" and c.from_status != "New")  # fmt: skip
+    reopenings = [c for c in changes if c.to_status == "Active" and c.from_status != "New"]
+    assert {c.item[1] for c in reopenings} == {seed.key for seed in reopened}
+    assert {c.from_status for c in reopenings} == {"Resolved", "Closed"}
 
 
 # -- later runs --------------------------------------------------------------------------------
@@ -241,10 +240,11 @@ def test_the_page_budget_bounds_the_feed(sandbox: AzureDevOpsSandbox) -> None:
     settings = settings_for(sandbox, limits={"max_pages": 3})
     connector = connector_for(sandbox, settings=settings)
 
-    with pytest.raises(PagingLimitExceeded, match=r"after 3 \(limits.max_pages\)"):
+    with pytest.raises(PagingLimitExceeded, match=r"after 3 \(limits.max_pages\)") as raised:
         list(connector.pull_history([], None))
-    assert isinstance(PagingLimitExceeded("x"), ConnectorError)
+    assert isinstance(raised.value, ConnectorError)  # the connection's reason, not a crash
     assert connector.history_cursor is None
+    assert connector.stats.requests == 3
 
 
 # -- the sandbox's answers, checked against the spec --------------------------------------------
