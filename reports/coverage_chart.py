@@ -2,8 +2,9 @@
 
 Two panels side by side sharing the rows, not two bars per row: items and job size have
 different scales, and one axis each keeps both readable without a second scale to decode.
-Drawn for a phone first: the image is shown at most 560 px wide and shrinks to ~370 px in a
-400 px window, so the fonts are sized for that (10 pt on a 5.6 in figure is ~9 px there).
+Drawn for a phone first: the image is shown at most 480 px wide and shrinks to ~330 px in a
+400 px window, so the fonts are sized for that (11 pt on a 4.8 in figure is ~10 px there,
+~15 px on a desktop).
 Being at risk is written next to the bar ("· at risk"), not told by colour alone.
 """
 
@@ -19,11 +20,11 @@ from reports.charts import DPI, GRID, INK, ITEMS, JOB_SIZE, MUTED, ORPHANS, RISK
 from reports.coverage import CoverageRow
 from reports.formatting import format_count
 
-WIDTH_INCHES = 5.6
-DISPLAY_WIDTH_PX = 560
-"""The `width` the templates give the image: WIDTH_INCHES at 100 px per inch."""
+WIDTH_INCHES = 4.8
+DISPLAY_WIDTH_PX = 480
+"""The `width` the templates give the image (and the CSS its max-width): 100 px per inch."""
 ROW_INCHES = 0.3
-FONT_SIZE = 10
+FONT_SIZE = 11
 
 
 def coverage_chart(bars: Sequence[CoverageRow]) -> bytes:

@@ -35,10 +35,12 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from markupsafe import Markup
 
 from reports.bidi import neutralise_bidi
+from reports.caps import EMAIL_CAPS, UNCAPPED
+from reports.flow_view import format_days
 from reports.formatting import format_count, format_pct, format_seconds
 from reports.images import ReportImage, report_images
 from reports.settings import ReportOptions
-from reports.view import EMAIL_CAPS, UNCAPPED, ReportView, build_view
+from reports.view import ReportView, build_view
 from spm_sync.results import CycleResult
 
 log = logging.getLogger(__name__)
@@ -265,6 +267,7 @@ def _make_environment() -> Environment:
         day=day,
         when=when,
         isolate=isolate,
+        days=format_days,
     )
     return env
 

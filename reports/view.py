@@ -7,13 +7,13 @@ orphans come first, what a breach is, how much fits into an email) is made here.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import groupby
-from typing import Generic, TypeVar
 
+from reports.caps import ALL, UNCAPPED, Caps, Shown
 from reports.coverage import Coverage, key_result_coverage
+from reports.flow_view import FlowView, build_flow_view
 from reports.formatting import format_count, format_pct, format_seconds
 from reports.settings import ReportOptions
 from spm_sync.domain import StatusCategory
@@ -31,81 +31,6 @@ from spm_sync.results import (
     aligned_item_order,
     write_row_order,
 )
-
-T = TypeVar("T")
-ALL = sys.maxsize
-
-
-@dataclass(frozen=True)
-class Caps:
-    """How many rows of each long list are shown; the rest is counted as "and N more"."""
-
-    kr_items: int = ALL
-    orphan_groups: int = ALL
-    orphans_per_group: int = ALL
-    unscored: int = ALL
-    writes: int = ALL
-    warnings: int = ALL
-    trend_points: int = ALL
-
-
-UNCAPPED = Caps()
-EMAIL_CAPS: tuple[Caps, ...] = (
-    Caps(
-        kr_items=8,
-        orphan_groups=8,
-        orphans_per_group=8,
-        unscored=12,
-        writes=20,
-        warnings=8,
-        trend_points=12,
-    ),
-    Caps(
-        kr_items=5,
-        orphan_groups=6,
-        orphans_per_group=5,
-        unscored=8,
-        writes=12,
-        warnings=5,
-        trend_points=8,
-    ),
-    Caps(
-        kr_items=3,
-        orphan_groups=4,
-        orphans_per_group=3,
-        unscored=5,
-        writes=6,
-        warnings=3,
-        trend_points=6,
-    ),
-    # Last resort for a very large OKR tree: Key Results with their counts, no items.
-    Caps(
-        kr_items=0,
-        orphan_groups=3,
-        orphans_per_group=2,
-        unscored=3,
-        writes=3,
-        warnings=2,
-        trend_points=4,
-    ),
-)
-"""Tried in order until the email HTML fits its size budget."""
-
-
-@dataclass(frozen=True)
-class Shown(Generic[T]):
-    rows: list[T]
-    total: int
-
-    @property
-    def more(self) -> int:
-        return self.total - len(self.rows)
-
-    @classmethod
-    def cap(cls, rows: Sequence[T], limit: int, total: int | None = None) -> Shown[T]:
-        """The first `limit` rows; `total` when `rows` are already the first of a longer list
-        (the result document caps some lists itself)."""
-        return cls(rows=list(rows[:limit]), total=len(rows) if total is None else total)
 
 
 @dataclass(frozen=True)
@@ -183,6 +108,8 @@ class ReportView:
     """What the result document counts but does not list, and where it is."""
     coverage: Coverage | None = None
     """Items and job size per Key Result, and the orphan work; None without Key Results."""
+    flow: FlowView | None = None
+    """Flow metrics, Portfolio Kanban, forecasts; None for documents without a flow section."""
     categories: tuple[StatusCategory, ...] = tuple(StatusCategory)
     write_badges: dict[str, str] = field(default_factory=lambda: dict(WRITE_BADGES))
 
@@ -198,6 +125,7 @@ class ReportView:
         lists: list[Shown] = [self.orphan_groups, self.unscored, self.trend, self.writes]
         lists += [self.warnings, *(group.orphans for group in self.orphan_groups.rows)]
         lists += [kr.items for objective in self.objectives for kr in objective.key_results]
+        lists += self.flow.lists if self.flow else []
         return any(shown.more > 0 for shown in lists)
 
     @property
@@ -234,6 +162,11 @@ def build_view(result: CycleResult, options: ReportOptions, caps: Caps = UNCAPPE
         duration=format_seconds((result.finished - result.started).total_seconds()),
         stored_only=stored_only(result),
         coverage=key_result_coverage(result),
+        flow=(
+            build_flow_view(result.flow, caps, result.finished.date())
+            if result.flow is not None
+            else None
+        ),
     )
 
 

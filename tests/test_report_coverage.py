@@ -43,7 +43,7 @@ def test_first_run_has_the_coverage_chart_in_the_email_and_the_saved_html() -> N
     (image,) = rendered.images
     assert image.name == "coverage" and image.filename.endswith("-coverage.png")
     with Image.open(io.BytesIO(image.png)) as png:
-        assert png.format == "PNG" and png.width == 896  # 5.6 in at 160 dpi
+        assert png.format == "PNG" and png.width == 768  # 4.8 in at 160 dpi
         assert png.height > 8 * 0.3 * 160  # a row per Key Result and one for the orphans
 
     email_images = [a for tag, a in Page(rendered.html).tags if tag == "img"]

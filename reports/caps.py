@@ -1,0 +1,126 @@
+"""How much of each long list the report shows: the caps, and a capped list with its total.
+
+The email must stay under Gmail's clipping size however big the portfolio is, so every list
+that grows with it is capped, tier by tier (`EMAIL_CAPS`) until the HTML fits; what is left out
+is counted ("and N more") and shown in full in the uncapped file (`UNCAPPED`).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+ALL = sys.maxsize
+
+
+@dataclass(frozen=True)
+class Caps:
+    """How many rows of each long list are shown; the rest is counted as "and N more"."""
+
+    kr_items: int = ALL
+    orphan_groups: int = ALL
+    orphans_per_group: int = ALL
+    unscored: int = ALL
+    writes: int = ALL
+    warnings: int = ALL
+    trend_points: int = ALL
+    value_streams: int = ALL
+    """Rows of the flow table and panels of the flow charts."""
+    kanban_boards: int = ALL
+    kanban_cards: int = ALL
+    """Cards per Kanban column (the document lists up to `FlowCaps.cards_per_column`)."""
+    kanban_done_cards: int = ALL
+    """Cards per Done column: finished work needs no decision, so the email only counts it."""
+    stop_starting: int = ALL
+    ageing: int = ALL
+    flow_problems: int = ALL
+
+
+UNCAPPED = Caps()
+EMAIL_CAPS: tuple[Caps, ...] = (
+    Caps(
+        kr_items=8,
+        orphan_groups=8,
+        orphans_per_group=8,
+        unscored=12,
+        writes=20,
+        warnings=8,
+        trend_points=12,
+        value_streams=20,
+        kanban_boards=5,
+        kanban_cards=3,
+        kanban_done_cards=0,
+        stop_starting=15,
+        ageing=10,
+        flow_problems=10,
+    ),
+    Caps(
+        kr_items=5,
+        orphan_groups=6,
+        orphans_per_group=5,
+        unscored=8,
+        writes=12,
+        warnings=5,
+        trend_points=8,
+        value_streams=12,
+        kanban_boards=4,
+        kanban_cards=2,
+        kanban_done_cards=0,
+        stop_starting=10,
+        ageing=8,
+        flow_problems=6,
+    ),
+    Caps(
+        kr_items=3,
+        orphan_groups=4,
+        orphans_per_group=3,
+        unscored=5,
+        writes=6,
+        warnings=3,
+        trend_points=6,
+        value_streams=8,
+        kanban_boards=3,
+        kanban_cards=2,
+        kanban_done_cards=0,
+        stop_starting=6,
+        ageing=5,
+        flow_problems=4,
+    ),
+    # Last resort for a very large OKR tree: Key Results with their counts, no items.
+    Caps(
+        kr_items=0,
+        orphan_groups=3,
+        orphans_per_group=2,
+        unscored=3,
+        writes=3,
+        warnings=2,
+        trend_points=4,
+        value_streams=6,
+        kanban_boards=2,
+        kanban_cards=1,
+        kanban_done_cards=0,
+        stop_starting=4,
+        ageing=3,
+        flow_problems=3,
+    ),
+)
+"""Tried in order until the email HTML fits its size budget."""
+
+
+@dataclass(frozen=True)
+class Shown(Generic[T]):
+    rows: list[T]
+    total: int
+
+    @property
+    def more(self) -> int:
+        return self.total - len(self.rows)
+
+    @classmethod
+    def cap(cls, rows: Sequence[T], limit: int, total: int | None = None) -> Shown[T]:
+        """The first `limit` rows; `total` when `rows` are already the first of a longer list
+        (the result document caps some lists itself)."""
+        return cls(rows=list(rows[:limit]), total=len(rows) if total is None else total)
