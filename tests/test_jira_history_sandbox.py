@@ -23,7 +23,7 @@ from connectors.sandbox.portfolio import SeedItem
 from connectors.sandbox.server import Faults
 from spm_sync.domain import StatusCategory
 from spm_sync.flow.history import StatusChange
-from tests.jira_sandbox_seeds import FakeClock, small_portfolio
+from tests.jira_sandbox_seeds import NOW, FakeClock, seed, small_portfolio
 from tests.spec_validation import jira_platform
 from tests.test_jira_integration import NAME, REFERENCE, SandboxClock, connector, portfolio
 
@@ -240,6 +240,33 @@ def test_a_moved_issue_keeps_its_history_under_the_key_it_is_asked_by(flavour: s
     assert rows(by_old_key) == [(old_key, *row[1:]) for row in expected]
     if flavour == "datacenter":
         assert jira.former_keys == {new_key: [old_key]}
+
+
+def test_a_seeds_own_status_history_is_served_as_it_is(flavour: str) -> None:
+    days = [NOW - timedelta(days=n) for n in (30, 20, 15, 10, 5)]
+    path = ["Backlog", "In Progress", "Blocked", "In Progress", "Closed"]
+    items = [
+        seed(
+            "PAY-1",
+            10001,
+            status="Closed",
+            category="Done",
+            status_history=list(zip(days, path, strict=True)),
+        ),
+        seed("PAY-2", 10002),
+    ]
+    with JiraSandbox(items, flavour=flavour, clock=FakeClock()) as sandbox:  # type: ignore[arg-type]
+        jira = connector(sandbox, items)
+        keys = [item.key for item in jira.pull(None)]
+        changes = list(jira.pull_history(keys, None))
+
+    progress, done = StatusCategory.IN_PROGRESS, StatusCategory.DONE
+    assert [(c.item[1], c.at, c.from_status, c.to_status, c.to_category) for c in changes] == [
+        ("PAY-1", days[1], "Backlog", "In Progress", progress),
+        ("PAY-1", days[2], "In Progress", "Blocked", progress),
+        ("PAY-1", days[3], "Blocked", "In Progress", progress),
+        ("PAY-1", days[4], "In Progress", "Closed", done),
+    ]
 
 
 # -- the sandbox's answers and the spec ------------------------------------------------------

@@ -1,14 +1,15 @@
 """Status history of the Jira sandbox's issues: seeded per issue, extended by every status
 change and move, served as Jira changelogs.
 
-A seeded issue's history is derived on demand from its seed (id, creation time, the `updated`
-it was loaded with, its status), so 200,000 issues cost no history memory until one of them
-changes status: the sandbox then writes the derived history down and appends the change
-(`record_status_change`). The derivation is deterministic (the issue id seeds it) and plausible:
-every issue starts in "To Do"; work in progress went through "In Progress" (and "In Review" when
-it is there now); done work went To Do → In Progress (→ In Review) → Done, and about one done
-issue in five was reopened and finished again. Every change falls between creation and the
-seed's `updated`.
+A seed's own `status_history` is taken as it is. Otherwise an issue's history is derived on
+demand from its seed (id, creation time, the `updated` it was loaded with, its status), so
+200,000 issues cost no history memory until one of them changes status or moves: the sandbox
+then writes the derived history down and appends the change (`record_status_change`,
+`record_move`). The derivation is deterministic (the issue id seeds it) and plausible: every
+issue starts in "To Do"; work in progress went through "In Progress" (and "In Review" when it is
+there now); done work went To Do → In Progress (→ In Review) → Done, and about one done issue
+in five was reopened and finished again. Every change falls between creation and the seed's
+`updated`.
 
 Shapes: `Changelog` and `ChangeDetails` of specs/jira-platform-v3.json. Data Center items carry
 no `fieldId` (it came with Cloud); both flavours carry `field: "status"`, the status ids in
@@ -23,7 +24,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any, NamedTuple
 
 from connectors.sandbox.jira_render import RenderContext, format_time
-from connectors.sandbox.jira_store import IssueStore, StoredIssue
+from connectors.sandbox.jira_store import SEEDED_IDS_PER_ISSUE, IssueStore, StoredIssue
 
 
 class HistoryEntry(NamedTuple):
@@ -42,16 +43,25 @@ HISTORY_STATUSES = {"To Do": "To Do", "In Progress": "In Progress", "In Review":
                     "Done": "Done"}  # fmt: skip
 """The statuses seeded histories pass through, with their categories."""
 REOPENED_SHARE = 0.2
-SEEDED_IDS_PER_ISSUE = 16
-"""Seeded changelog ids are `issue id × 16 + n`; changes made later get ids above all of them."""
 LATER_IDS_START = 10**12
+"""Changes made after loading get ids above every seeded one (`issue id × 1024 + n`)."""
 
 
 def register_history_statuses(store: IssueStore) -> None:
-    """Make the statuses seeded histories use known to the site (after the seeds' own, so the
-    ids the seeds' statuses got do not move)."""
+    """Make the statuses histories pass through known to the site (after the seeds' own, so
+    the ids the seeds' statuses got do not move)."""
     for name, category in HISTORY_STATUSES.items():
         store.add_status(name, category)
+    for issue in store.by_id.values():
+        for entry in issue.history or ():
+            for name in entry[2:4]:
+                store.add_status(name, guessed_category(name))
+
+
+def guessed_category(status: str) -> str:
+    """The category of a status the site does not know yet, from its name."""
+    categories = {"done": "Done", "closed": "Done", "to do": "To Do", "backlog": "To Do"}
+    return categories.get(status.lower(), "In Progress")
 
 
 def history_of(issue: StoredIssue) -> tuple[HistoryEntry, ...]:

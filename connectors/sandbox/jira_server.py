@@ -37,6 +37,7 @@ from connectors.sandbox.jira_api import JiraRoutes
 from connectors.sandbox.jira_edit import EditContext, JiraWrite, set_value
 from connectors.sandbox.jira_fields import FieldDef, Flavour, field_catalogue
 from connectors.sandbox.jira_history import (
+    guessed_category,
     record_move,
     record_status_change,
     register_history_statuses,
@@ -288,8 +289,7 @@ class JiraSandbox(SandboxServer):
         set_value(issue, definition.kind, definition.slot, value)
 
     def _set_status(self, issue: StoredIssue, status: str) -> None:
-        categories = {"done": "Done", "closed": "Done", "to do": "To Do", "backlog": "To Do"}
-        self.store.add_status(status, categories.get(status.lower(), "In Progress"))
+        self.store.add_status(status, guessed_category(status))
         record_status_change(self.store, issue, status)
         issue.status = status
         issue.status_category = self.store.statuses[status][1]

@@ -14,6 +14,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import pairwise
 
 from connectors.sandbox import lexorank
 from connectors.sandbox.jira_fields import DEFAULT_PRIORITY, ISSUE_TYPES, LINK_TYPES
@@ -26,6 +27,8 @@ KNOWN_STATUS_IDS = {
     "To Do": "10000", "Done": "10001", "In Progress": "3", "Backlog": "10002",
     "Selected for Development": "10003", "In Review": "10004",
 }  # fmt: skip
+SEEDED_IDS_PER_ISSUE = 1024
+"""Seeded changelog ids are `issue id × 1024 + n` (`jira_history`)."""
 RANK_SHUFFLE_SEED = 20240601  # the initial backlog order is a fixed shuffle, not creation order
 
 
@@ -60,6 +63,20 @@ class StoredIssue:
     history: tuple[tuple[int, int, str, str, str], ...] | None = None
     """Changes once one was made here (`jira_history.HistoryEntry`); None: the seeded
     history, derived when read."""
+
+
+def _seed_history(seed: SeedItem) -> tuple[tuple[int, int, str, str, str], ...] | None:
+    """A seed's own `status_history` as changes; None when it has none (the sandbox derives
+    one, see `jira_history`)."""
+    if not seed.status_history:
+        return None
+    if len(seed.status_history) > SEEDED_IDS_PER_ISSUE:
+        raise ValueError(f"{seed.key}: more than {SEEDED_IDS_PER_ISSUE} status changes")
+    return tuple(
+        (seed.id * SEEDED_IDS_PER_ISSUE + n, to_millis(when), before, after, "status")
+        for n, ((_, before), (when, after)) in enumerate(pairwise(seed.status_history))
+        if before != after
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +164,7 @@ class IssueStore:
             updated=to_millis(seed.updated), parent=seed.parent, labels=tuple(seed.labels),
             components=tuple(seed.components), team=seed.team,
             rank=seed.rank if isinstance(seed.rank, str) else "", values=values,
-            settled=to_millis(seed.updated),
+            settled=to_millis(seed.updated), history=_seed_history(seed),
         )  # fmt: skip
 
     def _register(self, issue: StoredIssue) -> None:
