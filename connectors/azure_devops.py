@@ -16,9 +16,10 @@ Requests of a pull (Work Item Tracking 7.1, specs/ado-wit-7.1.json):
 
 Status history (`pull_history`): the project's reporting revisions feed
 (`connectors.azure_devops_revisions`), read from the previous run's continuation token, so a
-run with no new revision costs one request and the first run one per batch of revisions; the
-status changes are found by `connectors.azure_devops_history`. No discovery: the feed is read on
-our session directly.
+run with no new revision costs one request and the first run one per batch of revisions (plus,
+as in a pull, one states read per type with a custom state); the status changes are found by
+`connectors.azure_devops_history`. No discovery: the feed is read on our session directly.
+Measured on the sandbox, 20,000 items: 61,888 revisions in 62 requests, then 1 a night.
 
 Relations: the batch reads with `$expand=relations` by default. The service does not combine
 `$expand` with `fields`, so this returns every field of the item, but it is the one documented
