@@ -26,7 +26,7 @@ from spm_sync.alignment import AlignmentResult, ItemRef, usable_job_size
 from spm_sync.analysis import Analysis
 from spm_sync.config import Config
 from spm_sync.domain import KeyResult, StatusCategory, WorkItem
-from spm_sync.pull import ConnectionRun
+from spm_sync.pull import ConnectionRun, describe
 from spm_sync.results import (
     WRITE_STATUS_ORDER,
     AlignedItem,
@@ -48,6 +48,7 @@ from spm_sync.results import (
     aligned_item_order,
     write_row_order,
 )
+from spm_sync.results_flow import FlowSection, HistorySync
 from spm_sync.store import AuditRow, AuditStatus, HeadlineRecord, RunStatus, Store
 from spm_sync.wip import wip_lanes
 
@@ -294,10 +295,18 @@ class Findings:
     wsjf: list[WsjfRow]
     wip: list[WipLane]
     caps: ListCaps
+    flow: FlowSection | None = None
+    flow_error: str | None = None
+    """Why flow could not be measured (a problem line of the run)."""
 
 
 def summarize_analysis(
-    config: Config, analysis: Analysis, caps: ListCaps | None = None
+    config: Config,
+    analysis: Analysis,
+    caps: ListCaps | None = None,
+    *,
+    flow: FlowSection | None = None,
+    flow_error: str | None = None,
 ) -> Findings:
     caps = caps or ListCaps()
     return Findings(
@@ -305,7 +314,29 @@ def summarize_analysis(
         wsjf=wsjf_rows(analysis),
         wip=wip_lanes(config, analysis.items.values()),
         caps=caps,
+        flow=flow,
+        flow_error=flow_error,
     )
+
+
+def history_syncs(runs: Sequence[ConnectionRun]) -> list[HistorySync]:
+    """Each connection's status history pull in this run (none for one that made none)."""
+    return [
+        HistorySync(
+            connection=run.name,
+            changes_read=run.history.read,
+            changes_stored=run.history.stored,
+            error=None if run.history.error is None else describe(run.history.error),
+        )
+        for run in runs
+        if run.history is not None
+    ]
+
+
+def with_history(flow: FlowSection | None, runs: Sequence[ConnectionRun]) -> FlowSection | None:
+    if flow is None:
+        return None
+    return flow.model_copy(update={"history": history_syncs(runs)})
 
 
 def build_result(
@@ -321,6 +352,8 @@ def build_result(
     errors: Sequence[str] = (),
 ) -> CycleResult:
     errors = [*errors, *write_failures(writes)]
+    if findings.flow_error is not None:
+        errors.append(findings.flow_error)
     result = CycleResult(
         run_id=str(run_id),
         started=started,
@@ -334,6 +367,7 @@ def build_result(
         writes=writes,
         wip=findings.wip,
         caps=findings.caps,
+        flow=with_history(findings.flow, runs),
     )
     return add_history(result, history)
 

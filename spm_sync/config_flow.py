@@ -21,8 +21,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from connectors.settings import StrictModel
-from spm_sync.config_sections import StatusCategoryName
-from spm_sync.domain import StatusCategory
+from spm_sync.config_sections import LevelName, StatusCategoryName
+from spm_sync.domain import Level, StatusCategory
 from spm_sync.flow.forecast import DEFAULT_TRIALS
 from spm_sync.flow.settings import FlowClass, FlowSettings, FlowStart, Stage, StageMap, WipLimits
 from spm_sync.validation import scalar_text
@@ -152,6 +152,10 @@ class ForecastSettings(StrictModel):
 
 class FlowConfig(StrictModel):
     enabled: bool = True
+    levels: list[LevelName] = Field(
+        default_factory=lambda: [Level.EPIC, Level.FEATURE], min_length=1
+    )
+    """Levels whose items are measured and put on the board: the portfolio's work."""
     value_streams: ValueStreams = ValueStreams()
     stages: list[StageEntry] = Field(default_factory=_standard_stages)
     wip_limits: FlowWipLimits = FlowWipLimits()

@@ -53,6 +53,7 @@ from spm_sync.assemble import (
 )
 from spm_sync.config import Config, WriteMode
 from spm_sync.connection_config import AzureDevOpsConnection, JiraConnection
+from spm_sync.flow_stage import cycle_flow
 from spm_sync.progress import CycleProgress, LogProgress, kv
 from spm_sync.pull import ConnectionRun, describe, pull_all
 from spm_sync.results import CycleResult
@@ -253,7 +254,7 @@ def _stages(
     )
     stop.check("after the pull")
     with _stage(store, run_id, "analyse", progress):
-        findings, planned = _analyse(config, store, run_id, runs)
+        findings, planned = _analyse(config, store, run_id, runs, deps.clock())
     log.info(kv("plan.done", run=run_id, planned_writes=planned, mode=mode.value))
     stop.check("after planning")
     if mode is WriteMode.APPLY and planned:
@@ -270,15 +271,18 @@ def _stages(
 
 
 def _analyse(
-    config: Config, store: Store, run_id: int, runs: Sequence[ConnectionRun]
+    config: Config, store: Store, run_id: int, runs: Sequence[ConnectionRun], now: datetime
 ) -> tuple[Findings, int]:
-    """Align, score and plan; store what was found; keep only what the report needs. The
-    analysis (every item, every alignment) goes when this returns, before the write-back and
-    the report, so a cycle's peak memory is the engines' and not the engines' plus the
-    report's."""
+    """Align, score and plan, and measure flow; store what was found; keep only what the
+    report needs. The analysis (every item, every alignment, every item's flow facts) goes
+    when this returns, before the write-back and the report, so a cycle's peak memory is the
+    engines' and not the engines' plus the report's."""
     analysis = analyse(config, store, runs)
     planned = store_analysis(store, run_id, analysis)
-    return summarize_analysis(config, analysis), planned
+    flow, flow_error = cycle_flow(
+        config.flow, store, analysis.items, analysis.alignment, analysis.scores, now
+    )
+    return summarize_analysis(config, analysis, flow=flow, flow_error=flow_error), planned
 
 
 def _result(

@@ -15,6 +15,8 @@ Per connection (see `pull_connection`):
   full sync is repeated), the connection gets no writes this run (its answer may be a
   permission change hiding most items; ranking on it could do harm) and the run reports the
   problem;
+- then its status history (`spm_sync.history_pull`), only when the pull succeeded; a history
+  that fails is a warning of the connection, never its error;
 - whatever goes wrong is recorded as this connection's error; the other connections go on.
 """
 
@@ -34,6 +36,7 @@ from connectors.registry import ConnectorFactory
 from spm_sync.connection_config import AzureDevOpsConnection, JiraConnection
 from spm_sync.deletion_guard import DeletionGuard
 from spm_sync.domain import WorkItem
+from spm_sync.history_pull import HistoryOutcome, pull_status_history
 from spm_sync.progress import CycleProgress
 from spm_sync.stopping import CycleStopped, StopSignal
 from spm_sync.store import MissingScan, StageStatus, Store, SyncState, SyncStats
@@ -67,6 +70,8 @@ class ConnectionRun:
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
     pulled_ok: bool = False
+    history: HistoryOutcome | None = None
+    """This run's status history pull; None when none was made (pull failed, no history)."""
 
     @property
     def name(self) -> str:
@@ -161,6 +166,7 @@ def pull_connection(
         state = _reconcile(store, run_id, run, previous, seen, clock(), stop)
         store.save_sync_state(state)
         run.pulled_ok = True
+        _read_history(store, run, seen.keys, stop)
     except CycleStopped as error:
         run.error = f"pull stopped on request ({error.where})"
         stopped = error
@@ -177,12 +183,26 @@ def pull_connection(
             sync=run.sync,
             deleted=run.deleted_detected,
             deletions_held_back=_held_back(run),
+            status_changes=run.history.stored if run.history is not None else None,
             requests=run.connector.stats.requests if run.connector else 0,
             seconds=run.pull_seconds,
             error=run.error,
         )
     if stopped is not None:
         raise stopped
+
+
+def _read_history(store: Store, run: ConnectionRun, keys: set[str], stop: StopSignal) -> None:
+    """The connection's status history after its pull (see `spm_sync.history_pull`)."""
+    assert run.connector is not None
+    run.history = pull_status_history(store, run.connector, keys, pulled_since=run.since, stop=stop)
+    if run.history is not None and run.history.error is not None:
+        reason = describe(run.history.error).removeprefix(f"{run.name}: ")
+        run.warnings.append(
+            f"status history not read completely: {reason}; flow metrics use the history "
+            "stored before, the next run reads it again"
+        )
+        log.warning("%s: status history not read: %s", run.name, reason)
 
 
 def _reconcile(

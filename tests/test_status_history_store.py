@@ -165,3 +165,32 @@ def test_changes_of_items_not_held_are_dropped_unless_asked(store: Store) -> Non
     assert store.add_status_changes("ado", feed) == 2
     assert [ref for ref, _ in store.iter_status_histories()] == [("ado", "1"), ("ado", "2")]
     assert store.add_status_changes("ado", feed, stored_items_only=False) == 1
+
+
+def test_histories_of_chosen_keys_only(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(history_store, "READ_PAGE_ROWS", 3)
+    hold(store, "jira", "A-1", "A-2", "A-3")
+    changes = [change(key, h, None, f"S{h}") for key in ("A-1", "A-2", "A-3") for h in range(2)]
+    store.add_status_changes("jira", changes)
+    chosen = dict(store.iter_status_histories("jira", keys={"A-1", "A-3"}))
+    assert list(chosen) == [("jira", "A-1"), ("jira", "A-3")]
+    assert list(chosen[("jira", "A-3")]) == changes[4:]
+
+
+def test_pending_history_marks_reach_back_and_clear_when_read(store: Store) -> None:
+    hold(store, "jira", "OLD-1")
+    store.upsert_items([make_item("NEW-1", "jira", updated=T0 + timedelta(days=2))])
+    assert store.history_pending_since("jira") is None
+    store.mark_history_pending("jira", T0 + timedelta(days=1))
+    store.mark_history_pending("jira", T0 + timedelta(days=3))  # a later mark changes nothing
+    since = store.history_pending_since("jira")
+    assert since == T0 + timedelta(days=1)
+    assert store.item_keys_updated_since("jira", since) == {"NEW-1"}
+    store.mark_history_pending("jira", T0 - timedelta(days=400))  # before OLD-1's update
+    assert store.item_keys_updated_since("jira", T0 - timedelta(days=400)) == {
+        "OLD-1",
+        "NEW-1",
+    }
+    store.save_history_cursor("jira", "next")
+    assert store.history_pending_since("jira") is None
+    assert store.history_cursor("jira") == "next"

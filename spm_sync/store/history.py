@@ -16,7 +16,7 @@ into scope later is pulled by a full sync, whose history pull starts the feed ov
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Container, Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -108,9 +108,10 @@ class StatusHistoryStore(StoreBase):
             yield from changes
 
     def iter_status_histories(
-        self, connection: str | None = None
+        self, connection: str | None = None, *, keys: Container[str] | None = None
     ) -> Iterator[tuple[ItemRef, tuple[StatusChange, ...]]]:
-        """Each item's stored changes, item by item (by connection and key), in stored order."""
+        """Each item's stored changes, item by item (by connection and key), in stored order;
+        with `keys`, only the items whose key is in it (the others' rows are skipped unread)."""
         table = STATUS_CHANGES
         columns = (
             table.c.id,
@@ -135,6 +136,9 @@ class StatusHistoryStore(StoreBase):
             with self._reading() as db:
                 page = db.execute(query.limit(READ_PAGE_ROWS)).all()
             for row_id, connection_name, key, at, from_status, to_status, category in page:
+                after = (connection_name, key, row_id)
+                if keys is not None and key not in keys:
+                    continue
                 if ref is None or ref[0] != connection_name or ref[1] != key:
                     if ref is not None:
                         yield ref, tuple(current)
@@ -148,7 +152,6 @@ class StatusHistoryStore(StoreBase):
                         None if category is None else _CATEGORIES.get(category),
                     )
                 )
-                after = (connection_name, key, row_id)
             if len(page) < READ_PAGE_ROWS:
                 break
         if ref is not None:
@@ -169,14 +172,45 @@ class StatusHistoryStore(StoreBase):
         return value
 
     def save_history_cursor(self, connection: str, cursor: str | None) -> None:
-        """Record where the next history pull continues. Call it only once every change of
-        the history pull is stored: a pull that failed halfway must be read again."""
-        statement = self._insert(SYNC_STATE).values(
-            connection=connection, cursor=cursor, updated_at=self._now()
+        """Record that the history is read completely, and where the next history pull
+        continues; nothing is pending any more. Call it only once every change of the history
+        pull is stored: a pull that failed halfway must be read again."""
+        self._set_history_state(connection, cursor=cursor, history_pending_since=None)
+
+    def history_pending_since(self, connection: str) -> datetime | None:
+        """Items updated at or after this still need their history read (a history pull
+        failed since); None when nothing is pending."""
+        query = select(SYNC_STATE.c.history_pending_since).where(
+            SYNC_STATE.c.connection == connection
         )
+        with self._reading() as db:
+            value: datetime | None = db.execute(query).scalar_one_or_none()
+        return value
+
+    def mark_history_pending(self, connection: str, since: datetime) -> None:
+        """The history of the items updated since `since` was not read completely: the
+        next history pull asks for them again (an earlier mark that reaches further back
+        stays)."""
+        known = self.history_pending_since(connection)
+        if known is not None and known <= since:
+            return
+        self._set_history_state(connection, history_pending_since=since)
+
+    def item_keys_updated_since(self, connection: str, since: datetime) -> set[str]:
+        """Keys of the connection's stored items (not deleted) updated at or after `since`."""
+        query = select(ITEMS.c.key).where(
+            ITEMS.c.connection == connection,
+            ITEMS.c.updated >= since,
+            ITEMS.c.deleted_at.is_(None),
+        )
+        with self._reading() as db:
+            return set(db.execute(query).scalars())
+
+    def _set_history_state(self, connection: str, **values: Any) -> None:
+        now = self._now()
+        statement = self._insert(SYNC_STATE).values(connection=connection, updated_at=now, **values)
         statement = statement.on_conflict_do_update(
-            index_elements=["connection"],
-            set_={"cursor": statement.excluded.cursor, "updated_at": statement.excluded.updated_at},
+            index_elements=["connection"], set_={**values, "updated_at": now}
         )
         with self._writing() as db:
             db.execute(statement)

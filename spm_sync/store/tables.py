@@ -95,7 +95,10 @@ class SyncStateRow(StoreTable, table=True):
     last_full_sync: datetime | None = _when()
     last_deletion_scan: datetime | None = _when()
     cursor: str | None = Field(default=None, sa_type=Text)
+    """Where the next status history pull continues (the connector's `history_cursor`)."""
     updated_at: datetime = _when(nullable=False)
+    history_pending_since: datetime | None = _when()
+    """Items updated since then still need their status history read (rev 0004)."""
 
 
 class RunRow(StoreTable, table=True):

@@ -2,6 +2,8 @@
 
 Unique per item by a fingerprint of the change's content (when, from, to), so a history read
 twice is stored once; indexed by item in stored order, so it streams grouped per item.
+`sync_state.history_pending_since` remembers, after a history pull that failed, which items'
+history is still to be read (those updated since then), for trackers read item by item.
 
 Revision ID: 0004
 Revises: 0003
@@ -46,9 +48,15 @@ def upgrade() -> None:
             ["connection", "item_key", "id"],
             unique=False,
         )
+    with op.batch_alter_table("sync_state", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("history_pending_since", sa.DateTime(timezone=True), nullable=True)
+        )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("sync_state", schema=None) as batch_op:
+        batch_op.drop_column("history_pending_since")
     with op.batch_alter_table("status_changes", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_status_changes_connection_item_key_id"))
     op.drop_table("status_changes")
