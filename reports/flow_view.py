@@ -103,6 +103,9 @@ class FlowView:
     boards: Shown[BoardView]
     """The boards whose cards are listed, those over a limit first."""
     stop_starting: Shown[FlowItemRef]
+    stop_starting_where: dict[tuple[str, str], str]
+    """'Growth · Implementing 17 / 6' per (connection, key): the full stage each item entered,
+    from the over-limit list (which names at most `FlowCaps.item_lists` items per stage)."""
     forecasts: list[ForecastView]
     ageing: Shown[AgeingRow]
     in_progress: int
@@ -192,6 +195,7 @@ def build_flow_view(section: FlowSection, caps: Caps, today: date) -> FlowView:
             caps.stop_starting,
             kanban.stop_starting_count if kanban else 0,
         ),
+        stop_starting_where=_where_beyond(kanban),
         forecasts=_forecasts(section.forecasts, today),
         ageing=Shown.cap(ageing, caps.ageing),
         in_progress=sum(group.load for group in streams),
@@ -235,6 +239,17 @@ def _board(board: KanbanBoard, done_stages: set[str], caps: Caps) -> BoardView:
         cards=sum(column.count for column in board.columns),
         over_limit=sum(1 for column in board.columns if column.over_limit),
     )
+
+
+def _where_beyond(kanban: PortfolioKanbanView | None) -> dict[tuple[str, str], str]:
+    """Where each item past a limit is. A stream's own limit is named before the portfolio's,
+    which says less about where the work sits."""
+    where: dict[tuple[str, str], str] = {}
+    for over in sorted(kanban.over_limit if kanban else [], key=lambda o: o.value_stream is None):
+        place = f"{over.value_stream or 'portfolio'} · {over.stage} {over.count:,} / {over.limit:,}"
+        for ref in over.beyond:
+            where.setdefault((ref.connection, ref.key), place)
+    return where
 
 
 def _forecasts(rows: Iterable[ObjectiveForecastRow], today: date) -> list[ForecastView]:

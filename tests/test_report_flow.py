@@ -115,6 +115,10 @@ def test_kanban_flags_over_limit_stages_in_words_and_names_what_to_stop_starting
     assert f"Stop starting ({kanban.stop_starting_count})" in text
     first = kanban.stop_starting[0]
     assert f">{first.key}</a>" in rendered.html and f"- {first.key} " in text
+    entered = next(o for o in kanban.over_limit if first in o.beyond)
+    place = f"{entered.value_stream} · {entered.stage} {entered.count} / {entered.limit}"
+    assert f"- {first.key} {first.title} ({place})" in text
+    assert place in html_text
 
 
 def test_cards_are_capped_per_stage_with_the_rest_counted(
