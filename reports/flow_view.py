@@ -97,7 +97,7 @@ class FlowView:
     streams: Shown[StreamRow]
     kanban: PortfolioKanbanView | None
     stages: list[str]
-    """Stage names in board order, for the overview's column heads."""
+    """Stage names in board order, for the overview's portfolio line."""
     overview: Shown[BoardView]
     """Every board's counts against limits (one row each: cheap, so more of them fit)."""
     boards: Shown[BoardView]
@@ -123,6 +123,8 @@ class FlowView:
 
     @property
     def flow_time_alt(self) -> str:
+        """The flow-time chart's numbers in words: readers who do not see the image (or whose
+        mail client holds images back) get the same figures."""
         rows = charted_flow_times(value_streams(self.section))
         described = "; ".join(
             f"{g.title} {format_days(g.flow_time.p50)}, {format_days(g.flow_time.p85)}, "
@@ -137,6 +139,7 @@ class FlowView:
 
     @property
     def throughput_alt(self) -> str:
+        """The throughput chart's weekly counts in words, like `flow_time_alt`."""
         rows = charted_throughputs(value_streams(self.section))
         weeks = len(rows[0].weekly_throughput) if rows else 0
         described = "; ".join(
