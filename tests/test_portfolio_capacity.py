@@ -33,6 +33,8 @@ def test_the_cut_line_falls_where_capacity_runs_out_in_rank_order() -> None:
     assert keys(cut.high_wsjf_below) == ["C", "D", "E"]  # scored only, best first
     # Worked on although they do not make the cut: least WSJF first, unscored counting least.
     assert keys(cut.in_progress_below) == ["F", "E"]
+    assert keys(team.above(cut)) == ["A", "B"]
+    assert keys(team.below(cut)) == ["C", "D", "E", "F"]
     assert not plan.problems
 
 

@@ -83,6 +83,14 @@ class TeamCapacity:
     unsized: tuple[Unsized, ...]
     cuts: tuple[IntervalCut, ...]
 
+    def above(self, cut: IntervalCut) -> tuple[DemandItem, ...]:
+        """The items above `cut`'s line: what the intervals up to it take."""
+        return self.ranked[: cut.cut_index]
+
+    def below(self, cut: IntervalCut) -> tuple[DemandItem, ...]:
+        """The items below `cut`'s line, in rank order."""
+        return self.ranked[cut.cut_index :]
+
 
 @dataclass(frozen=True, slots=True)
 class CapacityProblem:

@@ -4,7 +4,8 @@ blocked by unfinished orphan work, and dependency cycles, each with its chain.
 The caller normalises link names into `Dependency(dependent, prerequisite)`: Jira "is blocked
 by" and the inward side of "blocks", Azure DevOps predecessor/successor (the successor depends
 on its predecessor). Every item an edge names must be among `items` (unranked ones with rank
-None): an edge to an unknown item is reported, not followed.
+None): an edge to an unknown item is reported, not followed. An item given twice counts once
+(the first).
 
 Rules (the report quotes them):
 - Only unfinished work blocks: done items and the edges into or out of them are left out.
@@ -15,10 +16,11 @@ Rules (the report quotes them):
   rank when items come from several backlogs).
 - A ranked item that is not an orphan itself is flagged when it waits, directly or through
   others, for an unfinished orphan (work aligned to no Key Result); the nearest one is named.
-- Items that wait for each other form a cycle: it is reported once, with one closed chain of
-  its members. Inside a cycle every member waits for every other, so ranks among its members
-  are not flagged again (the cycle is the finding), and a chain that passes through a cycle
-  names where it enters and where it leaves it (`through_cycle`).
+- Items that wait for each other form a cycle: it is reported once, with the shortest closed
+  chain through its first member and the number of items that all wait for each other. Inside
+  a cycle every member waits for every other, so ranks among its members are not flagged again
+  (the cycle is the finding), and a chain that passes through a cycle names where it enters
+  and where it leaves it (`through_cycle`).
 - Work is linear in items and edges: strongly connected components (Tarjan, iterative: no
   recursion limit) ordered so that every item is settled after what it waits for, then one pass
   over them. Chains are cut to `MAX_CHAIN` items, ending with the item found.
@@ -26,6 +28,7 @@ Rules (the report quotes them):
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -363,19 +366,23 @@ class _Walker:
         return found
 
     def _closed_chain(self, c: int, members: list[int]) -> list[int]:
-        """One cycle inside the component: in a strongly connected component every member has
-        a successor inside it, so following them must come back to an item already walked."""
-        node = min(members)
-        position: dict[int, int] = {}
-        walk: list[int] = []
-        while node not in position:
-            position[node] = len(walk)
-            walk.append(node)
-            node = next(n for n in self.graph[node] if self.comp[n] == c)
-        cycle = walk[position[node] :]
-        first = cycle.index(min(cycle))
-        cycle = cycle[first:] + cycle[:first]
-        return [*cycle, cycle[0]]
+        """The shortest cycle through the component's first member (breadth-first inside the
+        component: it always leads back, since every member reaches every other)."""
+        start = min(members)
+        came_from = {start: start}
+        queue = deque([start])
+        while queue:
+            node = queue.popleft()
+            for nxt in self.graph[node]:
+                if nxt == start:
+                    path = [node]
+                    while path[-1] != start:
+                        path.append(came_from[path[-1]])
+                    return [*reversed(path), start]
+                if self.comp[nxt] == c and nxt not in came_from:
+                    came_from[nxt] = node
+                    queue.append(nxt)
+        raise AssertionError("a strongly connected component always leads back to its start")
 
 
 _UNREACHED = 1 << 62

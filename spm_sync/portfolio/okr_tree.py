@@ -25,7 +25,7 @@ Rules (the report quotes them):
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from enum import StrEnum
 
@@ -350,21 +350,7 @@ def _place_key_results(
 
 
 def _with_parent(node: OkrNode, parent_id: str | None) -> OkrNode:
-    return OkrNode(
-        id=node.id,
-        title=node.title,
-        kind=node.kind,
-        source=node.source,
-        sources=node.sources,
-        parent_id=parent_id,
-        stated_parent_id=node.stated_parent_id,
-        target=node.target,
-        baseline=node.baseline,
-        current=node.current,
-        weight=node.weight,
-        target_date=node.target_date,
-        filled_from=node.filled_from,
-    )
+    return replace(node, parent_id=parent_id)
 
 
 def _tree(
@@ -386,8 +372,7 @@ def _tree(
             children.setdefault(canonical[parent], []).append(node.id)
     key_results_of: dict[str, list[str]] = {}
     for kr in placed:
-        assert kr.parent_id is not None
-        key_results_of.setdefault(kr.parent_id, []).append(kr.id)
+        key_results_of.setdefault(kr.parent_id or "", []).append(kr.id)
     by_id = {node.id: node for node in objectives.values()}
     ordered: dict[str, OkrNode] = {}
     stack = list(reversed(roots))
