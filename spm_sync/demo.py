@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from datetime import date, timedelta
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
@@ -96,8 +97,15 @@ def sandboxes(portfolio: SeedPortfolio) -> Iterator[tuple[JiraSandbox, AzureDevO
         yield jira, ado
 
 
-def okr_document(portfolio: SeedPortfolio) -> dict[str, Any]:
-    """The OKR file of the seeded portfolio (Key Result items are aliases of their KR)."""
+DEMO_TARGET_DAYS = (730, 120)
+"""Objectives' target dates, days from the demo's day, in turn: a far one the forecast meets
+and a near one it misses, so the report shows both verdicts."""
+
+
+def okr_document(portfolio: SeedPortfolio, today: date | None = None) -> dict[str, Any]:
+    """The OKR file of the seeded portfolio (Key Result items are aliases of their KR), with
+    target dates counted from `today` (the seeded history is dated from the day it runs)."""
+    today = today or date.today()
     return {
         "objectives": [
             {
@@ -105,6 +113,8 @@ def okr_document(portfolio: SeedPortfolio) -> dict[str, Any]:
                 "title": objective.title,
                 "owner": objective.owner,
                 "period": objective.period,
+                "target_date": today
+                + timedelta(days=DEMO_TARGET_DAYS[index % len(DEMO_TARGET_DAYS)]),
                 "key_results": [
                     {
                         "id": kr.id,
@@ -118,7 +128,7 @@ def okr_document(portfolio: SeedPortfolio) -> dict[str, Any]:
                     if kr.objective_id == objective.id
                 ],
             }
-            for objective in portfolio.objectives
+            for index, objective in enumerate(portfolio.objectives)
         ]
     }
 
