@@ -8,7 +8,13 @@ from datetime import UTC, date, datetime
 import pytest
 from pydantic import ValidationError
 
-from spm_sync.domain import StatusCategory
+from spm_sync.config_flow import ValueStreams
+from spm_sync.domain import Level, StatusCategory, WorkItem
+from spm_sync.flow.facts import ItemFlow
+from spm_sync.flow.history import FlowProblem
+from spm_sync.flow.settings import FlowClass
+from spm_sync.flow_document import Namer, problem_rows
+from spm_sync.flow_input import value_streams_of
 from spm_sync.results import CycleResult
 from spm_sync.results_flow import (
     AgeingItem,
@@ -173,3 +179,64 @@ def test_key_result_coverage_reuses_the_alignment_totals() -> None:
     assert [bar.job_size for bar in bars[:-1]] == [kr.job_size_total for kr in key_results]
     orphans = bars[-1]
     assert orphans.kind == "orphans" and orphans.items == 7
+
+
+def flow_with_problems(ref: tuple[str, str], problems: tuple[str, ...]) -> ItemFlow:
+    return ItemFlow(
+        ref=ref,
+        flow_class=FlowClass.FEATURE,
+        value_streams=(),
+        status="New",
+        stage=None,
+        created=None,
+        started=None,
+        done=None,
+        is_done=False,
+        wip=False,
+        stage_entered=None,
+        active_seconds=0.0,
+        wait_seconds=0.0,
+        problems=problems,
+    )
+
+
+def test_problems_are_capped_by_connection_and_key_with_their_total() -> None:
+    flows = [flow_with_problems(("b", f"K-{n}"), ("one", "two")) for n in range(3)]
+    merged = [FlowProblem(("a", "M-1"), "moves between keys form a cycle; kept apart")]
+    rows, total = problem_rows(flows, merged, Namer({}), cap=3)
+    assert total == 7
+    assert [(r.connection, r.key, r.reason) for r in rows] == [
+        ("a", "M-1", "moves between keys form a cycle; kept apart"),
+        ("b", "K-0", "one"),
+        ("b", "K-0", "two"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("streams", "expected"),
+    [
+        ({"by": "project"}, ("PAY",)),
+        ({"by": "area_path"}, ("Contoso\\Payments",)),
+        ({"by": "component"}, ("api", "web")),
+        ({"by": "connection"}, ("jira",)),
+        ({"by": "label", "label_prefix": "VS-"}, ("checkout", "cards")),
+    ],
+)
+def test_value_streams_as_configured(streams: dict[str, str], expected: tuple[str, ...]) -> None:
+    item = WorkItem(
+        connection="jira",
+        key="PAY-1",
+        id="1",
+        type="Epic",
+        level=Level.EPIC,
+        title="t",
+        status="New",
+        status_category=StatusCategory.TODO,
+        updated=AS_OF,
+        revision="1",
+        project="PAY",
+        team="Contoso\\Payments",
+        components=("api", "web", "api"),
+        labels=("vs-checkout", "kr-KR-1", "VS-cards", "vs-"),
+    )
+    assert value_streams_of(ValueStreams(**streams))(item) == expected
