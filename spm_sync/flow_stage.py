@@ -100,6 +100,7 @@ def measure_flow(
         start=settings.start.value,
         value_streams_by=config.value_streams.by,
         efficiency_measured=settings.measures_efficiency,
+        levels=[level.label for level in sorted(set(config.levels), reverse=True)],
         items=len(flows),
         groups=groups,
         kanban=kanban,

@@ -38,6 +38,7 @@ FlowClassName = Literal["feature", "defect", "risk", "debt", "other"]
 FlowStartName = Literal["created", "started"]
 ForecastVerdict = Literal["on_track", "at_risk", "no_target", "no_history", "nothing_left"]
 ValueStreamSource = Literal["project", "area_path", "component", "label", "connection"]
+LevelName = Literal["task", "story", "feature", "epic", "initiative"]
 
 CARDS_PER_COLUMN_CAP = 50
 """Cards listed per Kanban column (oldest entry first); `count` covers every card."""
@@ -311,8 +312,10 @@ class FlowSection(ResultModel):
     start: FlowStartName = "started"
     value_streams_by: ValueStreamSource = "project"
     efficiency_measured: bool = False
+    levels: list[LevelName] = Field(default_factory=list)
+    """The levels measured (`flow.levels`), e.g. ["epic", "feature"]."""
     items: Count = 0
-    """Items measured (the stored items of every connection, deleted ones left out)."""
+    """Items measured: the stored items of those levels, deleted ones left out."""
     groups: list[GroupFlow] = Field(default_factory=list)
     """Value streams (by name), then objectives and Key Results in OKR-file order."""
     kanban: PortfolioKanbanView | None = None
