@@ -201,22 +201,11 @@ class RacingConnector:
     def __init__(self, inner: Connector, before_push: Callable[[ConnectionPlan], None]) -> None:
         self.inner = inner
         self.before_push = before_push
-
-    @property
-    def name(self) -> str:
-        return self.inner.name
-
-    @property
-    def rank_kind(self) -> Any:
-        return self.inner.rank_kind
-
-    @property
-    def stats(self) -> Any:
-        return self.inner.stats
-
-    @property
-    def warnings(self) -> list[str]:
-        return self.inner.warnings
+        # The inner connector's own objects: its counts and warnings are these.
+        self.name = inner.name
+        self.rank_kind = inner.rank_kind
+        self.stats = inner.stats
+        self.warnings = inner.warnings
 
     def pull(self, since: Any) -> Iterator[WorkItem]:
         return self.inner.pull(since)
