@@ -1,7 +1,8 @@
 """Status history in the cycle, over in-memory trackers: read after each pull and stored once,
 the cursor saved only after a complete read, a failing history a warning (the items are still
 reported), the stop signal honoured, and the document's flow section per value stream,
-objective and Key Result, with the Portfolio Kanban and the forecasts."""
+objective and Key Result, with the Portfolio Kanban and the forecasts. On SQLite and
+PostgreSQL (the `store` fixture)."""
 
 from __future__ import annotations
 
@@ -133,13 +134,6 @@ def tracker(clock: Clock) -> FakeTracker:
 @pytest.fixture
 def clock() -> Clock:
     return Clock()
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    opened = Store(f"sqlite:///{tmp_path / 'flow.db'}")
-    yield opened
-    opened.close()
 
 
 def run(
