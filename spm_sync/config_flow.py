@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, field_validator, model_validator
+from pydantic import BeforeValidator, Field, ValidationInfo, field_validator, model_validator
 
 from connectors.settings import StrictModel
 from spm_sync.config_sections import LevelName, StatusCategoryName
@@ -188,26 +188,33 @@ class FlowConfig(StrictModel):
                     )
         return stages
 
-    @model_validator(mode="after")
-    def _limits_name_stages(self) -> FlowConfig:
-        names = {stage.name.casefold() for stage in self.stages}
-        known = ", ".join(stage.name for stage in self.stages) or "none configured"
-        unknown = [s for s in self.wip_limits.per_stage if s.casefold() not in names]
-        for stream, limits in self.wip_limits.per_value_stream.items():
-            unknown += [f"{s} (value stream {stream})" for s in limits if s.casefold() not in names]
+    @field_validator("wip_limits")
+    @classmethod
+    def _limits_name_stages(cls, limits: FlowWipLimits, info: ValidationInfo) -> FlowWipLimits:
+        stages: list[StageEntry] | None = info.data.get("stages")
+        if stages is None:
+            return limits  # the stages are wrong themselves, and reported so
+        names = {stage.name.casefold() for stage in stages}
+        known = ", ".join(stage.name for stage in stages) or "none configured"
+        unknown = [s for s in limits.per_stage if s.casefold() not in names]
+        for stream, per_stage in limits.per_value_stream.items():
+            unknown += [
+                f"{s} (value stream {stream})" for s in per_stage if s.casefold() not in names
+            ]
         if unknown:
-            raise ValueError(
-                f"wip_limits name unknown stages: {', '.join(unknown)}; stages: {known}"
-            )
-        both = {s.casefold() for s in self.active_statuses} & {
-            s.casefold() for s in self.wait_statuses
-        }
+            raise ValueError(f"limits of unknown stages: {', '.join(unknown)}; stages: {known}")
+        return limits
+
+    @field_validator("wait_statuses")
+    @classmethod
+    def _waiting_is_not_active(cls, waiting: list[str], info: ValidationInfo) -> list[str]:
+        active = {status.casefold() for status in info.data.get("active_statuses") or ()}
+        both = sorted({status for status in waiting if status.casefold() in active})
         if both:
             raise ValueError(
-                f"statuses both active and waiting: {', '.join(sorted(both))}; "
-                "a status is one or the other"
+                f"statuses both active and waiting: {', '.join(both)}; a status is one or the other"
             )
-        return self
+        return waiting
 
     def _stage_name(self, name: str) -> str:
         """The stage's name as `stages` spells it (limits may differ in case)."""

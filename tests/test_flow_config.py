@@ -116,12 +116,12 @@ def test_custom_stages_limits_and_efficiency(tmp_path: Path) -> None:
     [
         (
             {"wip_limits": {"per_stage": {"building": 3}}},
-            "flow: wip_limits name unknown stages: building; stages: funnel, reviewing, "
+            "flow.wip_limits: limits of unknown stages: building; stages: funnel, reviewing, "
             "analyzing, portfolio backlog, implementing, done",
         ),
         (
             {"wip_limits": {"per_value_stream": {"PAY": {"testing": 1}}}},
-            "flow: wip_limits name unknown stages: testing (value stream PAY)",
+            "flow.wip_limits: limits of unknown stages: testing (value stream PAY)",
         ),
         (
             {
@@ -143,7 +143,10 @@ def test_custom_stages_limits_and_efficiency(tmp_path: Path) -> None:
         ({"flow_classes": {"Bug": "bugs"}}, "flow.flow_classes.Bug: "),
         ({"value_streams": {"by": "label"}}, "flow.value_streams: by: label needs label_prefix"),
         ({"value_streams": {"by": "team"}}, "flow.value_streams.by: "),
-        ({"active_statuses": ["Doing"], "wait_statuses": ["doing"]}, "statuses both active"),
+        (
+            {"active_statuses": ["Doing"], "wait_statuses": ["doing"]},
+            "flow.wait_statuses: statuses both active and waiting: doing",
+        ),
         ({"window_days": 0}, "flow.window_days: "),
         ({"start": "resolved"}, "flow.start: "),
         ({"forecast": {"trials": 10}}, "flow.forecast.trials: "),
