@@ -77,8 +77,9 @@ def derive_all_flows(
     """Flow facts of every item given, read and derived a connection at a time."""
     measured = MeasuredFlows()
     streams_of = value_streams_of(config.value_streams)
+    levels = sorted({int(level) for level in config.levels})
     for connection, items in items_by_connection.items():
-        flow_items, with_history = _flow_items(store, connection, items, streams_of)
+        flow_items, with_history = _flow_items(store, connection, items, streams_of, levels)
         merged, problems = merge_moved(flow_items)
         del flow_items
         measured.flows.update(derive_flows(merged, settings, now))
@@ -88,11 +89,16 @@ def derive_all_flows(
 
 
 def _flow_items(
-    store: Store, connection: str, items: list[WorkItem], streams_of: StreamsOf
+    store: Store,
+    connection: str,
+    items: list[WorkItem],
+    streams_of: StreamsOf,
+    levels: list[int],
 ) -> tuple[list[FlowItem], int]:
-    """The connection's items with their stored history; and how many had any."""
+    """The connection's items with their stored history; and how many had any. The store
+    picks the measured levels' rows; `keys` then keeps exactly the items given."""
     by_key = {item.key: item for item in items}
-    histories = dict(store.iter_status_histories(connection, keys=by_key.keys()))
+    histories = dict(store.iter_status_histories(connection, keys=by_key.keys(), levels=levels))
     flow_items = [
         FlowItem(
             ref=(connection, item.key),

@@ -194,3 +194,24 @@ def test_pending_history_marks_reach_back_and_clear_when_read(store: Store) -> N
     store.save_history_cursor("jira", "next")
     assert store.history_pending_since("jira") is None
     assert store.history_cursor("jira") == "next"
+
+
+def test_histories_of_chosen_levels_are_picked_by_the_database(store: Store) -> None:
+    from spm_sync.domain import Level
+
+    store.upsert_items(
+        [
+            make_item("E-1", "jira", level=Level.EPIC),
+            make_item("S-1", "jira", level=Level.STORY),
+            make_item("F-1", "jira", level=Level.FEATURE),
+            make_item("E-2", "jira", level=Level.EPIC),
+        ]
+    )
+    store.mark_missing("jira", {"E-1", "S-1", "F-1"})  # E-2 deleted: not measured
+    keys = ("E-1", "S-1", "F-1", "E-2")
+    store.add_status_changes(
+        "jira", [change(key, h, None, f"S{h}") for key in keys for h in (0, 1)]
+    )
+    chosen = list(store.iter_status_histories("jira", levels=[int(Level.EPIC), int(Level.FEATURE)]))
+    assert [ref for ref, _ in chosen] == [("jira", "E-1"), ("jira", "F-1")]
+    assert all(len(history) == 2 for _, history in chosen)

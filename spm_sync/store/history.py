@@ -16,7 +16,7 @@ into scope later is pulled by a full sync, whose history pull starts the feed ov
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Container, Iterable, Iterator
+from collections.abc import Collection, Container, Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -108,10 +108,16 @@ class StatusHistoryStore(StoreBase):
             yield from changes
 
     def iter_status_histories(
-        self, connection: str | None = None, *, keys: Container[str] | None = None
+        self,
+        connection: str | None = None,
+        *,
+        keys: Container[str] | None = None,
+        levels: Collection[int] | None = None,
     ) -> Iterator[tuple[ItemRef, tuple[StatusChange, ...]]]:
         """Each item's stored changes, item by item (by connection and key), in stored order;
-        with `keys`, only the items whose key is in it (the others' rows are skipped unread)."""
+        with `keys`, only the items whose key is in it; with `levels`, only those of stored,
+        not deleted items of these levels (chosen by the database: the rows of the other
+        levels, most of a portfolio's, are never fetched)."""
         table = STATUS_CHANGES
         columns = (
             table.c.id,
@@ -130,6 +136,11 @@ class StatusHistoryStore(StoreBase):
             query = select(*columns).order_by(table.c.connection, table.c.item_key, table.c.id)
             if connection is not None:
                 query = query.where(table.c.connection == connection)
+            if levels is not None:
+                query = query.join(
+                    ITEMS,
+                    (ITEMS.c.connection == table.c.connection) & (ITEMS.c.key == table.c.item_key),
+                ).where(ITEMS.c.level.in_(list(levels)), ITEMS.c.deleted_at.is_(None))
             if after is not None:
                 position = tuple_(table.c.connection, table.c.item_key, table.c.id)
                 query = query.where(position > tuple_(*after))
