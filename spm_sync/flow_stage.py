@@ -102,6 +102,7 @@ def measure_flow(
         efficiency_measured=settings.measures_efficiency,
         levels=[level.label for level in sorted(set(config.levels), reverse=True)],
         items=len(flows),
+        items_with_history=measured.items_with_history,
         groups=groups,
         kanban=kanban,
         forecasts=forecast_rows(

@@ -316,6 +316,8 @@ class FlowSection(ResultModel):
     """The levels measured (`flow.levels`), e.g. ["epic", "feature"]."""
     items: Count = 0
     """Items measured: the stored items of those levels, deleted ones left out."""
+    items_with_history: Count = 0
+    """Of those, the items with at least one stored status change."""
     groups: list[GroupFlow] = Field(default_factory=list)
     """Value streams (by name), then objectives and Key Results in OKR-file order."""
     kanban: PortfolioKanbanView | None = None

@@ -198,7 +198,7 @@ def test_flow_metrics_per_value_stream_objective_and_key_result(
     stored = CycleResult.model_validate_json(outcome.result.model_dump_json())
     flow = stored.flow
     assert flow is not None and flow.items == 3 and flow.window_days == 28
-    assert flow.levels == ["epic", "feature"]
+    assert flow.levels == ["epic", "feature"] and flow.items_with_history == 2
     stream = group(flow, "value_stream", "Team A")
     assert (stream.items, stream.done, stream.load) == (3, 1, 2)
     assert stream.flow_time is not None and stream.flow_time.p50 == 15.0
