@@ -82,6 +82,16 @@ def test_a_change_without_from_status_is_still_stored_once(store: Store) -> None
     assert store.count_status_changes() == 1
 
 
+def test_a_change_read_again_with_the_status_it_left_is_not_stored_twice(store: Store) -> None:
+    """The revisions feed names the status left only when it saw the previous revision: the
+    same transition read first without it and later with it is one change."""
+    hold(store, "ado", "7")
+    assert store.add_status_changes("ado", [change("7", 1, None, "Active", connection="ado")]) == 1
+    again = [change("7", 1, "New", "Active", connection="ado")]
+    assert store.add_status_changes("ado", again) == 0
+    assert store.count_status_changes() == 1
+
+
 def test_connections_are_kept_apart(store: Store) -> None:
     hold(store, "jira", "X-1")
     hold(store, "ado", "X-1")

@@ -34,12 +34,17 @@ READ_PAGE_ROWS = BATCH_ROWS * 8
 _CATEGORIES = {category.value: category for category in StatusCategory}
 
 
-def fingerprint(at: datetime, from_status: str | None, to_status: str) -> str:
-    """What makes a change the same change when it is read again: when, from, to (the
-    category may be told or not, and is not part of it)."""
+def fingerprint(at: datetime, to_status: str) -> str:
+    """What makes a change the same change when it is read again: when, and into which status.
+
+    Not the status it left: Azure DevOps' revisions feed names it only when the run saw the
+    item's previous revision, so a change first read with no `from_status` comes back with
+    one when the feed is read from the start again, and must not be stored twice. Not the
+    category either, which may be told or not. One item cannot enter the same status twice
+    at the same instant, so nothing real is merged.
+    """
     when = at.astimezone(UTC).isoformat()
-    text = f"{when}\x1f{'' if from_status is None else '=' + from_status}\x1f{to_status}"
-    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+    return hashlib.blake2b(f"{when}\x1f{to_status}".encode(), digest_size=16).hexdigest()
 
 
 def _row(change: StatusChange) -> dict[str, Any]:
@@ -51,7 +56,7 @@ def _row(change: StatusChange) -> dict[str, Any]:
         "from_status": change.from_status,
         "to_status": change.to_status,
         "to_category": None if change.to_category is None else change.to_category.value,
-        "fingerprint": fingerprint(change.at, change.from_status, change.to_status),
+        "fingerprint": fingerprint(change.at, change.to_status),
     }
 
 
