@@ -37,6 +37,8 @@ class Caps:
     stop_starting: int = ALL
     ageing: int = ALL
     flow_problems: int = ALL
+    forecasts: int = ALL
+    """Objectives in the forecast table, those at risk first (so a cap keeps them)."""
 
 
 UNCAPPED = Caps()
@@ -56,6 +58,7 @@ EMAIL_CAPS: tuple[Caps, ...] = (
         stop_starting=15,
         ageing=10,
         flow_problems=10,
+        forecasts=40,
     ),
     Caps(
         kr_items=5,
@@ -72,6 +75,7 @@ EMAIL_CAPS: tuple[Caps, ...] = (
         stop_starting=10,
         ageing=8,
         flow_problems=6,
+        forecasts=25,
     ),
     Caps(
         kr_items=3,
@@ -88,6 +92,7 @@ EMAIL_CAPS: tuple[Caps, ...] = (
         stop_starting=6,
         ageing=5,
         flow_problems=4,
+        forecasts=15,
     ),
     # Last resort for a very large OKR tree: Key Results with their counts, no items.
     Caps(
@@ -98,13 +103,14 @@ EMAIL_CAPS: tuple[Caps, ...] = (
         writes=3,
         warnings=2,
         trend_points=4,
-        value_streams=6,
-        kanban_boards=2,
+        value_streams=4,
+        kanban_boards=1,
         kanban_cards=1,
         kanban_done_cards=0,
         stop_starting=4,
         ageing=3,
         flow_problems=3,
+        forecasts=8,
     ),
 )
 """Tried in order until the email HTML fits its size budget."""

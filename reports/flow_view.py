@@ -106,7 +106,10 @@ class FlowView:
     stop_starting_where: dict[tuple[str, str], str]
     """'Growth · Implementing 17 / 6' per (connection, key): the full stage each item entered,
     from the over-limit list (which names at most `FlowCaps.item_lists` items per stage)."""
-    forecasts: list[ForecastView]
+    forecasts: Shown[ForecastView]
+    """At risk first, so a capped table still names every objective in trouble it can."""
+    forecasts_at_risk: int
+    """Of all objectives forecast, not only the rows shown."""
     ageing: Shown[AgeingRow]
     in_progress: int
     """Work in progress across the value streams (the ageing list names the oldest)."""
@@ -119,7 +122,7 @@ class FlowView:
         """Every capped list, for `ReportView.truncated`."""
         columns = [column.cards for board in self.boards.rows for column in board.columns]
         lists: list[Shown] = [self.streams, self.overview, self.boards, self.stop_starting]
-        return [*lists, self.ageing, self.problems, *columns]
+        return [*lists, self.forecasts, self.ageing, self.problems, *columns]
 
     @property
     def flow_time_alt(self) -> str:
@@ -153,10 +156,6 @@ class FlowView:
     def over_limit_stages(self) -> int:
         return len(self.kanban.over_limit) if self.kanban else 0
 
-    @property
-    def forecasts_at_risk(self) -> int:
-        return sum(1 for forecast in self.forecasts if forecast.row.at_risk)
-
 
 def value_streams(section: FlowSection) -> list[GroupFlow]:
     """The value streams, busiest first (most items, then most work in progress): the order of
@@ -186,6 +185,7 @@ def build_flow_view(section: FlowSection, caps: Caps, today: date) -> FlowView:
         key=lambda board: (-board.over_limit, -board.cards, board.name),
     )
     ageing = _ageing(streams)
+    forecasts = _forecasts(section.forecasts, today)
     return FlowView(
         section=section,
         streams=Shown.cap([_stream(group) for group in streams], caps.value_streams),
@@ -199,7 +199,8 @@ def build_flow_view(section: FlowSection, caps: Caps, today: date) -> FlowView:
             kanban.stop_starting_count if kanban else 0,
         ),
         stop_starting_where=_where_beyond(kanban),
-        forecasts=_forecasts(section.forecasts, today),
+        forecasts=Shown.cap(forecasts, caps.forecasts),
+        forecasts_at_risk=sum(1 for forecast in forecasts if forecast.row.at_risk),
         ageing=Shown.cap(ageing, caps.ageing),
         in_progress=sum(group.load for group in streams),
         over_p85=sum(group.ageing_over_p85 for group in streams),
