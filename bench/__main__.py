@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import cycle, engines, full_sync, incremental, rerank, sandbox_start
+from bench import cycle, engines, full_sync, history, incremental, rerank, sandbox_start
 from bench.compare import load, regressions
 from bench.report import markdown_table
 
@@ -24,6 +24,7 @@ BENCHMARKS: dict[str, Callable[..., dict[str, Any]]] = {
     "incremental": incremental.run,
     "rerank": rerank.run,
     "full_sync": full_sync.run,
+    "history": history.run,
     "cycle": cycle.run,
 }
 HERE = Path(__file__).resolve().parent

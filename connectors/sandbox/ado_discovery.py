@@ -52,6 +52,14 @@ LOCATIONS: tuple[dict[str, Any], ...] = (
         "908509b6-4248-4475-a1cd-829139ba419f", "wit", "workItemsBatch", _PROJECT_SCOPED, 1, "5.0"
     ),
     _location(
+        "a00c85a5-80fa-4565-99c3-bcd2181434bb",
+        "wit",
+        "revisions",
+        "{project}/_apis/{area}/workItems/{id}/{resource}/{revisionNumber}",
+        3,
+        "1.0",
+    ),
+    _location(
         "b51fd764-e5c2-4b9b-aaf7-3395cf4bdd94",
         "wit",
         "fields",

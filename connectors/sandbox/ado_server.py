@@ -7,10 +7,10 @@
 
 It answers the resource-location discovery the unmodified `azure-devops` library makes
 (`OPTIONS {org}/_apis`, `GET {org}/_apis/ResourceAreas`), WIQL (ids only, 20,000 cap),
-`workitemsbatch` and `workitems?ids=` (200 cap), single reads, JSON Patch updates with
-optimistic concurrency (`test /rev` -> 412), the reporting revisions feed (`ado_reporting`),
-fields, relation types and type states, under
-`/{organization}` and `/{organization}/{project}` (paths ignore case, as the service's do).
+`workitemsbatch` and `workitems?ids=` (200 cap), single reads, an item's revisions
+(`workItems/{id}/revisions`), JSON Patch updates with optimistic concurrency (`test /rev` ->
+412), the reporting revisions feed (`ado_reporting`), fields, relation types and type states,
+under `/{organization}` and `/{organization}/{project}` (paths ignore case, as the service's do).
 Shapes are those of `specs/ado-wit-7.1.json`; conventions every route shares (errors,
 api-version, PAT, rate limits) live in `ado_protocol`, request parsing in `ado_requests`.
 """
@@ -38,7 +38,7 @@ from connectors.sandbox.ado_fields import (
     state_json,
 )
 from connectors.sandbox.ado_protocol import RateLimitDelay
-from connectors.sandbox.ado_render import AUTOMATION, format_date
+from connectors.sandbox.ado_render import AUTOMATION, format_date, work_item_json
 from connectors.sandbox.ado_requests import (
     JSON,
     JSON_PATCH,
@@ -69,6 +69,9 @@ QUERY_RESULT_LIMIT = 20_000
 ID_WINDOW = re.compile(r"\s+AND\s+\[System\.Id\]\s*(?:>|<=)\s*\d+", re.IGNORECASE)
 """The id-window conditions of a paged scope query, which an endless WIQL query ignores."""
 PAGE_SIZE_LIMIT = 200
+REVISIONS_PAGE_LIMIT = 200
+"""Most revisions one `Revisions_List` answer holds (the spec gives no default `$top`; 200 as
+for reads of several items, an assumption of the sandbox)."""
 
 _ORG = r"/(?P<org>[^/]+)"
 _PROJECT = r"(?:/(?P<project>(?!_apis(?:/|$))[^/]+))"
@@ -203,6 +206,12 @@ class AzureDevOpsSandbox(SandboxServer):
             ("GET", rf"{_WIT}/workitems", self._list, "/_apis/wit/workitems"),
             ("GET", rf"{_WIT}/workitems/(?P<id>\d+)", self._get, "/_apis/wit/workitems/{id}"),
             ("PATCH", rf"{_WIT}/workitems/(?P<id>\d+)", self._patch, "/_apis/wit/workitems/{id}"),
+            (
+                "GET",
+                rf"{_WIT}/workitems/(?P<id>\d+)/revisions",
+                self._item_revisions,
+                "/_apis/wit/workitems/{id}/revisions",
+            ),
             (
                 "GET",
                 rf"{_WIT}/reporting/workitemrevisions",
@@ -346,6 +355,35 @@ class AzureDevOpsSandbox(SandboxServer):
                 raise protocol.work_item_not_found(item.id)
             self.store.after_read([item.id])
         return SandboxResponse(200, body)
+
+    def _item_revisions(self, request: SandboxRequest, match: re.Match[str]) -> SandboxResponse:
+        """`Revisions_List`: the item's revisions, oldest first, as full `WorkItem`s, paged by
+        `$skip`/`$top` (at most `REVISIONS_PAGE_LIMIT`); `$expand` as for a single read."""
+        self._scope(request, match)
+        options = ReadOptions.parse(None, request.param("$expand"), None)
+        skip = max(int_param(request, "$skip") or 0, 0)
+        top = int_param(request, "$top")
+        size = REVISIONS_PAGE_LIMIT if top is None else min(max(top, 0), REVISIONS_PAGE_LIMIT)
+        org = self.organization_url
+        value: list[dict[str, Any]] = []
+        with self.lock:
+            item = self.store.get(int(match["id"]))
+            for rev in range(skip + 1, min(skip + size, item.rev) + 1):
+                values = item.revision(rev)
+                if values is None:
+                    continue
+                state = item.as_of(values["System.ChangedDate"]) if options.relations else None
+                body = work_item_json(
+                    item.id,
+                    values,
+                    state[1] if state is not None else (),
+                    org,
+                    with_relations=options.relations,
+                    with_links=options.links,
+                )
+                body["url"] = f"{body['url']}/revisions/{rev}"
+                value.append(body)
+        return collection(value)
 
     def _render(self, item: StoredItem, options: ReadOptions) -> RawJson | None:
         """The item's JSON, encoded once per read shape while nothing changes (`raw_json`);

@@ -1,6 +1,7 @@
 """Search and bulk read: Cloud `search/jql` (token paging), `search/approximate-count` and
-`issue/bulkfetch`; Data Center `search` (startAt/maxResults/total; `expand=changelog` adds
-each hit's status history, see `jira_history`).
+`issue/bulkfetch`; Data Center `search` (startAt/maxResults/total). On both searches
+`expand=changelog` adds each hit's history as a `PageOfChangelogs` (see `jira_history`;
+specs/jira-platform-v3.json lists `changelog` among the `expand` values of `search/jql`).
 
 Page sizes (assumptions, documented because Atlassian gives only maxima):
 - Cloud `search/jql`: `maxResults` defaults to 50. The spec says "max 5000 … the greatest number
@@ -39,12 +40,12 @@ from connectors.sandbox.jira_render import (
     encoded_issue,
     names_of,
     parse_field_list,
-    render_issue,
     schema_of,
     select_fields,
 )
 from connectors.sandbox.jira_store import IssueStore, StoredIssue
 from connectors.sandbox.jql import JqlError
+from connectors.sandbox.raw_json import RawJson, dumps
 from connectors.sandbox.server import HttpError
 
 CLOUD_DEFAULT_PAGE = 50
@@ -129,7 +130,7 @@ class SearchService:
         page = self._visible(snapshot.ids[offset:end])
         expand = set(parse_field_list(params.get("expand")))
         body: dict[str, Any] = {
-            "issues": [encoded_issue(context, issue, selection) for issue in page],
+            "issues": [_issue_json(context, issue, selection, expand) for issue in page],
             "isLast": end >= len(snapshot.ids) and not endless,
         }
         if endless:
@@ -256,13 +257,14 @@ class SearchService:
 def _issue_json(
     context: RenderContext, issue: StoredIssue, selection: FieldSelection, expand: set[str]
 ) -> Any:
-    """A search hit; with `expand=changelog` it carries its status history (not cached: the
-    cache holds field renderings only)."""
+    """A search hit; with `expand=changelog` it carries its history. The changelog is rendered
+    on every read and spliced after the cached encoding of the fields (the cache holds field
+    renderings only; a 30,000-issue search would otherwise render every issue again)."""
+    encoded = encoded_issue(context, issue, selection)
     if "changelog" not in expand:
-        return encoded_issue(context, issue, selection)
-    body = render_issue(context, issue, selection)
-    body["changelog"] = page_of_changelogs(context, issue)
-    return body
+        return encoded
+    changelog = dumps(page_of_changelogs(context, issue))
+    return RawJson(encoded[:-1] + b',"changelog":' + changelog + b"}")
 
 
 def _encode_token(snapshot_id: int, offset: int) -> str:
