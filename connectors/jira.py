@@ -159,8 +159,10 @@ class JiraConnector:
         self, changed_keys: Sequence[str], cursor: str | None
     ) -> Iterator[StatusChange]:
         """Status changes of `changed_keys` (the keys `pull` yielded in this run), within the
-        pull's deadline; no request at all when there are none. `cursor` is unused: Jira keeps
-        a changelog per issue, so the changed keys say what to read."""
+        pull's deadline; no request at all when there are none. Jira keeps a changelog per
+        issue, so the changed keys say what to read; `cursor` only carries the status
+        categories earlier runs learned (see `history_cursor`)."""
+        self._categories.recall(cursor)
         keys = list(dict.fromkeys(key for key in changed_keys if key))
         if not keys:
             return
@@ -179,8 +181,11 @@ class JiraConnector:
 
     @property
     def history_cursor(self) -> str | None:
-        """Always None: the next run reads the histories of the keys it pulls."""
-        return None
+        """The status categories learned so far (status id → category, compact JSON): the
+        next run reads the histories of the keys it pulls, and with these it need not read the
+        site's status list again for a change into a status nobody is in now (a nightly run
+        that pulled a handful of issues would otherwise pay that request every time)."""
+        return self._categories.remembered()
 
     def push(self, plan: ConnectionPlan) -> Iterator[WriteResult]:
         """Executes the plan (see `connectors.jira_push`); one result per planned write."""

@@ -10,6 +10,7 @@ status is not in the changelog: `StatusCategories` maps status ids to categories
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
@@ -63,6 +64,36 @@ class StatusCategories:
 
     def knows(self, status_id: str | None) -> bool:
         return status_id is None or status_id in self._by_id
+
+    def remembered(self) -> str | None:
+        """What the next run starts from (the connector's history cursor): the categories of
+        the statuses learned so far, as compact JSON; None when none is known."""
+        if not self._by_id:
+            return None
+        known = {
+            status: category.value if category else None
+            for status, category in self._by_id.items()
+        }
+        return json.dumps({"status_categories": known}, separators=(",", ":"), sort_keys=True)
+
+    def recall(self, remembered: str | None) -> None:
+        """Learn what a previous run remembered, so a run whose changes name a status no
+        pulled issue is in now need not read the site's status list again. A status the site
+        added since is still unknown, and costs the one `GET status` it always did. Anything
+        unreadable (a cursor of another version) is ignored: it only costs that request."""
+        if not remembered:
+            return
+        try:
+            known = json.loads(remembered).get("status_categories")
+        except (ValueError, AttributeError):
+            return
+        if not isinstance(known, dict):
+            return
+        by_value = {category.value: category for category in StatusCategory}
+        for status_id, value in known.items():
+            if str(status_id) not in self._by_id:
+                category = by_value.get(value) if isinstance(value, str) else None
+                self._by_id[str(status_id)] = category
 
     def category(self, status_id: str | None) -> StatusCategory | None:
         return None if status_id is None else self._by_id.get(status_id)

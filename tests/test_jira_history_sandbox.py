@@ -96,7 +96,7 @@ def test_full_history_equals_the_sandboxs_in_ceil_n_over_1000_requests_on_cloud(
     assert history_requests(jira, before) == {CHANGELOGS: math.ceil(2500 / 1000)}
     reopened = {c.item for c in changes if c.from_status == "Done"}
     assert len(reopened) > 50  # about one done issue in five went back to work
-    assert jira.history_cursor is None
+    assert jira.history_cursor is not None  # the status categories, for the next run
 
 
 def test_full_history_on_data_center_equals_the_sandboxs() -> None:
@@ -157,6 +157,49 @@ def test_a_run_that_pulled_nothing_makes_no_history_request(
     assert list(jira.pull_history(keys, None)) == []
     assert jira.stats.requests == requests_before == 3
     assert sandbox.request_count == 0
+
+
+def test_the_status_categories_a_run_learned_spare_the_next_run_the_status_list(
+    cloud: tuple[JiraSandbox, tuple[SeedItem, ...], SandboxClock],
+) -> None:
+    """A nightly run that pulls a handful of issues whose changelogs name a status nobody is
+    in now reads the site's status list once; with the cursor of the run before, not again."""
+    sandbox, items, clock = cloud
+    first = connector(sandbox, items)
+    full = [item.key for item in first.pull(None)]
+    list(first.pull_history(full, None))
+    remembered = first.history_cursor
+    assert remembered is not None
+    since = clock.advance(minutes=1)
+    key = sorted(i.key for i in items if i.status == "Done")[0]
+    sandbox.touch(key, summary="edited, still done")
+
+    runs = []
+    for cursor in (None, remembered):
+        jira = connector(sandbox, items)
+        keys = [item.key for item in jira.pull(since)]
+        before = Counter(jira.stats.by_endpoint)
+        changes = list(jira.pull_history(keys, cursor))
+        runs.append((history_requests(jira, before), changes))
+
+    (without, changes_without), (with_cursor, changes_with) = runs
+    assert without["GET /rest/api/3/status"] == 1  # "In Progress" was nobody's status now
+    assert "GET /rest/api/3/status" not in with_cursor
+    assert sum(with_cursor.values()) == with_cursor[CHANGELOGS] == 1
+    assert rows(changes_with) == rows(changes_without) == recorded(sandbox, [key])
+
+
+def test_a_cursor_of_another_kind_is_ignored(
+    cloud: tuple[JiraSandbox, tuple[SeedItem, ...], SandboxClock],
+) -> None:
+    sandbox, items, clock = cloud
+    since = clock.advance(minutes=1)
+    key = sorted(i.key for i in items if i.status == "Done")[0]
+    sandbox.touch(key, summary="edited")
+    for cursor in ("not json", '{"other": 1}', '["a"]'):
+        jira = connector(sandbox, items)
+        keys = [item.key for item in jira.pull(since)]
+        assert rows(list(jira.pull_history(keys, cursor))) == recorded(sandbox, [key])
 
 
 @pytest.mark.parametrize("changed", [1, 1000, 1001])
