@@ -14,13 +14,23 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import cycle, engines, full_sync, history, incremental, rerank, sandbox_start
+from bench import (
+    cycle,
+    engines,
+    flow_engine,
+    full_sync,
+    history,
+    incremental,
+    rerank,
+    sandbox_start,
+)
 from bench.compare import load, regressions
 from bench.report import markdown_table
 
 BENCHMARKS: dict[str, Callable[..., dict[str, Any]]] = {
     "sandbox_start": sandbox_start.run,
     "engines": engines.run,
+    "flow_engine": flow_engine.run,
     "incremental": incremental.run,
     "rerank": rerank.run,
     "full_sync": full_sync.run,
