@@ -61,7 +61,9 @@ def build_store(size: int, folder: str) -> dict[str, Any]:
 
 def run_engines(folder: str) -> dict[str, Any]:
     okrs = json.loads(Path(folder, OKR_FILE).read_text(encoding="utf-8"))
-    krs = [KeyResult(a, b, c, d, e, tuple(f)) for a, b, c, d, e, f in okrs["key_results"]]
+    krs = [
+        KeyResult(a, b, c, d, e, aliases=tuple(f)) for a, b, c, d, e, f in okrs["key_results"]
+    ]
     goals = [Objective(*row) for row in okrs["objectives"]]
     store = Store(_url(folder))
     started = time.perf_counter()

@@ -25,7 +25,9 @@ KEY_RESULT_TYPE = "Key Result"
 
 def key_results(portfolio: SeedPortfolio) -> list[KeyResult]:
     return [
-        KeyResult(kr.id, kr.objective_id, kr.title, kr.target, kr.current, kr.aliases)
+        KeyResult(
+            kr.id, kr.objective_id, kr.title, kr.target, kr.current, aliases=tuple(kr.aliases)
+        )
         for kr in portfolio.key_results
     ]
 

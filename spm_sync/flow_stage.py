@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 
 from spm_sync.alignment import AlignmentResult
 from spm_sync.alignment_evidence import ItemRef
+from spm_sync.bulk import paused_gc
 from spm_sync.config_flow import FlowConfig
 from spm_sync.domain import WorkItem
 from spm_sync.flow.facts import ItemFlow
@@ -52,6 +53,7 @@ def forecast_rng(config: FlowConfig) -> random.Random:
     return random.Random(seed) if seed is not None else random.Random()
 
 
+@paused_gc()
 def measure_flow(
     config: FlowConfig,
     store: Store,

@@ -123,10 +123,13 @@ class StatusHistoryStore(StoreBase):
         with `keys`, only the items whose key is in it; with `levels`, only those of stored,
         not deleted items of these levels (chosen by the database: the rows of the other
         levels, most of a portfolio's, are never fetched)."""
+        if connection is None:
+            for name in self._history_connections():
+                yield from self.iter_status_histories(name, keys=keys, levels=levels)
+            return
         table = STATUS_CHANGES
         columns = (
             table.c.id,
-            table.c.connection,
             table.c.item_key,
             table.c.at,
             table.c.from_status,
@@ -136,29 +139,34 @@ class StatusHistoryStore(StoreBase):
         names: dict[str, str] = {}
         ref: ItemRef | None = None
         current: list[StatusChange] = []
-        after: tuple[str, str, int] | None = None
+        after: tuple[str, int] | None = None
         while True:
-            query = select(*columns).order_by(table.c.connection, table.c.item_key, table.c.id)
-            if connection is not None:
-                query = query.where(table.c.connection == connection)
+            # Keyset paging within one connection, on (item_key, id) after `connection = ?`:
+            # the index (connection, item_key, id) then starts each page where the last one
+            # ended. A row value over all three columns made SQLite scan the connection's rows
+            # from the start on every page (2M changes: 80 s instead of a few).
+            query = (
+                select(*columns)
+                .where(table.c.connection == connection)
+                .order_by(table.c.item_key, table.c.id)
+            )
             if levels is not None:
                 query = query.join(
                     ITEMS,
                     (ITEMS.c.connection == table.c.connection) & (ITEMS.c.key == table.c.item_key),
                 ).where(ITEMS.c.level.in_(list(levels)), ITEMS.c.deleted_at.is_(None))
             if after is not None:
-                position = tuple_(table.c.connection, table.c.item_key, table.c.id)
-                query = query.where(position > tuple_(*after))
+                query = query.where(tuple_(table.c.item_key, table.c.id) > tuple_(*after))
             with self._reading() as db:
                 page = db.execute(query.limit(READ_PAGE_ROWS)).all()
-            for row_id, connection_name, key, at, from_status, to_status, category in page:
-                after = (connection_name, key, row_id)
+            for row_id, key, at, from_status, to_status, category in page:
+                after = (key, row_id)
                 if keys is not None and key not in keys:
                     continue
-                if ref is None or ref[0] != connection_name or ref[1] != key:
+                if ref is None or ref[1] != key:
                     if ref is not None:
                         yield ref, tuple(current)
-                    ref, current = (connection_name, key), []
+                    ref, current = (connection, key), []
                 current.append(
                     StatusChange(
                         ref,
@@ -172,6 +180,11 @@ class StatusHistoryStore(StoreBase):
                 break
         if ref is not None:
             yield ref, tuple(current)
+
+    def _history_connections(self) -> list[str]:
+        query = select(STATUS_CHANGES.c.connection).distinct().order_by(STATUS_CHANGES.c.connection)
+        with self._reading() as db:
+            return list(db.execute(query).scalars())
 
     def count_status_changes(self, connection: str | None = None) -> int:
         query = select(func.count()).select_from(STATUS_CHANGES)
