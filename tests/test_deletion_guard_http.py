@@ -120,7 +120,13 @@ def test_a_nearly_empty_full_sync_deletes_nothing(tmp_path: Path, store_url: str
             assert {c.sync for c in result.connections} == {"full"}
             assert result.alignment.in_scope_count == in_scope
             for name in TRACKERS:  # the full sync is repeated, the scan counts as not done
-                assert store.get_sync_state(name) == states[name]
+                # (the history cursor is the status history's own: Jira's carries the status
+                # categories it learned, which this run's fewer issues changed)
+                after = store.get_sync_state(name)
+                assert after is not None and states[name] is not None
+                assert dataclasses.replace(after, cursor=None) == dataclasses.replace(
+                    states[name], cursor=None
+                )
 
             accepting = set_connection_options(env, max_deletion_share=1)
             accepted = cycle(accepting, store)
