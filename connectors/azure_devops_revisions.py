@@ -32,7 +32,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 from connectors.azure_devops_history import REVISION_FIELDS, STATE_CHANGE_DATE
 from connectors.base import ConnectorError
-from connectors.paging_guard import PageBudget, PagingLoopError
+from connectors.paging_guard import PageBudget, PagingLoopError, TokenTrail
 
 REPORTING_API_VERSION = "7.1-preview.2"
 """The version of the reporting revisions operation in 7.1 (a preview API there; the library
@@ -91,7 +91,11 @@ class RevisionFeed:
     def batches(self, cursor: str | None) -> Iterator[RevisionBatch]:
         """Each batch with only the revisions newer than those already read of their item."""
         budget = PageBudget(TRACKER, "work item revisions", self._max_pages)
-        sent: set[str] = set()
+        trail = TokenTrail(
+            f"{TRACKER} sent the continuation token {{token!r}} again; stopped reading pages"
+        )
+        if cursor is not None:
+            trail.follow(cursor)
         token = cursor
         self.token = cursor
         while True:
@@ -113,14 +117,7 @@ class RevisionFeed:
                     f"{TRACKER} said more work item revisions follow but sent no continuation "
                     "token; stopped reading pages"
                 )
-            if token is not None:
-                sent.add(token)
-            if batch.token in sent:
-                raise PagingLoopError(
-                    f"{TRACKER} sent the continuation token {batch.token!r} again; stopped "
-                    "reading pages"
-                )
-            token = batch.token
+            token = trail.follow(batch.token)
 
     def _is_new(self, raw: Any) -> bool:
         """False for a revision of an item whose same or later revision was read already. A

@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from connectors.paging_guard import PagingLoopError
+from connectors.paging_guard import PagingLoopError, TokenTrail
 
 __all__ = ["KEY_ORDER", "ChangelogPaginator", "KeyPaginator", "PagingLoopError", "TokenPaginator"]
 
@@ -42,7 +42,11 @@ class TokenPaginator:
     """
 
     _token: str | None = None
-    _seen: set[str] = field(default_factory=set)
+    _trail: TokenTrail = field(
+        default_factory=lambda: TokenTrail(
+            "Jira returned the same nextPageToken twice; stopping instead of looping"
+        )
+    )
     _done: bool = False
     _pages: int = 0
     _issues_seen: set[int | str] = field(default_factory=set)
@@ -66,12 +70,7 @@ class TokenPaginator:
         if page.get("isLast") is True or not token:
             self._done = True
             return fresh
-        if token in self._seen:
-            raise PagingLoopError(
-                "Jira returned the same nextPageToken twice; stopping instead of looping"
-            )
-        self._seen.add(token)
-        self._token = token
+        self._token = self._trail.follow(token)
         return fresh
 
     def _first_sight(self, issue: Mapping[str, Any]) -> bool:
@@ -98,7 +97,11 @@ class ChangelogPaginator:
     """
 
     _token: str | None = None
-    _tokens: set[str] = field(default_factory=set)
+    _trail: TokenTrail = field(
+        default_factory=lambda: TokenTrail(
+            "Jira returned the same changelog nextPageToken twice; stopping instead of looping"
+        )
+    )
     _seen: set[tuple[str, str]] = field(default_factory=set)
     _done: bool = False
     _pages: int = 0
@@ -129,12 +132,7 @@ class ChangelogPaginator:
                 "not already returned, and a token for more; stopping instead of reading pages "
                 "without end"
             )
-        if token in self._tokens:
-            raise PagingLoopError(
-                "Jira returned the same changelog nextPageToken twice; stopping instead of looping"
-            )
-        self._tokens.add(token)
-        self._token = token
+        self._token = self._trail.follow(token)
         return fresh
 
     def _first_sight(self, issue_id: str, history: Any) -> bool:

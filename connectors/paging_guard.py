@@ -10,7 +10,7 @@ requests of one paged read at `limits.max_pages` for a tracker that invents new 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from connectors.base import ConnectorError
 
@@ -41,3 +41,19 @@ class PageBudget:
                 "is incomplete"
             )
         self.used += 1
+
+
+@dataclass
+class TokenTrail:
+    """The page tokens one paged read has followed. A token that comes back leads through the
+    same pages again, forever; `follow` raises `PagingLoopError` with `repeated` (where
+    `{token}` is the token) instead."""
+
+    repeated: str
+    _followed: set[str] = field(default_factory=set)
+
+    def follow(self, token: str) -> str:
+        if token in self._followed:
+            raise PagingLoopError(self.repeated.format(token=token))
+        self._followed.add(token)
+        return token
