@@ -16,7 +16,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -213,6 +215,34 @@ def written_rows(pg_url: str) -> int:
         engine.dispose()
 
 
+@contextlib.contextmanager
+def applying_run(env: Any, pg_url: str) -> Iterator[subprocess.Popen[str]]:
+    """`spm-sync run --apply` in a subprocess against trackers slowed so that its write-back
+    takes a few seconds, handed over once it has written 5 audit rows; killed on the way out
+    if it is still running."""
+    slow = Faults(latency_ms=150)
+    env.jira.set_faults(slow)
+    env.ado.set_faults(slow)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "spm_sync", "run", "-c", str(env.config_path), "--apply"],
+        env={**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "200"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while written_rows(pg_url) < 5:
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline, "the write-back never started"
+            time.sleep(0.05)
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
 @pytest.mark.postgres
 @pytest.mark.integration
 @pytest.mark.slow
@@ -223,29 +253,9 @@ def test_postgres_going_away_mid_run_is_one_line_and_loses_nothing_stored(
     proxy = CuttableProxy()
     via_proxy = pg_url.replace("127.0.0.1:5432", f"127.0.0.1:{proxy.port}")
     with sandbox_setup(tmp_path, size=200, seed=6, store_url=via_proxy) as env:
-        slow = Faults(latency_ms=150)  # the write-back takes a few seconds
-        env.jira.set_faults(slow)
-        env.ado.set_faults(slow)
-        environment = {**os.environ, "PYTHONPATH": str(REPO)}
-        process = subprocess.Popen(
-            [sys.executable, "-m", "spm_sync", "run", "-c", str(env.config_path), "--apply"],
-            env={**environment, "COLUMNS": "200"},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        try:
-            deadline = time.monotonic() + 120
-            while written_rows(pg_url) < 5:
-                assert process.poll() is None, process.communicate()
-                assert time.monotonic() < deadline, "the write-back never started"
-                time.sleep(0.05)
+        with applying_run(env, pg_url) as process:
             proxy.cut()
             out, err = process.communicate(timeout=120)
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
         assert process.returncode == exit_codes.FAILED, out + err
         assert "Traceback" not in err and "Traceback" not in out
         failure = [line for line in out.splitlines() if "store failed" in line]
@@ -280,22 +290,7 @@ def test_terminated_postgres_sessions_mid_run_lose_nothing_and_print_no_tracebac
     application = f"spm-sync-victim-{os.getpid()}"
     victim_url = f"{pg_url}&application_name={application}"
     with sandbox_setup(tmp_path, size=200, seed=6, store_url=victim_url) as env:
-        slow = Faults(latency_ms=150)
-        env.jira.set_faults(slow)
-        env.ado.set_faults(slow)
-        process = subprocess.Popen(
-            [sys.executable, "-m", "spm_sync", "run", "-c", str(env.config_path), "--apply"],
-            env={**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "200"},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        try:
-            deadline = time.monotonic() + 120
-            while written_rows(pg_url) < 5:
-                assert process.poll() is None, process.communicate()
-                assert time.monotonic() < deadline, "the write-back never started"
-                time.sleep(0.05)
+        with applying_run(env, pg_url) as process:
             killer = create_engine(normalize_url(pg_url))
             with killer.begin() as connection:
                 terminated = connection.execute(
@@ -308,10 +303,6 @@ def test_terminated_postgres_sessions_mid_run_lose_nothing_and_print_no_tracebac
             killer.dispose()
             assert terminated
             out, err = process.communicate(timeout=120)
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
         assert process.returncode in (exit_codes.OK, exit_codes.FAILED), out + err
         assert "Traceback" not in err and "Traceback" not in out
         if process.returncode == exit_codes.FAILED:
