@@ -45,6 +45,7 @@ from bench.soak_checks import (
     store_differs_from_tracker,
     unreadable_database,
 )
+from bench.worker import peak_rss_mb
 from bench.world import ADO, JIRA, Humans, World, world
 from connectors.registry import default_connector_factory
 from connectors.sandbox.server import Faults
@@ -117,14 +118,6 @@ def tighten(config_path: Path) -> None:
         connection["limits"] = dict(TIGHT_LIMITS)
         connection["retry"] = dict(QUICK_RETRIES)
     config_path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
-
-
-def peak_rss_mb() -> float:
-    """This process's peak resident set (VmHWM), in MB."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def _cycle(world_: World, store: Store) -> CycleOutcome:
