@@ -36,18 +36,13 @@ from bench.soak_checks import (
     unreadable_database,
     unreported_conflicts,
 )
-from bench.world import ADO, JIRA, SOAK_FAULTS, Humans, World, racing_factory, world
-from spm_sync.config import WriteMode, load_config
-from spm_sync.cycle import CycleDeps, CycleOutcome, run_cycle
+from bench.world import ADO, JIRA, SOAK_FAULTS, Humans, apply_cycle, racing_factory, world
+from spm_sync.config import load_config
+from spm_sync.cycle import CycleOutcome
 from spm_sync.store import Store
 
 HERE = Path(__file__).resolve().parent
 SETTLE_CYCLES = 4
-
-
-def _cycle(world_: World, store: Store, factory: Any) -> CycleOutcome:
-    deps = CycleDeps(store, connector_factory=factory)
-    return run_cycle(load_config(world_.config_path), deps, mode=WriteMode.APPLY, send_email=False)
 
 
 def _faults_seen(outcome: CycleOutcome) -> dict[str, int]:
@@ -97,7 +92,7 @@ def fault_soak(
             starts[JIRA].append(len(soaked.jira.writes))
             starts[ADO].append(len(soaked.ado.writes))
             factory = racing_factory(humans, lambda: current[0], 0, raced) if settling else racing
-            outcome = _cycle(soaked, store, factory)
+            outcome = apply_cycle(soaked, store, factory)
             assert outcome.run_id is not None and outcome.result is not None
             if outcome.result.status != "ok":
                 errors = [c.error for c in outcome.result.connections if c.error]

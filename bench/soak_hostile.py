@@ -46,12 +46,10 @@ from bench.soak_checks import (
     unreadable_database,
 )
 from bench.worker import peak_rss_mb
-from bench.world import ADO, JIRA, Humans, World, world
-from connectors.registry import default_connector_factory
+from bench.world import ADO, JIRA, Humans, World, apply_cycle, world
 from connectors.sandbox.server import Faults
 from spm_sync import exit_codes
-from spm_sync.config import WriteMode, load_config
-from spm_sync.cycle import CycleDeps, CycleOutcome, run_cycle
+from spm_sync.config import load_config
 from spm_sync.demo import DEMO_SECRETS
 from spm_sync.store import Store
 
@@ -120,12 +118,6 @@ def tighten(config_path: Path) -> None:
     config_path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
 
 
-def _cycle(world_: World, store: Store) -> CycleOutcome:
-    deps = CycleDeps(store, connector_factory=default_connector_factory(discovery_cache_dir=None))
-    config = load_config(world_.config_path)
-    return run_cycle(config, deps, mode=WriteMode.APPLY, send_email=False)
-
-
 def _writes(world_: World, connection: str) -> int:
     return len(world_.sandbox(connection).writes)
 
@@ -139,7 +131,7 @@ def hostile_cycle(
     world_.sandbox(case.connection).set_faults(case.faults)
     started = time.monotonic()
     try:
-        outcome = _cycle(world_, store)
+        outcome = apply_cycle(world_, store)
     finally:
         world_.sandbox(case.connection).set_faults(Faults())
     seconds = time.monotonic() - started
@@ -233,7 +225,7 @@ def hostile_soak(
             starts[ADO].append(_writes(soaked, ADO))
 
         mark_cycle()
-        first = _cycle(soaked, store)
+        first = apply_cycle(soaked, store)
         assert first.result is not None
         if first.result.status != "ok":
             violations["hostile_case"].append(f"first cycle: {first.result.problems}")
@@ -264,7 +256,7 @@ def hostile_soak(
         settled = False
         for _ in range(SETTLE_CYCLES):
             mark_cycle()
-            outcome = _cycle(soaked, store)
+            outcome = apply_cycle(soaked, store)
             assert outcome.run_id is not None
             if audit_counts(store, outcome.run_id)["written"] == 0:
                 settled = True

@@ -35,11 +35,9 @@ from bench.soak_checks import (
     store_differs_from_tracker,
     unreadable_database,
 )
-from bench.world import ADO, JIRA, STACK_RANK, Humans, World, newest_run, world
-from connectors.registry import default_connector_factory
+from bench.world import ADO, JIRA, STACK_RANK, Humans, World, apply_cycle, newest_run, world
 from connectors.sandbox.server import Faults
-from spm_sync.config import WriteMode, load_config
-from spm_sync.cycle import CycleDeps, run_cycle
+from spm_sync.config import load_config
 from spm_sync.demo import DEMO_SECRETS
 from spm_sync.store import Store
 
@@ -97,12 +95,7 @@ def settle(world_: World) -> list[int]:
     written: list[int] = []
     for _ in range(MAX_CYCLES_TO_SETTLE):
         with Store(load_config(world_.config_path).store.url) as store:
-            deps = CycleDeps(
-                store, connector_factory=default_connector_factory(discovery_cache_dir=None)
-            )
-            outcome = run_cycle(
-                load_config(world_.config_path), deps, mode=WriteMode.APPLY, send_email=False
-            )
+            outcome = apply_cycle(world_, store)
             assert outcome.run_id is not None
             written.append(audit_counts(store, outcome.run_id)["written"])
         if written[-1] == 0:

@@ -28,10 +28,12 @@ from connectors.sandbox.jira_server import JiraSandbox
 from connectors.sandbox.portfolio import SeedPortfolio
 from connectors.sandbox.server import Faults
 from connectors.settings import TrackerSettings
-from spm_sync.config import load_config
+from spm_sync.config import WriteMode, load_config
+from spm_sync.cycle import CycleDeps, CycleOutcome, run_cycle
 from spm_sync.demo import DEMO_SECRETS, sandboxes, write_demo_config
 from spm_sync.domain import ConnectionPlan, WorkItem, WriteResult
 from spm_sync.flow.history import StatusChange
+from spm_sync.store import Store
 
 JIRA, ADO = "jira", "azure-devops"
 """Connection names in the demo config."""
@@ -126,6 +128,16 @@ def world(folder: Path, size: int, seed: int = 7) -> Iterator[World]:
         made = World(portfolio, jira, ado, folder / "spm-sync.yaml")
         made.config_path = write_soak_config(folder, made)
         yield made
+
+
+def apply_cycle(
+    world_: World, store: Store, factory: ConnectorFactory | None = None
+) -> CycleOutcome:
+    """One cycle on `world_`'s config in apply mode, no email: what every soak runs. The
+    connectors are `factory`'s, by default real ones with an in-memory discovery cache."""
+    factory = factory or default_connector_factory(discovery_cache_dir=None)
+    deps = CycleDeps(store, connector_factory=factory)
+    return run_cycle(load_config(world_.config_path), deps, mode=WriteMode.APPLY, send_email=False)
 
 
 # -- humans ----------------------------------------------------------------------------------
