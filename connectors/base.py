@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Literal, NamedTuple, Protocol, runtime_checkable
 
 from spm_sync.domain import ConnectionPlan, WorkItem, WriteResult
 
@@ -150,3 +150,63 @@ class Connector(Protocol):
     def push(self, plan: ConnectionPlan) -> Iterator[WriteResult]: ...
 
     def close(self) -> None: ...
+
+
+QueryWant = Literal["count", "items"]
+
+
+@dataclass(frozen=True, slots=True)
+class TrackerQuery:
+    """One saved query whose answer some caller measures (a Key Result's measure, for one).
+
+    `ident` is the caller's name for the query and is echoed back untouched; connectors do not
+    interpret it. `text` is JQL (Jira) or WIQL (Azure DevOps: a full `SELECT ... WHERE` or only
+    the condition). `want="count"` needs only how many items match, so the connector may use
+    the tracker's cheapest (possibly approximate) count; `want="items"` needs each match with
+    whether it is done and, when `field` is set, that field's number (`field` is a configured
+    field name, resolved like the WSJF input fields).
+    """
+
+    ident: str
+    text: str
+    want: QueryWant = "count"
+    field: str | None = None
+
+
+class QueryMatch(NamedTuple):
+    """One item a query matched: its key, whether its status is in the done category, and the
+    asked-for field's number (None when the item has none or none was asked for)."""
+
+    key: str
+    done: bool
+    value: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class QueryAnswer:
+    """A query's answer: how many items matched (`approximate` when the tracker said its count
+    is an estimate) and, for `want="items"`, the matches themselves."""
+
+    count: int
+    approximate: bool = False
+    matches: tuple[QueryMatch, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class QueryRefused:
+    """The tracker rejected or could not answer the query; `reason` is one sentence for the
+    report (the tracker's own message where it gave one, never a secret)."""
+
+    reason: str
+
+
+@runtime_checkable
+class QueryingConnector(Protocol):
+    """A connector that can answer saved queries with the fewest requests its tracker allows:
+    at most one request per `want="count"` query (fewer where the tracker batches them), and
+    the id-then-bulk-fetch path for `want="items"`. One failing query never fails the others:
+    it is answered with `QueryRefused`. Every ident in `queries` gets an answer."""
+
+    def run_queries(
+        self, queries: Sequence[TrackerQuery]
+    ) -> dict[str, QueryAnswer | QueryRefused]: ...
