@@ -14,6 +14,9 @@ Requests of a pull (Work Item Tracking 7.1, specs/ado-wit-7.1.json):
   type and run. So a steady nightly run costs one WIQL query and the batch of the items in the
   overlap window, plus discovery when its on-disk cache is cold.
 
+Saved queries (`run_queries`, `connectors.azure_devops_queries`): one WIQL query per distinct
+count, plus `workitemsbatch` per 200 matches when the items are wanted.
+
 Status history (`pull_history`): the project's reporting revisions feed
 (`connectors.azure_devops_revisions`), read from the previous run's continuation token, so a
 run with no new revision costs one request and the first run one per batch of revisions (plus,
@@ -71,8 +74,16 @@ from connectors.azure_devops_mapping import (
     state_category,
 )
 from connectors.azure_devops_push import RANK_MOVES_UNSUPPORTED, WorkItemWriter
+from connectors.azure_devops_queries import WorkItemQueries
 from connectors.azure_devops_revisions import RevisionFeed, RevisionReader
-from connectors.base import ConnectorError, RankKind, RequestStats
+from connectors.base import (
+    ConnectorError,
+    QueryAnswer,
+    QueryRefused,
+    RankKind,
+    RequestStats,
+    TrackerQuery,
+)
 from connectors.batches import chunked, completed_in_parallel
 from connectors.http import RetryPolicy
 from connectors.settings import AzureDevOpsSettings, connection_secret
@@ -352,6 +363,24 @@ class AzureDevOpsConnector:
 
     def _state_category_of(self, revision: Revision) -> StatusCategory | None:
         return self._state_category(revision.work_item_type, revision.state)
+
+    # -- saved queries -----------------------------------------------------------------------
+    def run_queries(
+        self, queries: Sequence[TrackerQuery]
+    ) -> dict[str, QueryAnswer | QueryRefused]:
+        """Saved WIQL queries, each refused alone when the service refuses it
+        (`connectors.azure_devops_queries`); state categories are learned as in the pull."""
+        if not queries:
+            return {}
+        runner = WorkItemQueries(
+            self._client,
+            self._state_category,
+            lambda raw_items: self._read_state_categories(
+                self._types_with_unknown_states(raw_items)
+            ),
+            workers=self.settings.workers,
+        )
+        return runner.run(queries)
 
     # -- push --------------------------------------------------------------------------------
     def push(self, plan: ConnectionPlan) -> Iterator[WriteResult]:

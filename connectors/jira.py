@@ -12,6 +12,9 @@ Request budget, per run (one connector instance per run):
 - status history (`pull_history`): see `connectors.jira_history_reader` (Cloud ceil(n/1000)
   for the n issues pulled in the run, Data Center ceil(n/250), at most one `GET status`;
   nothing when the run pulled nothing),
+- saved queries (`run_queries`, see `connectors.jira_queries`): one request per distinct count
+  (Cloud `search/approximate-count`, Data Center `search` with maxResults 0), the search's
+  pages for a query whose items are wanted,
 - push: one freshness read per 100 (Cloud) / 200 (DC) planned items, one edit per changed
   issue, one rank call per 50 moved issues.
 """
@@ -29,7 +32,14 @@ from typing import Any
 
 from jira import JIRA
 
-from connectors.base import ConnectorError, RankKind, RequestStats
+from connectors.base import (
+    ConnectorError,
+    QueryAnswer,
+    QueryRefused,
+    RankKind,
+    RequestStats,
+    TrackerQuery,
+)
 from connectors.batches import chunked, completed_in_parallel
 from connectors.http import RetryPolicy, mount_policy
 from connectors.jira_client import BULKFETCH_LIMIT, Flavour, JiraClient
@@ -39,6 +49,7 @@ from connectors.jira_history_reader import HistoryReader
 from connectors.jira_mapping import MalformedIssue, normalize, requested_fields
 from connectors.jira_paging import KEY_ORDER
 from connectors.jira_push import JiraWriter
+from connectors.jira_queries import JiraQueries
 from connectors.settings import BearerAuth, JiraSettings, connection_secret
 from connectors.transfer import PullDeadline, TransferBounds
 from spm_sync.domain import ConnectionPlan, WorkItem, WriteResult
@@ -102,6 +113,7 @@ class JiraConnector:
         )
         self.client = JiraClient(jira, self._base_url, max_pages=settings.limits.max_pages)
         self._facts: _RunFacts | None = None
+        self._field_catalog: list[dict[str, Any]] = []
         self._writer: JiraWriter | None = None
         # What the pull saw that the history read needs: each issue's id (Cloud asks changelogs
         # by id and answers by id) and each status's category.
@@ -198,6 +210,22 @@ class JiraConnector:
             )
         yield from self._writer.push(plan)
 
+    def run_queries(
+        self, queries: Sequence[TrackerQuery]
+    ) -> dict[str, QueryAnswer | QueryRefused]:
+        """Saved JQL queries, each refused alone when Jira refuses it (`connectors.jira_queries`);
+        the run's serverInfo and field list are shared with the pull."""
+        if not queries:
+            return {}
+        try:
+            facts = self._prepare()
+        except ConnectorError as error:
+            return {query.ident: QueryRefused(str(error)) for query in queries}
+        runner = JiraQueries(
+            self.client, facts.flavour, self._field_catalog, workers=self.settings.workers
+        )
+        return runner.run(queries)
+
     def close(self) -> None:
         self.client.jira.close()
 
@@ -211,8 +239,9 @@ class JiraConnector:
             info = self.client.server_info()
             flavour = self.flavour_of(info)
             self.client.use_flavour(flavour)
+            self._field_catalog = self.client.fields()
             fields, field_warnings = resolve_fields(
-                self.client.fields(), self.settings, datacenter=flavour == "datacenter"
+                self._field_catalog, self.settings, datacenter=flavour == "datacenter"
             )
             self.warnings.extend(field_warnings)
             self._facts = _RunFacts(flavour, fields, _server_offset(info, asked_at))

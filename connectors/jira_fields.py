@@ -217,3 +217,13 @@ def _hierarchy_field(
             )
         return found
     return resolver.require(setting, wanted, expect)
+
+
+def resolve_number_field(
+    catalog: Iterable[Mapping[str, Any]], setting: str, wanted: str
+) -> ResolvedField:
+    """One more field read as a number (a saved query's summed field), resolved like the WSJF
+    inputs: by name or id, a shared name settled by schema. Raises `UnknownFieldError` (with
+    close matches) or `AmbiguousFieldError`."""
+    resolver = _Resolver([entry for entry in catalog if "id" in entry])
+    return resolver.require(setting, wanted, _WSJF_INPUT)
