@@ -326,8 +326,17 @@ def ado_mock() -> Iterator[responses.RequestsMock]:
         validate_calls(mock.calls)
 
 
+def sent(mock: responses.RequestsMock, part: str) -> list[tuple[str, Any]]:
+    """(URL, JSON body) of each request whose URL contains `part`."""
+    return [
+        (str(call.request.url), json.loads(call.request.body or b"{}"))
+        for call in mock.calls
+        if part in str(call.request.url)
+    ]
+
+
 def wiql_bodies(mock: responses.RequestsMock) -> list[str]:
-    return [json.loads(c.request.body)["query"] for c in mock.calls if "/wiql" in c.request.url]
+    return [body["query"] for _, body in sent(mock, "/wiql")]
 
 
 def test_ado_count_is_one_wiql_query_with_the_condition_in_the_project(
@@ -344,8 +353,8 @@ def test_ado_count_is_one_wiql_query_with_the_condition_in_the_project(
         "SELECT [System.Id] FROM WorkItems WHERE [System.TeamProject] = @project "
         "AND ([System.Tags] CONTAINS 'KR 1') ORDER BY [System.Id]"
     ]
-    (call,) = [c for c in ado_mock.calls if "/wiql" in c.request.url]
-    assert "%24top" not in call.request.url and "$top" not in call.request.url
+    ((url, _),) = sent(ado_mock, "/wiql")
+    assert "%24top" not in url and "$top" not in url
     assert ado.stats.by_endpoint[WIQL] == 1
 
 
@@ -388,9 +397,7 @@ def test_ado_items_are_read_200_a_batch_with_state_and_field(
     assert by_key["4"] == QueryMatch("4", False, 4.0)
     assert by_key["5"].value is None  # "lots" is not a number
     assert by_key["7"].done is False
-    batches = [
-        json.loads(c.request.body) for c in ado_mock.calls if "workitemsbatch" in c.request.url
-    ]
+    batches = [body for _, body in sent(ado_mock, "workitemsbatch")]
     assert [len(b["ids"]) for b in batches] == [200, 200, 50]
     assert batches[0]["fields"] == [
         "System.Id",
@@ -453,4 +460,4 @@ def test_ado_throttled_query_is_retried_by_the_policy(ado_mock: responses.Reques
 
     assert answers == {"kr": QueryAnswer(2)}
     assert ado.stats.by_endpoint[WIQL] == 2 and ado.stats.throttled == 1
-    assert f"{WIT}/wiql" in ado_mock.calls[-1].request.url
+    assert f"{WIT}/wiql" in str(ado_mock.calls[-1].request.url)
