@@ -49,6 +49,7 @@ from spm_sync.results import (
     write_row_order,
 )
 from spm_sync.results_flow import FlowSection, HistorySync
+from spm_sync.results_portfolio import PortfolioSection
 from spm_sync.store import AuditRow, AuditStatus, HeadlineRecord, RunStatus, Store
 from spm_sync.wip import wip_lanes
 
@@ -298,6 +299,8 @@ class Findings:
     flow: FlowSection | None = None
     flow_error: str | None = None
     """Why flow could not be measured (a problem line of the run)."""
+    portfolio: PortfolioSection | None = None
+    portfolio_error: str | None = None
 
 
 def summarize_analysis(
@@ -307,6 +310,8 @@ def summarize_analysis(
     *,
     flow: FlowSection | None = None,
     flow_error: str | None = None,
+    portfolio: PortfolioSection | None = None,
+    portfolio_error: str | None = None,
 ) -> Findings:
     caps = caps or ListCaps()
     return Findings(
@@ -316,6 +321,8 @@ def summarize_analysis(
         caps=caps,
         flow=flow,
         flow_error=flow_error,
+        portfolio=portfolio,
+        portfolio_error=portfolio_error,
     )
 
 
@@ -352,8 +359,7 @@ def build_result(
     errors: Sequence[str] = (),
 ) -> CycleResult:
     errors = [*errors, *write_failures(writes)]
-    if findings.flow_error is not None:
-        errors.append(findings.flow_error)
+    errors += [e for e in (findings.flow_error, findings.portfolio_error) if e is not None]
     result = CycleResult(
         run_id=str(run_id),
         started=started,
@@ -368,6 +374,7 @@ def build_result(
         wip=findings.wip,
         caps=findings.caps,
         flow=with_history(findings.flow, runs),
+        portfolio=findings.portfolio,
     )
     return add_history(result, history)
 

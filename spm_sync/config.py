@@ -29,6 +29,7 @@ from pydantic import (
 
 from connectors.settings import StrictModel
 from spm_sync.config_flow import FlowConfig
+from spm_sync.config_portfolio import CapacitySettings, portfolio_reference_problems
 from spm_sync.config_sections import (
     LevelName,
     ReportSettings,
@@ -196,6 +197,9 @@ class Config(StrictModel):
     report: ReportSettings = Field(default_factory=dict, validate_default=True)
     wip_limits: list[WipLimit] = Field(default_factory=list)
     flow: FlowConfig = FlowConfig()
+    capacity: CapacitySettings | None = None
+    """Job-size points per team and planning interval (`spm_sync.config_portfolio`); unset:
+    the report shows no cut lines."""
 
     _source: Path | None = PrivateAttr(None)
     _okr_set: OkrSet | None = PrivateAttr(None)
@@ -320,7 +324,7 @@ def reference_problems(config: Config, okr_set: OkrSet, display: str) -> list[st
                 f"{where}.key_result: {rule.key_result!r} is not a key result in "
                 f"{okr_set.source_display} (known: {known})"
             )
-    return problems
+    return problems + portfolio_reference_problems(okr_set, names)
 
 
 def load_config(path: str | Path) -> Config:

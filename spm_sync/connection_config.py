@@ -30,6 +30,10 @@ class OkrLinking(StrictModel):
     item_types: list[str] = Field(default_factory=list)
     """Tracker item types that stand for Key Results (e.g. "Key Result"); their keys are
     matched against the aliases in the OKR file."""
+    objective_types: list[str] = Field(default_factory=list)
+    """Tracker item types that stand for objectives (e.g. "Objective"); a Key Result item's
+    parent among them is its objective. Their keys are matched against the objectives' ids and
+    aliases in the OKR file; the others join the OKR tree from the tracker alone."""
 
 
 class PriorityBand(StrictModel):

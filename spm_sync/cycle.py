@@ -54,6 +54,7 @@ from spm_sync.assemble import (
 from spm_sync.config import Config, WriteMode
 from spm_sync.connection_config import AzureDevOpsConnection, JiraConnection
 from spm_sync.flow_stage import cycle_flow
+from spm_sync.portfolio_stage import PortfolioInput, cycle_portfolio
 from spm_sync.progress import CycleProgress, LogProgress, kv
 from spm_sync.pull import ConnectionRun, describe, pull_all
 from spm_sync.results import CycleResult
@@ -282,7 +283,18 @@ def _analyse(
     flow, flow_error = cycle_flow(
         config.flow, store, analysis.items, analysis.alignment, analysis.scores, now
     )
-    return summarize_analysis(config, analysis, flow=flow, flow_error=flow_error), planned
+    portfolio, portfolio_error = cycle_portfolio(
+        config, PortfolioInput(analysis.items, analysis.alignment, analysis.scores), runs
+    )
+    findings = summarize_analysis(
+        config,
+        analysis,
+        flow=flow,
+        flow_error=flow_error,
+        portfolio=portfolio,
+        portfolio_error=portfolio_error,
+    )
+    return findings, planned
 
 
 def _result(

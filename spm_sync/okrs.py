@@ -8,7 +8,7 @@ or a label would count toward two of them. Example: `config/okrs.example.yaml`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Annotated
@@ -17,6 +17,12 @@ from pydantic import BeforeValidator, Field, ValidationError, model_validator
 
 from connectors.settings import StrictModel
 from spm_sync.domain import KeyResult, Objective
+from spm_sync.okr_measures import (
+    MeasureEntry,
+    OkrExtras,
+    Weight,
+    okr_extras,
+)
 from spm_sync.validation import (
     ConfigError,
     read_yaml_mapping,
@@ -43,6 +49,10 @@ class KeyResultEntry(StrictModel):
     aliases: list[Annotated[str, BeforeValidator(scalar_text), Field(min_length=1)]] = Field(
         default_factory=list
     )
+    weight: Weight | None = None
+    """Share of its objective (`spm_sync.okr_measures`); unset on every part: equal shares."""
+    measure: MeasureEntry | None = None
+    """How the current value is measured each run; unset: `current` as typed (manual)."""
 
     @model_validator(mode="after")
     def _baseline_needs_a_distinct_target(self) -> KeyResultEntry:
@@ -65,6 +75,14 @@ class ObjectiveEntry(StrictModel):
     """When the objective's work should be done: flow forecasts compare their 85% date with
     it (an objective without one gets dates, but no verdict)."""
     key_results: list[KeyResultEntry] = Field(default_factory=list)
+    parent: OkrId | None = None
+    """The objective this one rolls up into (an objective id); unset: a top objective."""
+    weight: Weight | None = None
+    """Share of its parent objective, like a Key Result's weight."""
+    aliases: list[Annotated[str, BeforeValidator(scalar_text), Field(min_length=1)]] = Field(
+        default_factory=list
+    )
+    """Keys of tracker items that stand for this objective (`okr.objective_types`)."""
 
 
 class OkrFile(StrictModel):
@@ -78,6 +96,8 @@ class OkrSet:
     objectives: tuple[Objective, ...]
     key_results: tuple[KeyResult, ...]
     source_display: str = "the OKR file"
+    extras: OkrExtras = field(default_factory=OkrExtras)
+    """Weights, measures, parents and objective aliases: what only the portfolio reads."""
 
     def key_result(self, key_result_id: str) -> KeyResult | None:
         wanted = key_result_id.casefold()
@@ -128,8 +148,12 @@ def _name_clashes(parsed: OkrFile) -> list[str]:
             kr_where = f"{where}.key_results[{k_index}]"
             problems += _claim(owners, key_result.id, f"{kr_where}.id", kr_where)
     for o_index, objective in enumerate(parsed.objectives):
+        where = f"objectives[{o_index}]"
+        for a_index, alias in enumerate(objective.aliases):
+            if alias.casefold() != objective.id.casefold():
+                problems += _claim(owners, alias, f"{where}.aliases[{a_index}]", where)
         for k_index, key_result in enumerate(objective.key_results):
-            kr_where = f"objectives[{o_index}].key_results[{k_index}]"
+            kr_where = f"{where}.key_results[{k_index}]"
             for a_index, alias in enumerate(key_result.aliases):
                 if alias.casefold() == key_result.id.casefold():
                     continue
@@ -168,4 +192,4 @@ def _to_domain(parsed: OkrFile, display: str) -> OkrSet:
         for objective in parsed.objectives
         for entry in objective.key_results
     )
-    return OkrSet(objectives, key_results, display)
+    return OkrSet(objectives, key_results, display, okr_extras(parsed.objectives))

@@ -36,6 +36,7 @@ from connectors.base import RequestStats
 from spm_sync.domain import Level, PlannedWrite, StatusCategory, WorkItem, WriteField, WriteResult
 from spm_sync.result_types import Count, Percent, ResultModel, UtcDatetime
 from spm_sync.results_flow import CoverageBar, FlowSection
+from spm_sync.results_portfolio import PortfolioSection
 
 SCHEMA_VERSION: Literal[2] = 2
 """2: capped Key Result items and write rows with their totals as fields, and `caps`. Version 1
@@ -620,6 +621,9 @@ class CycleResult(ResultModel):
     flow: FlowSection | None = None
     """Flow metrics, the Portfolio Kanban and forecasts (`spm_sync.results_flow`); None in
     documents from before the flow stage, or when it could not run."""
+    portfolio: PortfolioSection | None = None
+    """The OKR tree with measured progress, capacity cut lines and dependency risk
+    (`spm_sync.results_portfolio`); None in older documents, or when it could not be built."""
 
     @model_validator(mode="after")
     def _finished_after_started(self) -> CycleResult:

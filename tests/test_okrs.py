@@ -100,7 +100,7 @@ def test_structure_problems_are_listed_together(tmp_path: Path) -> None:
     text = (
         "objectives:\n"
         "  - id: O1\n    owner: Me\n    key_results:\n"
-        "      - {id: KR 1, title: x, target: lots, weight: 2}\n"
+        "      - {id: KR 1, title: x, target: lots, owner: 2}\n"
     )
     assert problems(tmp_path, text) == [
         "objectives[0].title: field required",
@@ -108,8 +108,8 @@ def test_structure_problems_are_listed_together(tmp_path: Path) -> None:
         "a letter or digit (found 'KR 1')",
         "objectives[0].key_results[0].target: input should be a valid number, unable to parse "
         "string as a number (found 'lots')",
-        "objectives[0].key_results[0].weight: unknown key, expected one of: id, title, target, "
-        "current, baseline, aliases",
+        "objectives[0].key_results[0].owner: unknown key, expected one of: id, title, target, "
+        "current, baseline, aliases, weight, measure",
     ]
 
 

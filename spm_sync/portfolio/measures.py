@@ -75,13 +75,23 @@ class QueryResult:
 
 
 @dataclass(frozen=True, slots=True)
+class QueryCount:
+    """Only how many items the query matched (the tracker's cheapest answer): enough for a
+    `count` measure, not for `sum` or `share_done`. `approximate` when the tracker said its
+    count is an estimate."""
+
+    count: int
+    approximate: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class QueryFailed:
     """The query could not be run or answered; `reason` is a sentence for the report."""
 
     reason: str
 
 
-QueryOutcome = QueryResult | QueryFailed
+QueryOutcome = QueryResult | QueryCount | QueryFailed
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +143,8 @@ def measure_key_result(
     elif isinstance(outcome, QueryFailed):
         current = None
         problems.append(f"the {measure.label} query failed: {outcome.reason}")
+    elif isinstance(outcome, QueryCount):
+        current = _from_count(measure, outcome, problems, notes)
     else:
         current = _evaluate(measure, outcome.items, problems, notes)
     progress = progress_pct(baseline, target, current)
@@ -164,6 +176,22 @@ def _evaluate(
             "left out of the sum"
         )
     return float(sum(values))
+
+
+def _from_count(
+    measure: Measure, outcome: QueryCount, problems: list[str], notes: list[str]
+) -> float | None:
+    if measure.kind is not MeasureKind.COUNT:
+        problems.append(
+            f"the {measure.label} query was answered with a count only: "
+            f"{measure.label} needs the matched items"
+        )
+        return None
+    if outcome.approximate:
+        notes.append("the tracker's count is an estimate")
+    if outcome.count == 0:
+        notes.append("the count query matched no items: taken as 0")
+    return float(max(0, outcome.count))
 
 
 def _why_no_progress(target: float | None, baseline: float | None) -> str:

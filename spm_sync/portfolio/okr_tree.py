@@ -150,9 +150,19 @@ class OkrTree:
 
 
 def file_records(okrs: OkrSet) -> list[OkrRecord]:
-    """The OKR file's objectives and Key Results as records (the file has no weights yet)."""
+    """The OKR file's objectives and Key Results as records, with the weights and parent
+    objectives the file states (`OkrSet.extras`)."""
+    extras = okrs.extras
     records = [
-        OkrRecord(o.id, o.title, OkrKind.OBJECTIVE, FILE_SOURCE, target_date=o.target_date)
+        OkrRecord(
+            o.id,
+            o.title,
+            OkrKind.OBJECTIVE,
+            FILE_SOURCE,
+            parent_id=extras.objective(o.id).parent,
+            weight=extras.objective(o.id).weight,
+            target_date=o.target_date,
+        )
         for o in okrs.objectives
     ]
     records += [
@@ -165,6 +175,7 @@ def file_records(okrs: OkrSet) -> list[OkrRecord]:
             target=kr.target,
             baseline=kr.baseline,
             current=kr.current,
+            weight=extras.key_result(kr.id).weight,
         )
         for kr in okrs.key_results
     ]

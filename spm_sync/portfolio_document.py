@@ -1,0 +1,246 @@
+"""The portfolio core's findings as the document's rows (`spm_sync.results_portfolio`).
+
+Pure conversions: the engines name items by reference; the document names them with the title,
+link, WSJF, job size and rank a reader needs, and caps the lists that grow with the portfolio.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+
+from spm_sync.alignment_evidence import ItemRef
+from spm_sync.domain import StatusCategory, WorkItem
+from spm_sync.okr_measures import KeyResultExtras
+from spm_sync.portfolio.capacity import CapacityPlan, DemandItem, TeamCapacity
+from spm_sync.portfolio.dependencies import DependencyRisk, OrphanBlock, RankConflict
+from spm_sync.portfolio.measures import KrMeasurement
+from spm_sync.portfolio.okr_tree import OkrConflict, OkrNode, OkrTree, OkrValue
+from spm_sync.portfolio.rollup import PortfolioRollup, WorkTotals
+from spm_sync.results_portfolio import (
+    PORTFOLIO_LIST_CAP,
+    CapacitySection,
+    CutLine,
+    DependencyCycleRow,
+    DependencyFlag,
+    DependencySection,
+    KeyResultProgress,
+    ObjectiveProgress,
+    OkrConflictRow,
+    OkrProblemRow,
+    PortfolioItem,
+    TeamCapacityRow,
+    UnsizedDemand,
+)
+from spm_sync.wsjf import Score
+
+
+@dataclass(frozen=True)
+class Namer:
+    """Turns item references into document rows."""
+
+    items: Mapping[ItemRef, WorkItem]
+    scores: Mapping[ItemRef, Score]
+
+    def __call__(self, ref: ItemRef) -> PortfolioItem:
+        item = self.items.get(ref)
+        score = self.scores.get(ref)
+        if item is None:
+            return PortfolioItem(connection=ref[0], key=ref[1])
+        size = item.job_size
+        return PortfolioItem(
+            connection=ref[0],
+            key=ref[1],
+            title=item.title,
+            url=item.url,
+            wsjf=score.wsjf if score is not None else None,
+            job_size=size if size is not None and 0 <= size < float("inf") else None,
+            rank=score.portfolio_rank if score is not None else None,
+            in_progress=item.status_category is StatusCategory.IN_PROGRESS,
+        )
+
+
+def objective_rows(
+    tree: OkrTree,
+    rollup: PortfolioRollup,
+    measurements: Mapping[str, KrMeasurement],
+    extras: Mapping[str, KeyResultExtras],
+) -> list[ObjectiveProgress]:
+    rows = []
+    shares = {part.id: part.weight for o in rollup.objectives.values() for part in o.parts}
+    for depth, node in tree.walk():
+        rolled = rollup.objectives[node.id]
+        work = rolled.work
+        rows.append(
+            ObjectiveProgress(
+                id=node.id,
+                title=node.title,
+                depth=depth,
+                parent_id=node.parent_id,
+                sources=list(node.sources),
+                weight=node.weight,
+                share=shares.get(node.id) if node.parent_id else None,
+                target_date=node.target_date.isoformat() if node.target_date else None,
+                progress_pct=rolled.progress_pct,
+                confidence=min(1.0, max(0.0, rolled.confidence)),
+                aligned_items=work.items,
+                aligned_job_size=work.job_size,
+                unsized_items=work.unsized,
+                key_results=[
+                    key_result_row(
+                        tree.key_results[kr_id],
+                        measurements.get(kr_id),
+                        extras.get(kr_id),
+                        rollup.key_results[kr_id].work if kr_id in rollup.key_results else None,
+                        shares.get(kr_id, 0.0),
+                    )
+                    for kr_id in tree.key_results_of.get(node.id, ())
+                ],
+                problems=list(rolled.problems),
+                notes=list(rolled.notes),
+            )
+        )
+    return rows
+
+
+def key_result_row(
+    node: OkrNode,
+    measurement: KrMeasurement | None,
+    extras: KeyResultExtras | None,
+    work: WorkTotals | None,
+    share: float,
+) -> KeyResultProgress:
+    work = work or WorkTotals()
+    return KeyResultProgress(
+        id=node.id,
+        title=node.title,
+        objective_id=node.parent_id or node.stated_parent_id,
+        sources=list(node.sources),
+        weight=node.weight,
+        share=min(1.0, max(0.0, share)),
+        measure=measurement.measure.label if measurement else "manual",
+        queries=dict(extras.queries) if extras else {},
+        target=node.target,
+        baseline=node.baseline,
+        current=measurement.current if measurement else node.current,
+        progress_pct=measurement.progress_pct if measurement else None,
+        aligned_items=work.items,
+        aligned_job_size=work.job_size,
+        unsized_items=work.unsized,
+        problems=list(measurement.problems) if measurement else ["not measured"],
+        notes=list(measurement.notes) if measurement else [],
+    )
+
+
+def _value_text(value: OkrValue | object) -> str:
+    if value is None:
+        return "(none)"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
+def conflict_rows(conflicts: Sequence[OkrConflict]) -> list[OkrConflictRow]:
+    return [
+        OkrConflictRow(
+            id=c.id,
+            field=c.field,
+            used_value=_value_text(c.used_value),
+            used_source=c.used_source,
+            other_value=_value_text(c.other_value),
+            other_source=c.other_source,
+        )
+        for c in conflicts
+    ]
+
+
+def tree_problem_rows(tree: OkrTree) -> list[OkrProblemRow]:
+    return [OkrProblemRow(id=p.id, reason=p.reason, chain=list(p.chain)) for p in tree.problems]
+
+
+def capacity_section(plan: CapacityPlan, by: str, name: Namer) -> CapacitySection:
+    return CapacitySection(
+        by="value_stream" if by == "value_stream" else "team",
+        teams=[_team_row(team, name) for team in plan.teams],
+        problems=[
+            f"{p.team}{' ' + p.interval if p.interval else ''}: {p.reason}" for p in plan.problems
+        ],
+    )
+
+
+def _team_row(team: TeamCapacity, name: Namer) -> TeamCapacityRow:
+    cuts = []
+    for cut in team.cuts:
+        above, below = team.above(cut), team.below(cut)
+        cuts.append(
+            CutLine(
+                interval=cut.interval,
+                capacity=cut.capacity,
+                planned_count=len(cut.planned),
+                planned_points=cut.planned_points,
+                remaining_points=cut.remaining_points,
+                below_count=cut.below_count,
+                below_points=cut.below_points,
+                last_above=name(above[-1].ref) if above else None,
+                first_below=name(below[0].ref) if below else None,
+                high_wsjf_below=[_demand(item, name) for item in cut.high_wsjf_below],
+                in_progress_below=[
+                    _demand(item, name) for item in cut.in_progress_below[:PORTFOLIO_LIST_CAP]
+                ],
+                in_progress_below_count=len(cut.in_progress_below),
+                problems=list(cut.problems),
+            )
+        )
+    return TeamCapacityRow(
+        team=team.team,
+        ranked_count=len(team.ranked),
+        demand_points=sum(item.job_size or 0.0 for item in team.ranked),
+        cuts=cuts,
+        unsized=[
+            UnsizedDemand(item=_demand(u.item, name), reason=u.reason)
+            for u in team.unsized[:PORTFOLIO_LIST_CAP]
+        ],
+        unsized_count=len(team.unsized),
+    )
+
+
+def _demand(item: DemandItem, name: Namer) -> PortfolioItem:
+    row = name(item.ref)
+    return row.model_copy(update={"wsjf": item.wsjf, "in_progress": item.in_progress})
+
+
+def dependency_section(risk: DependencyRisk, links: int, name: Namer) -> DependencySection:
+    cap = PORTFOLIO_LIST_CAP
+    return DependencySection(
+        links=links,
+        rank_conflicts=[_flag(c, name) for c in risk.rank_conflicts[:cap]],
+        rank_conflict_count=len(risk.rank_conflicts),
+        orphan_blocks=[_flag(b, name) for b in risk.orphan_blocks[:cap]],
+        orphan_block_count=len(risk.orphan_blocks),
+        cycles=[
+            DependencyCycleRow(chain=[name(ref) for ref in c.chain], members=c.members)
+            for c in risk.cycles[:cap]
+        ],
+        cycle_count=len(risk.cycles),
+        unknown=[
+            f"{u.dependency.dependent[0]}/{u.dependency.dependent[1]} waits for "
+            f"{u.dependency.prerequisite[0]}/{u.dependency.prerequisite[1]}: {u.reason}"
+            for u in risk.unknown[:cap]
+        ],
+        unknown_count=len(risk.unknown),
+    )
+
+
+def _flag(found: RankConflict | OrphanBlock, name: Namer) -> DependencyFlag:
+    blocker = found.prerequisite if isinstance(found, RankConflict) else found.orphan
+    return DependencyFlag(
+        kind="ranked_above" if isinstance(found, RankConflict) else "orphan",
+        item=name(found.item),
+        blocker=name(blocker),
+        chain=[name(ref) for ref in found.chain],
+        truncated=found.truncated,
+        through_cycle=found.through_cycle,
+    )
