@@ -33,7 +33,7 @@ from connectors.base import (
 from connectors.jira_client import Flavour, JiraClient
 from connectors.jira_fields import ResolvedField, resolve_number_field
 from connectors.jira_paging import KEY_ORDER
-from connectors.tracker_queries import Answer, AskedQuery, run_all
+from connectors.tracker_queries import Answer, AskedQuery, each_in_parallel, run_all
 from connectors.values import number_or_problem
 
 ITEMS_PAGE_CLOUD = 100
@@ -69,7 +69,12 @@ class JiraQueries:
         self.workers = workers
 
     def run(self, queries: Sequence[TrackerQuery]) -> dict[str, Answer]:
-        return run_all(queries, self.answer, workers=self.workers, name="jira-queries")
+        return run_all(
+            queries,
+            lambda distinct: each_in_parallel(
+                distinct, self.answer, workers=self.workers, name="jira-queries"
+            ),
+        )
 
     def answer(self, query: AskedQuery) -> Answer:
         if not query.text:

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from functools import partial
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 from connectors.base import QueryAnswer, QueryRefused, QueryWant, TrackerQuery
 from connectors.batches import completed_in_parallel
 
 Answer = QueryAnswer | QueryRefused
+K = TypeVar("K")
+T = TypeVar("T")
 
 
 class AskedQuery(NamedTuple):
@@ -56,50 +58,50 @@ def plan(queries: Sequence[TrackerQuery]) -> tuple[list[AskedQuery], dict[str, A
 
 def run_all(
     queries: Sequence[TrackerQuery],
-    answer: Callable[[AskedQuery], Answer],
-    *,
-    workers: int,
-    name: str,
+    answer_all: Callable[[Sequence[AskedQuery]], dict[AskedQuery, Answer]],
 ) -> dict[str, Answer]:
-    """Every ident's answer. `answer` must turn what the tracker refuses into `QueryRefused`;
-    anything else it raises is a programming error and ends the call.
-
-    The first query runs alone: a client's one-time setup (Azure DevOps' resource discovery)
-    then happens once instead of once per thread. A count that was to be read off an items
-    query which was refused (for its field, say) is asked on its own."""
+    """Every ident's answer. `answer_all` answers distinct queries (all of them), turning what
+    the tracker refuses into `QueryRefused`; anything else it raises is a programming error
+    and ends the call. A count that was to be read off an items query which was refused (for
+    its field, say) is then asked on its own."""
     distinct, answered_by = plan(queries)
-    answers = _answered(distinct, answer, workers, name)
+    answers = answer_all(distinct) if distinct else {}
     by_ident = {query.ident: query for query in queries}
-    orphans = [
-        asked(by_ident[ident])
-        for ident, wanted in answered_by.items()
-        if by_ident[ident].want == "count"
-        and wanted.want == "items"
-        and isinstance(answers[wanted], QueryRefused)
-    ]
-    for wanted in dict.fromkeys(orphans):
-        answered_by.update(
-            {ident: wanted for ident, query in by_ident.items() if asked(query) == wanted}
+    orphans = list(
+        dict.fromkeys(
+            asked(by_ident[ident])
+            for ident, wanted in answered_by.items()
+            if by_ident[ident].want == "count"
+            and wanted.want == "items"
+            and isinstance(answers[wanted], QueryRefused)
         )
-    answers.update(_answered(list(dict.fromkeys(orphans)), answer, workers, name))
+    )
+    if orphans:
+        answers.update(answer_all(orphans))
+        for ident, query in by_ident.items():
+            if asked(query) in orphans:
+                answered_by[ident] = asked(query)
     return {
-        ident: _as_asked(by_ident[ident], answers[wanted])
-        for ident, wanted in answered_by.items()
+        ident: _as_asked(by_ident[ident], answers[wanted]) for ident, wanted in answered_by.items()
     }
 
 
-def _answered(
-    distinct: Sequence[AskedQuery],
-    answer: Callable[[AskedQuery], Answer],
+def each_in_parallel(
+    distinct: Sequence[K],
+    answer: Callable[[K], T],
+    *,
     workers: int,
     name: str,
-) -> dict[AskedQuery, Answer]:
+) -> dict[K, T]:
+    """`answer` of each query (or query text), on `workers` threads. The first runs alone: a
+    client's one-time setup (Azure DevOps' resource discovery) then happens once, not once per
+    thread."""
     if not distinct:
         return {}
     first, rest = distinct[0], distinct[1:]
     answers = {first: answer(first)}
 
-    def ask(wanted: AskedQuery) -> tuple[AskedQuery, Answer]:
+    def ask(wanted: K) -> tuple[K, T]:
         return wanted, answer(wanted)
 
     tasks = (partial(ask, wanted) for wanted in rest)

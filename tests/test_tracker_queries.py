@@ -461,3 +461,40 @@ def test_ado_throttled_query_is_retried_by_the_policy(ado_mock: responses.Reques
     assert answers == {"kr": QueryAnswer(2)}
     assert ado.stats.by_endpoint[WIQL] == 2 and ado.stats.throttled == 1
     assert f"{WIT}/wiql" in str(ado_mock.calls[-1].request.url)
+
+
+def test_ado_items_queries_share_their_batches_and_read_each_item_once(
+    ado_mock: responses.RequestsMock,
+) -> None:
+    items = {i: work_item(i, **{"Microsoft.VSTS.Common.BusinessValue": i}) for i in range(1, 120)}
+    QueriedAzureDevOps(ado_mock, items, {"KR 1": list(range(1, 80)), "KR 2": list(range(60, 120))})
+    ado = make_connector()
+
+    answers = ado.run_queries(
+        [
+            TrackerQuery("one", "[System.Tags] CONTAINS 'KR 1'", want="items"),
+            TrackerQuery("two", "[System.Tags] CONTAINS 'KR 2'", want="items", field="Effort"),
+            TrackerQuery("two bv", "[System.Tags] CONTAINS 'KR 2'", want="items",
+                         field="Business Value"),
+        ]
+    )  # fmt: skip
+
+    one, two, two_bv = (answered(answers[name]) for name in ("one", "two", "two bv"))
+    assert [m.key for m in one.matches or ()] == [str(i) for i in range(1, 80)]
+    assert {m.value for m in two.matches or ()} == {3.0}  # every item's Effort
+    assert [m.value for m in two_bv.matches or ()] == [float(i) for i in range(60, 120)]
+    batches = [body for _, body in sent(ado_mock, "workitemsbatch")]
+    assert [len(b["ids"]) for b in batches] == [119]  # 119 distinct ids, one batch
+    assert batches[0]["fields"] == [
+        "System.Id",
+        "System.WorkItemType",
+        "System.State",
+        "Microsoft.VSTS.Common.BusinessValue",
+        "Microsoft.VSTS.Scheduling.Effort",
+    ]
+    assert ado.stats.by_endpoint[WIQL] == 2  # one per text, whatever the fields
+
+
+def answered(answer: QueryAnswer | QueryRefused) -> QueryAnswer:
+    assert isinstance(answer, QueryAnswer), answer
+    return answer
