@@ -14,6 +14,9 @@ Requests of a pull (Work Item Tracking 7.1, specs/ado-wit-7.1.json):
   type and run. So a steady nightly run costs one WIQL query and the batch of the items in the
   overlap window, plus discovery when its on-disk cache is cold.
 
+Items by key (`fetch_items`, ancestors outside the scope): `workitemsbatch` per 200 ids, no
+query; ids the service omits (deleted, not visible) are left out.
+
 Saved queries (`run_queries`, `connectors.azure_devops_queries`): one WIQL query per distinct
 count, plus `workitemsbatch` per 200 matches when the items are wanted.
 
@@ -228,6 +231,15 @@ class AzureDevOpsConnector:
         )
         with self._pull_deadline.window():
             return {str(item_id) for page in pager.pages() for item_id in page}
+
+    def fetch_items(self, keys: Sequence[str]) -> Iterator[WorkItem]:
+        """The work items with these ids, whatever the scope says, by `workitemsbatch` alone;
+        keys that are not ids, and ids the service omits, are left out."""
+        ids = sorted({int(key) for key in keys if key.isascii() and key.isdigit()})
+        with self._pull_deadline.window():
+            fields = self.field_map()
+            for batch in chunked(ids, BATCH_SIZE):
+                yield from self._normalized(self._read_batch(batch, fields), fields)
 
     def field_map(self) -> FieldMap:
         """The configured fields by reference name, resolved once per run.

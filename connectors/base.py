@@ -210,3 +210,15 @@ class QueryingConnector(Protocol):
     def run_queries(
         self, queries: Sequence[TrackerQuery]
     ) -> dict[str, QueryAnswer | QueryRefused]: ...
+
+
+@runtime_checkable
+class FetchingConnector(Protocol):
+    """A connector that can read given items whatever the scope says, with the fewest requests
+    its tracker allows (batches of keys, never one request per item).
+
+    Keys the tracker does not return (deleted, not visible, not a key of this tracker) are
+    simply left out; the caller compares what it asked with what it got. A failing request
+    raises `ConnectorError` like the pull does."""
+
+    def fetch_items(self, keys: Sequence[str]) -> Iterator[WorkItem]: ...

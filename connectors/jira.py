@@ -12,6 +12,9 @@ Request budget, per run (one connector instance per run):
 - status history (`pull_history`): see `connectors.jira_history_reader` (Cloud ceil(n/1000)
   for the n issues pulled in the run, Data Center ceil(n/250), at most one `GET status`;
   nothing when the run pulled nothing),
+- items by key (`fetch_items`, ancestors outside the scope): Cloud `issue/bulkfetch` per 100
+  keys, Data Center one `search` per 100 keys (`key in (...)`, lenient validation so a
+  deleted key does not fail the others),
 - saved queries (`run_queries`, see `connectors.jira_queries`): one request per distinct count
   (Cloud `search/approximate-count`, Data Center `search` with maxResults 0), the search's
   pages for a query whose items are wanted,
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -55,6 +59,8 @@ from connectors.transfer import PullDeadline, TransferBounds
 from spm_sync.domain import ConnectionPlan, WorkItem, WriteResult
 from spm_sync.flow.history import StatusChange
 
+ISSUE_KEY = re.compile(r"[A-Za-z][A-Za-z0-9_]*-[0-9]+")
+"""An issue key as Jira forms it; anything else is never put into a query."""
 CLOUD_ID_PAGE = 5000
 """`search/jql` "returns max 5000 issues" per page when only id/key are requested."""
 CLOUD_FIELDS_PAGE = 100
@@ -166,6 +172,30 @@ class JiraConnector:
             keys.update(_key_of(issue) for issue in page)
         keys.discard("")
         return keys
+
+    def fetch_items(self, keys: Sequence[str]) -> Iterator[WorkItem]:
+        """The issues with these keys, whatever the scope says; keys Jira does not return
+        (deleted, not visible, not an issue key) are left out."""
+        wanted = [key for key in dict.fromkeys(keys) if ISSUE_KEY.fullmatch(key)]
+        with self._pull_deadline.window():
+            if not wanted:
+                return
+            facts = self._prepare()
+            fields = requested_fields(facts.fields)
+            for batch in chunked(wanted, BULKFETCH_LIMIT):
+                if facts.flavour == "cloud":
+                    raw = self.client.bulkfetch(batch, fields).issues
+                else:
+                    listed = ", ".join(f'"{key}"' for key in batch)
+                    body = {
+                        "jql": f"key in ({listed}) {KEY_ORDER}",
+                        "startAt": 0,
+                        "maxResults": len(batch),
+                        "fields": fields,
+                        "validateQuery": "warn",
+                    }
+                    raw = self.client.search_page(body).get("issues") or []
+                yield from self._normalized(raw, facts.fields)
 
     def pull_history(
         self, changed_keys: Sequence[str], cursor: str | None

@@ -137,15 +137,24 @@ def align(
     key_results: Iterable[KeyResult],
     rules: AlignmentRules | None = None,
     objectives: Iterable[Objective] = (),
+    context: Iterable[WorkItem] = (),
 ) -> AlignmentResult:
-    """Align `items` (from any number of connections) to the OKR set."""
+    """Align `items` (from any number of connections) to the OKR set.
+
+    `context`: items outside the scope (ancestors and OKR link targets the scope leaves out)
+    that inheritance follows; they are never aligned, orphans, counted or covered themselves.
+    """
     rules = rules or AlignmentRules()
     by_ref: dict[ItemRef, WorkItem] = {}
     for item in items:
         by_ref[(item.connection, item.key)] = item
+    followed: dict[ItemRef, WorkItem] = by_ref
+    extra = {(i.connection, i.key): i for i in context if (i.connection, i.key) not in by_ref}
+    if extra:
+        followed = {**extra, **by_ref}
     names = KeyResultNames(key_results)
-    evidence = Evidence(by_ref, names, rules)
-    walk = ParentWalk(by_ref, evidence.anchors)
+    evidence = Evidence(followed, names, rules, frozenset(extra))
+    walk = ParentWalk(followed, evidence.anchors)
     scope = rules.scope
     levels, statuses = frozenset(scope.levels), frozenset(scope.status_categories)
     key_result_items, own_evidence = evidence.key_result_items, evidence.own

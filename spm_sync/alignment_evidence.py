@@ -46,12 +46,22 @@ class Evidence:
     `key_result_items` maps the items that stand for a Key Result (a configured Key Result type,
     or a key that is a Key Result id/alias) to its id; they are the targets of OKR links, anchors
     for their children, and never work items themselves (not orphans, not coverage).
+
+    `context`: the refs of context items (outside the scope, stored only to be followed, see
+    `spm_sync.context_pull`). They give evidence for inheritance like any item, but a Key
+    Result item among them counts only when the OKR set names it (one outside the scope is
+    not registered as a new Key Result), and their unknown labels raise no warning.
     """
 
     def __init__(
-        self, items: Mapping[ItemRef, WorkItem], names: KeyResultNames, rules: AlignmentRules
+        self,
+        items: Mapping[ItemRef, WorkItem],
+        names: KeyResultNames,
+        rules: AlignmentRules,
+        context: frozenset[ItemRef] = frozenset(),
     ) -> None:
         self.items = items
+        self.context = context
         self.names = names
         self.rules = rules
         self.warnings: list[str] = list(names.conflicts)
@@ -93,6 +103,8 @@ class Evidence:
             kr_id = resolve(item.key)
             typed = types.get(ref[0])
             is_typed = typed is not None and item.type.casefold() in typed
+            if is_typed and ref in self.context:
+                is_typed = False  # named in the OKR set or nothing
             if is_typed and (kr_id is None or self._registered_elsewhere(kr_id, item)):
                 kr_id = self._unknown_key_result_item(item)
             if kr_id is not None:
@@ -160,7 +172,8 @@ class Evidence:
                 settings = per_connection[ref[0]] = (prefix, self._link_types(ref[0]))
             found: dict[str, EvidenceRow] = {}
             if item.labels:
-                self._label_evidence(item, settings[0], ignored, found, unknown_by_label)
+                unknown = {} if ref in self.context else unknown_by_label
+                self._label_evidence(item, settings[0], ignored, found, unknown)
             if item.links or ref in reverse:
                 self._link_evidence(item, settings[1], found)
             if not found:

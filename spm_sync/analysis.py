@@ -1,7 +1,8 @@
 """Stages 2-4, align, score and plan: the pure engines over the stored items.
 
 Reads the current items of every configured connection from the store (items flagged as
-deleted are left out), runs the engines, and stores what they found: alignment rows, orphans,
+deleted are left out; context items, outside the scope, go to alignment's inheritance only),
+runs the engines, and stores what they found: alignment rows, orphans,
 scores with old and new rank, and the write plan as audit rows with status `planned`. Plans
 are made only for connections pulled completely in this run, because a plan compares the
 WSJF results with the trackers' current values and only a fresh pull knows them.
@@ -52,10 +53,13 @@ def rank_kind_of(run: ConnectionRun) -> RankKind:
 def analyse(config: Config, store: Store, runs: Sequence[ConnectionRun]) -> Analysis:
     """Align, score and plan (pure; nothing is stored here)."""
     items: list[WorkItem] = []
+    context: list[WorkItem] = []  # outside the scope: only for inheritance to follow
     for connection in config.connections:
         items.extend(store.iter_items(connection.name))
+        context.extend(store.iter_items(connection.name, context=True))
     okrs = config.okr_set
-    alignment = align(items, okrs.key_results, alignment_rules(config), okrs.objectives)
+    rules = alignment_rules(config)
+    alignment = align(items, okrs.key_results, rules, okrs.objectives, context=context)
     scores = score_items(items, wsjf_settings(config))
     plannable = [(run.name, rank_kind_of(run)) for run in runs if run.usable]
     plans = plan_writes(

@@ -15,6 +15,8 @@ Per connection (see `pull_connection`):
   full sync is repeated), the connection gets no writes this run (its answer may be a
   permission change hiding most items; ranking on it could do harm) and the run reports the
   problem;
+- then the parents and OKR link targets its scope leaves out, as context items for alignment
+  (`spm_sync.context_pull`); failing to read them is a warning, never the connection's error;
 - then its status history (`spm_sync.history_pull`), only when the pull succeeded; a history
   that fails is a warning of the connection, never its error;
 - whatever goes wrong is recorded as this connection's error; the other connections go on.
@@ -34,6 +36,7 @@ from typing import Literal
 from connectors.base import Connector, ConnectorError
 from connectors.registry import ConnectorFactory
 from spm_sync.connection_config import AzureDevOpsConnection, JiraConnection
+from spm_sync.context_pull import ContextOutcome, pull_context
 from spm_sync.deletion_guard import DeletionGuard
 from spm_sync.domain import WorkItem
 from spm_sync.history_pull import HistoryOutcome, pull_status_history
@@ -72,6 +75,8 @@ class ConnectionRun:
     pulled_ok: bool = False
     history: HistoryOutcome | None = None
     """This run's status history pull; None when none was made (pull failed, no history)."""
+    context: ContextOutcome | None = None
+    """This run's fetch of context items; None when none was made."""
 
     @property
     def name(self) -> str:
@@ -166,6 +171,7 @@ def pull_connection(
         state = _reconcile(store, run_id, run, previous, seen, clock(), stop)
         store.save_sync_state(state)
         run.pulled_ok = True
+        _follow_context(store, run_id, run, seen.keys, stop)
         _read_history(store, run, seen.keys, stop)
     except CycleStopped as error:
         run.error = f"pull stopped on request ({error.where})"
@@ -190,6 +196,39 @@ def pull_connection(
         )
     if stopped is not None:
         raise stopped
+
+
+def _follow_context(
+    store: Store, run_id: int, run: ConnectionRun, pulled: set[str], stop: StopSignal
+) -> None:
+    """Context items for what this run pulled; every scope item's references on a full sync
+    or when items left the scope (their children may need them as context now)."""
+    assert run.connector is not None
+    full = run.since is None
+    everything = full or run.deleted_detected > 0
+    try:
+        run.context = pull_context(
+            store,
+            run_id,
+            run.connector,
+            run.settings.okr.link_types,
+            changed_keys=None if everything else pulled,
+            refresh=full,
+            stop=stop,
+        )
+    except CycleStopped:
+        raise
+    except Exception as error:
+        if not isinstance(error, ConnectorError):
+            log.exception("%s: reading parents outside the scope failed", run.name)
+        reason = describe(error).removeprefix(f"{run.name}: ")
+        run.warnings.append(
+            f"parents outside the scope not read: {reason}; items under them may be reported "
+            "as orphans until they change or the next full sync reads them"
+        )
+        return
+    if run.context is not None:
+        run.warnings.extend(run.context.warnings())
 
 
 def _read_history(store: Store, run: ConnectionRun, keys: set[str], stop: StopSignal) -> None:
@@ -293,6 +332,13 @@ def _record(store: Store, run_id: int, run: ConnectionRun) -> None:
             "answered": scan.answered,
             "missing": scan.missing,
             "held_back": scan.held_back,
+        }
+    if run.context is not None:
+        detail["context"] = {
+            "fetched": run.context.fetched,
+            "unreadable": len(run.context.unreadable),
+            "requests": run.context.requests,
+            "rounds": run.context.rounds,
         }
     store.finish_stage(run_id, PULL, run.name, status=status, detail=detail)
 

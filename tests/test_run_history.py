@@ -97,7 +97,7 @@ def test_migration_0002_copies_headlines_out_of_stored_results(store_url: str) -
 
     store = Store(store_url)  # upgrades to head
     try:
-        assert store.schema_revision() == "0004"
+        assert store.schema_revision() == "0005"
         assert [(r.run_id, dict(r.headline)) for r in store.run_headlines(10)] == [(1, HEADLINE)]
         assert store.get_run(1).result["alignment"] == {"orphans": [1, 2, 3]}  # type: ignore[index,union-attr]
     finally:

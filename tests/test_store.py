@@ -97,7 +97,7 @@ def test_migration_creates_the_schema_once_and_matches_the_models(store_url: str
     second.migrate()
     assert statements  # the version was read ...
     assert not [s for s in statements if s.lstrip().upper().startswith(("CREATE", "ALTER"))]
-    assert second.schema_revision() == "0004"
+    assert second.schema_revision() == "0005"
     assert [item.key for item in second.load_items()] == ["PAY-1"]
     second.close()
     assert schema_differences(store_url) == []

@@ -16,6 +16,7 @@ from typing import Any
 
 from spm_sync.config_sections import StoreSettings
 from spm_sync.store.audit import AuditStore
+from spm_sync.store.context import ContextStore, References
 from spm_sync.store.cycle_lock import StoreBusy
 from spm_sync.store.engine import StoreTooNew, current_revision
 from spm_sync.store.history import StatusHistoryStore
@@ -47,6 +48,7 @@ __all__ = [
     "HeadlineRecord",
     "MissingScan",
     "OrphanRecord",
+    "References",
     "RunRecord",
     "RunStatus",
     "ScoreRecord",
@@ -62,7 +64,15 @@ __all__ = [
 ]
 
 
-class Store(ItemStore, RunStore, OutcomeStore, AuditStore, SlotStore, StatusHistoryStore):
+class Store(
+    ItemStore,
+    ContextStore,
+    RunStore,
+    OutcomeStore,
+    AuditStore,
+    SlotStore,
+    StatusHistoryStore,
+):
     """`Store(url, *, schema=None, migrate=True, clock=utc_now, echo=False)`."""
 
     @classmethod

@@ -226,11 +226,13 @@ class StatusHistoryStore(StoreBase):
         self._set_history_state(connection, history_pending_since=since)
 
     def item_keys_updated_since(self, connection: str, since: datetime) -> set[str]:
-        """Keys of the connection's stored items (not deleted) updated at or after `since`."""
+        """Keys of the connection's stored scope items (not deleted, not context) updated at or
+        after `since`."""
         query = select(ITEMS.c.key).where(
             ITEMS.c.connection == connection,
             ITEMS.c.updated >= since,
             ITEMS.c.deleted_at.is_(None),
+            ITEMS.c.context.is_(False),
         )
         with self._reading() as db:
             return set(db.execute(query).scalars())

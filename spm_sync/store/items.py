@@ -38,7 +38,9 @@ class MissingScan:
     held_back: bool = False
 
 
-def item_values(item: WorkItem, run_id: int | None, now: datetime) -> dict[str, Any]:
+def item_values(
+    item: WorkItem, run_id: int | None, now: datetime, *, context: bool = False
+) -> dict[str, Any]:
     return {
         "connection": item.connection,
         "key": item.key,
@@ -74,6 +76,7 @@ def item_values(item: WorkItem, run_id: int | None, now: datetime) -> dict[str, 
         "last_seen_run": run_id,
         "stored_at": now,
         "deleted_at": None,
+        "context": context,
     }
 
 
@@ -113,17 +116,26 @@ def work_item(row: Row) -> WorkItem:
 
 
 class ItemStore(StoreBase):
-    def upsert_items(self, items: Iterable[WorkItem], run_id: int | None = None) -> UpsertCounts:
+    def upsert_items(
+        self, items: Iterable[WorkItem], run_id: int | None = None, *, context: bool = False
+    ) -> UpsertCounts:
         """Insert new items and overwrite known ones, in batches, one transaction each.
 
         `INSERT ... ON CONFLICT (connection, key) DO UPDATE`, so pulling the same item twice
         never duplicates it; an item seen again is no longer marked deleted. Streams: items
         are consumed lazily, so a connector's generator is stored as it pages.
+
+        A scope item (`context=False`) overwrites a context row and makes it a scope item;
+        context items (see `spm_sync.context_pull`) overwrite only context or deleted rows, so
+        an item the pull delivered stays a scope item whatever order the two arrive in.
         """
         counts = UpsertCounts()
         for batch in batched(items, BATCH_ROWS):
             now = self._now()
-            rows = {(item.connection, item.key): item_values(item, run_id, now) for item in batch}
+            rows = {
+                (item.connection, item.key): item_values(item, run_id, now, context=context)
+                for item in batch
+            }
             with self._writing() as connection:
                 counts += self._count_changes(connection, rows)
                 statement = self._insert(ITEMS)
@@ -136,7 +148,9 @@ class ItemStore(StoreBase):
                     statement.excluded.last_seen_run, ITEMS.c.last_seen_run
                 )
                 statement = statement.on_conflict_do_update(
-                    index_elements=["connection", "key"], set_=changes
+                    index_elements=["connection", "key"],
+                    set_=changes,
+                    where=(ITEMS.c.context | ITEMS.c.deleted_at.is_not(None)) if context else None,
                 )
                 connection.execute(statement, list(rows.values()))
         return counts
@@ -163,10 +177,17 @@ class ItemStore(StoreBase):
         return UpsertCounts(inserted, updated, len(rows) - inserted - updated)
 
     def iter_items(
-        self, connection: str | None = None, *, include_deleted: bool = False
+        self,
+        connection: str | None = None,
+        *,
+        include_deleted: bool = False,
+        context: bool | None = False,
     ) -> Iterator[WorkItem]:
         """Stored items ordered by (connection, key), read page by page (keyset paging), so no
-        transaction stays open while the caller works through them."""
+        transaction stays open while the caller works through them.
+
+        `context`: False (the default) reads the scope's items only, True only the context
+        items (kept for alignment to follow, never reported), None both."""
         after: tuple[str, str] | None = None
         while True:
             query = select(ITEMS).order_by(ITEMS.c.connection, ITEMS.c.key).limit(BATCH_ROWS * 4)
@@ -174,6 +195,8 @@ class ItemStore(StoreBase):
                 query = query.where(ITEMS.c.connection == connection)
             if not include_deleted:
                 query = query.where(ITEMS.c.deleted_at.is_(None))
+            if context is not None:
+                query = query.where(ITEMS.c.context.is_(context))
             if after is not None:
                 query = query.where(tuple_(ITEMS.c.connection, ITEMS.c.key) > tuple_(*after))
             with self._reading() as db:
@@ -184,9 +207,13 @@ class ItemStore(StoreBase):
             after = (page[-1].connection, page[-1].key)
 
     def load_items(
-        self, connection: str | None = None, *, include_deleted: bool = False
+        self,
+        connection: str | None = None,
+        *,
+        include_deleted: bool = False,
+        context: bool | None = False,
     ) -> list[WorkItem]:
-        return list(self.iter_items(connection, include_deleted=include_deleted))
+        return list(self.iter_items(connection, include_deleted=include_deleted, context=context))
 
     def get_item(self, connection: str, key: str) -> WorkItem | None:
         query = select(ITEMS).where(ITEMS.c.connection == connection, ITEMS.c.key == key)
@@ -194,8 +221,16 @@ class ItemStore(StoreBase):
             row = db.execute(query).mappings().first()
         return None if row is None else work_item(row)
 
-    def count_items(self, connection: str | None = None, *, include_deleted: bool = False) -> int:
+    def count_items(
+        self,
+        connection: str | None = None,
+        *,
+        include_deleted: bool = False,
+        context: bool | None = False,
+    ) -> int:
         query = select(func.count()).select_from(ITEMS)
+        if context is not None:
+            query = query.where(ITEMS.c.context.is_(context))
         if connection is not None:
             query = query.where(ITEMS.c.connection == connection)
         if not include_deleted:
@@ -227,12 +262,16 @@ class ItemStore(StoreBase):
         stored by `run_id` and seen are new, not expected), `missing` those the scan lacks.
         When it answers False nothing is marked deleted (the mass-deletion guard,
         `spm_sync.deletion_guard`); restoring and `last_seen_run` still happen, they are safe.
+
+        Context items are outside the scope by definition: the scan neither counts nor marks
+        them (a context key the scan answers is an item that entered the scope unpulled, so it
+        is reported in `not_stored`).
         """
         seen = set(seen_keys)
         now = self._now()
         with self._writing() as db:
             query = select(ITEMS.c.key, ITEMS.c.deleted_at, ITEMS.c.first_seen_run).where(
-                ITEMS.c.connection == connection
+                ITEMS.c.connection == connection, ITEMS.c.context.is_(False)
             )
             rows = db.execute(query).all()
             stored = {key: deleted_at for key, deleted_at, _ in rows}
@@ -248,7 +287,7 @@ class ItemStore(StoreBase):
             held_back = (
                 bool(gone) and may_delete is not None and not may_delete(expected, len(gone))
             )
-            scope = ITEMS.c.connection == connection
+            scope = (ITEMS.c.connection == connection) & ITEMS.c.context.is_(False)
             for chunk in batched([] if held_back else gone, BATCH_ROWS):
                 db.execute(update(ITEMS).where(scope, ITEMS.c.key.in_(chunk)), {"deleted_at": now})
             for chunk in batched(back, BATCH_ROWS):

@@ -12,7 +12,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, ForeignKey, Index, Integer, MetaData, Text, UniqueConstraint
+from sqlalchemy import (
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Text,
+    UniqueConstraint,
+    false,
+)
 from sqlmodel import Field, SQLModel
 
 from spm_sync.store.columns import UtcDateTime, json_column
@@ -85,6 +94,9 @@ class WorkItemRow(StoreTable, table=True):
     stored_at: datetime = _when(nullable=False)
     deleted_at: datetime | None = _when()
     """Set by the deletion scan when the item left the scope; cleared when it is seen again."""
+    context: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
+    """Stored only for alignment to follow (an ancestor or link target outside the scope); see
+    `spm_sync.context_pull`. Never counted, reported, scored or written."""
 
 
 class SyncStateRow(StoreTable, table=True):
