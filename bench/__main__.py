@@ -21,6 +21,7 @@ from bench import (
     full_sync,
     history,
     incremental,
+    kr_queries,
     rerank,
     sandbox_start,
 )
@@ -35,6 +36,7 @@ BENCHMARKS: dict[str, Callable[..., dict[str, Any]]] = {
     "rerank": rerank.run,
     "full_sync": full_sync.run,
     "history": history.run,
+    "kr_queries": kr_queries.run,
     "cycle": cycle.run,
 }
 HERE = Path(__file__).resolve().parent
