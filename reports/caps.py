@@ -39,6 +39,15 @@ class Caps:
     flow_problems: int = ALL
     forecasts: int = ALL
     """Objectives in the forecast table, those at risk first (so a cap keeps them)."""
+    portfolio_rows: int = ALL
+    """Rows of the objective tree, objectives and Key Results alike (depth-first, so a cap
+    keeps the top of the tree)."""
+    portfolio_cuts: int = ALL
+    """Cut lines (team and interval) of the capacity table."""
+    portfolio_named: int = ALL
+    """Items named per cut line (best WSJF below it, in progress below it)."""
+    portfolio_flags: int = ALL
+    """Dependency flags per kind, and OKR tree problems."""
 
 
 UNCAPPED = Caps()
@@ -59,6 +68,10 @@ EMAIL_CAPS: tuple[Caps, ...] = (
         ageing=10,
         flow_problems=10,
         forecasts=40,
+        portfolio_rows=40,
+        portfolio_cuts=12,
+        portfolio_named=3,
+        portfolio_flags=10,
     ),
     Caps(
         kr_items=5,
@@ -76,6 +89,10 @@ EMAIL_CAPS: tuple[Caps, ...] = (
         ageing=8,
         flow_problems=6,
         forecasts=25,
+        portfolio_rows=30,
+        portfolio_cuts=8,
+        portfolio_named=2,
+        portfolio_flags=6,
     ),
     Caps(
         kr_items=3,
@@ -93,6 +110,10 @@ EMAIL_CAPS: tuple[Caps, ...] = (
         ageing=5,
         flow_problems=4,
         forecasts=15,
+        portfolio_rows=20,
+        portfolio_cuts=6,
+        portfolio_named=2,
+        portfolio_flags=4,
     ),
     # Last resort for a very large OKR tree: Key Results with their counts, no items.
     Caps(
@@ -111,6 +132,10 @@ EMAIL_CAPS: tuple[Caps, ...] = (
         ageing=3,
         flow_problems=3,
         forecasts=8,
+        portfolio_rows=12,
+        portfolio_cuts=4,
+        portfolio_named=1,
+        portfolio_flags=3,
     ),
 )
 """Tried in order until the email HTML fits its size budget."""

@@ -15,6 +15,7 @@ from reports.caps import ALL, UNCAPPED, Caps, Shown
 from reports.coverage import Coverage, key_result_coverage
 from reports.flow_view import FlowView, build_flow_view
 from reports.formatting import format_count, format_pct, format_seconds
+from reports.portfolio_view import PortfolioView, build_portfolio_view
 from reports.settings import ReportOptions
 from spm_sync.domain import StatusCategory
 from spm_sync.results import (
@@ -110,6 +111,8 @@ class ReportView:
     """Items and job size per Key Result, and the orphan work; None without Key Results."""
     flow: FlowView | None = None
     """Flow metrics, Portfolio Kanban, forecasts; None for documents without a flow section."""
+    portfolio: PortfolioView | None = None
+    """The objective tree, capacity and dependency risk; None without a portfolio section."""
     categories: tuple[StatusCategory, ...] = tuple(StatusCategory)
     write_badges: dict[str, str] = field(default_factory=lambda: dict(WRITE_BADGES))
 
@@ -126,6 +129,7 @@ class ReportView:
         lists += [self.warnings, *(group.orphans for group in self.orphan_groups.rows)]
         lists += [kr.items for objective in self.objectives for kr in objective.key_results]
         lists += self.flow.lists if self.flow else []
+        lists += self.portfolio.lists if self.portfolio else []
         return any(shown.more > 0 for shown in lists)
 
     @property
@@ -167,7 +171,16 @@ def build_view(result: CycleResult, options: ReportOptions, caps: Caps = UNCAPPE
             if result.flow is not None
             else None
         ),
+        portfolio=_portfolio(result, caps),
     )
+
+
+def _portfolio(result: CycleResult, caps: Caps) -> PortfolioView | None:
+    if result.portfolio is None:
+        return None
+    objectives = result.alignment.objectives
+    listed = {kr.id for objective in objectives for kr in objective.key_results}
+    return build_portfolio_view(result.portfolio, caps, listed, {o.id for o in objectives})
 
 
 # --- headline --------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from spm_sync.alignment import AlignmentResult, ItemRef, usable_job_size
 from spm_sync.analysis import Analysis
 from spm_sync.config import Config
 from spm_sync.domain import KeyResult, StatusCategory, WorkItem
+from spm_sync.portfolio_document import with_measured_values
 from spm_sync.pull import ConnectionRun, describe
 from spm_sync.results import (
     WRITE_STATUS_ORDER,
@@ -315,7 +316,9 @@ def summarize_analysis(
 ) -> Findings:
     caps = caps or ListCaps()
     return Findings(
-        alignment=alignment_summary(analysis.alignment, analysis.items, caps.kr_items),
+        alignment=with_measured_values(
+            alignment_summary(analysis.alignment, analysis.items, caps.kr_items), portfolio
+        ),
         wsjf=wsjf_rows(analysis),
         wip=wip_lanes(config, analysis.items.values()),
         caps=caps,

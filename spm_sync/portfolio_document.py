@@ -18,6 +18,7 @@ from spm_sync.portfolio.dependencies import DependencyRisk, OrphanBlock, RankCon
 from spm_sync.portfolio.measures import KrMeasurement
 from spm_sync.portfolio.okr_tree import OkrConflict, OkrNode, OkrTree, OkrValue
 from spm_sync.portfolio.rollup import PortfolioRollup, WorkTotals
+from spm_sync.results import AlignmentSummary
 from spm_sync.results_portfolio import (
     PORTFOLIO_LIST_CAP,
     CapacitySection,
@@ -30,10 +31,14 @@ from spm_sync.results_portfolio import (
     OkrConflictRow,
     OkrProblemRow,
     PortfolioItem,
+    PortfolioSection,
     TeamCapacityRow,
     UnsizedDemand,
 )
 from spm_sync.wsjf import Score
+
+TRACKER_PREFIX = "tracker:"
+"""How `spm_sync.portfolio.okr_tree.tracker_source` starts."""
 
 
 @dataclass(frozen=True)
@@ -60,12 +65,23 @@ class Namer:
             in_progress=item.status_category is StatusCategory.IN_PROGRESS,
         )
 
+    def url_of(self, sources: Sequence[str]) -> str | None:
+        """The link of the first tracker item among an OKR node's sources."""
+        for source in sources:
+            connection, _, key = source.removeprefix(TRACKER_PREFIX).partition("/")
+            if source.startswith(TRACKER_PREFIX) and key:
+                item = self.items.get((connection, key))
+                if item is not None and item.url:
+                    return item.url
+        return None
+
 
 def objective_rows(
     tree: OkrTree,
     rollup: PortfolioRollup,
     measurements: Mapping[str, KrMeasurement],
     extras: Mapping[str, KeyResultExtras],
+    name: Namer,
 ) -> list[ObjectiveProgress]:
     rows = []
     shares = {part.id: part.weight for o in rollup.objectives.values() for part in o.parts}
@@ -79,6 +95,7 @@ def objective_rows(
                 depth=depth,
                 parent_id=node.parent_id,
                 sources=list(node.sources),
+                url=name.url_of(node.sources),
                 weight=node.weight,
                 share=shares.get(node.id) if node.parent_id else None,
                 target_date=node.target_date.isoformat() if node.target_date else None,
@@ -94,6 +111,7 @@ def objective_rows(
                         extras.get(kr_id),
                         rollup.key_results[kr_id].work if kr_id in rollup.key_results else None,
                         shares.get(kr_id, 0.0),
+                        name.url_of(tree.key_results[kr_id].sources),
                     )
                     for kr_id in tree.key_results_of.get(node.id, ())
                 ],
@@ -110,6 +128,7 @@ def key_result_row(
     extras: KeyResultExtras | None,
     work: WorkTotals | None,
     share: float,
+    url: str | None = None,
 ) -> KeyResultProgress:
     work = work or WorkTotals()
     return KeyResultProgress(
@@ -117,6 +136,7 @@ def key_result_row(
         title=node.title,
         objective_id=node.parent_id or node.stated_parent_id,
         sources=list(node.sources),
+        url=url,
         weight=node.weight,
         share=min(1.0, max(0.0, share)),
         measure=measurement.measure.label if measurement else "manual",
@@ -143,6 +163,36 @@ def _value_text(value: OkrValue | object) -> str:
     return str(value)
 
 
+def with_measured_values(
+    alignment: AlignmentSummary, portfolio: PortfolioSection | None
+) -> AlignmentSummary:
+    """The alignment part with each query-measured Key Result's value of this run, so the OKR
+    section, its at-risk flags and the objective tree show one number. A query that failed
+    leaves the value unknown there too, rather than the OKR file's stale one."""
+    if portfolio is None:
+        return alignment
+    measured = {
+        kr.id: kr.current
+        for objective in portfolio.objectives
+        for kr in objective.key_results
+        if kr.measure != "manual"
+    }
+    if not measured:
+        return alignment
+    objectives = [
+        objective.model_copy(
+            update={
+                "key_results": [
+                    kr.model_copy(update={"current": measured[kr.id]}) if kr.id in measured else kr
+                    for kr in objective.key_results
+                ]
+            }
+        )
+        for objective in alignment.objectives
+    ]
+    return alignment.model_copy(update={"objectives": objectives})
+
+
 def conflict_rows(conflicts: Sequence[OkrConflict]) -> list[OkrConflictRow]:
     return [
         OkrConflictRow(
@@ -165,9 +215,8 @@ def capacity_section(plan: CapacityPlan, by: str, name: Namer) -> CapacitySectio
     return CapacitySection(
         by="value_stream" if by == "value_stream" else "team",
         teams=[_team_row(team, name) for team in plan.teams],
-        problems=[
-            f"{p.team}{' ' + p.interval if p.interval else ''}: {p.reason}" for p in plan.problems
-        ],
+        # A cut's own problems are on its row; these are the team's.
+        problems=[f"{p.team}: {p.reason}" for p in plan.problems if p.interval is None],
     )
 
 

@@ -146,9 +146,16 @@ def build_portfolio(
     edges = dependencies(items.values())
     risk = dependency_risk(ranked_items(items, ranks, data.alignment.orphan_refs), edges)
     return PortfolioSection(
-        objectives=objective_rows(tree, rollup, measurements, measured),
+        objectives=objective_rows(tree, rollup, measurements, measured, name),
         orphan_key_results=[
-            key_result_row(node, measurements.get(node.id), measured.get(node.id), None, 0.0)
+            key_result_row(
+                node,
+                measurements.get(node.id),
+                measured.get(node.id),
+                None,
+                0.0,
+                name.url_of(node.sources),
+            )
             for node in tree.orphan_key_results
         ],
         conflicts=conflict_rows(tree.conflicts),

@@ -53,6 +53,8 @@ class KeyResultProgress(ResultModel):
     objective_id: str | None = None
     sources: list[str] = Field(default_factory=list)
     """Where the Key Result comes from: "file" and/or "tracker:<connection>/<key>"."""
+    url: str | None = None
+    """The tracker item that stands for it, when there is one."""
     weight: float | None = None
     """The weight as stated (None: unweighted)."""
     share: float = Field(0.0, ge=0, le=1)
@@ -80,6 +82,8 @@ class ObjectiveProgress(ResultModel):
     depth: Count = 0
     parent_id: str | None = None
     sources: list[str] = Field(default_factory=list)
+    url: str | None = None
+    """The tracker item that stands for it, when there is one."""
     weight: float | None = None
     share: float | None = Field(None, ge=0, le=1)
     """Its share of its parent after scaling; None for a top objective."""
