@@ -48,9 +48,9 @@ class Evidence:
     for their children, and never work items themselves (not orphans, not coverage).
 
     `context`: the refs of context items (outside the scope, stored only to be followed, see
-    `spm_sync.context_pull`). They give evidence for inheritance like any item, but a Key
-    Result item among them counts only when the OKR set names it (one outside the scope is
-    not registered as a new Key Result), and their unknown labels raise no warning.
+    `spm_sync.context_pull`). They give evidence and stand for Key Results like any item, so
+    alignment comes out as with a scope that holds them; only their unknown labels raise no
+    warning (they are not the user's work in scope).
     """
 
     def __init__(
@@ -103,8 +103,6 @@ class Evidence:
             kr_id = resolve(item.key)
             typed = types.get(ref[0])
             is_typed = typed is not None and item.type.casefold() in typed
-            if is_typed and ref in self.context:
-                is_typed = False  # named in the OKR set or nothing
             if is_typed and (kr_id is None or self._registered_elsewhere(kr_id, item)):
                 kr_id = self._unknown_key_result_item(item)
             if kr_id is not None:

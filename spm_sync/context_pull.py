@@ -31,7 +31,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 
-from connectors.base import Connector, FetchingConnector, RequestStats
+from connectors.base import FetchingConnector, RequestStats
 from spm_sync.alignment_evidence import keys_for_warning
 from spm_sync.domain import WorkItem
 from spm_sync.stopping import StopSignal
@@ -85,7 +85,7 @@ def targets(references: Iterable[References], link_types: Collection[str]) -> se
 def pull_context(
     store: Store,
     run_id: int,
-    connector: Connector,
+    connector: object,
     link_types: Collection[str],
     *,
     changed_keys: Collection[str] | None,
@@ -101,7 +101,7 @@ def pull_context(
     if not isinstance(connector, FetchingConnector):
         return None
     outcome = ContextOutcome()
-    name = connector.name if isinstance(connector, Connector) else ""
+    name = str(getattr(connector, "name", ""))
     requests = _request_counter(connector)
     before = requests()
 
