@@ -30,7 +30,7 @@ from bench.portfolio import (
 )
 from connectors.sandbox.generator import generate_portfolio
 from spm_sync.alignment import align
-from spm_sync.domain import KeyResult, Objective
+from spm_sync.domain import KeyResult, Level, Objective
 from spm_sync.planning import plan_writes
 from spm_sync.store import Store
 from spm_sync.wsjf import WsjfSettings, score_items
@@ -74,7 +74,8 @@ def run_engines(folder: str) -> dict[str, Any]:
     rss_loaded = current_rss_mb()
     alignment = align(items, krs, alignment_rules(), goals)
     aligned = time.perf_counter()
-    scores = score_items(items, WsjfSettings())
+    # Epics and features, as when these figures were first taken (the default is epics).
+    scores = score_items(items, WsjfSettings(levels=(Level.EPIC, Level.FEATURE)))
     scored = time.perf_counter()
     plans = plan_writes(
         items, scores, write_back_settings(), orphans=alignment.orphan_refs, decimals=2

@@ -264,7 +264,8 @@ def run_flow(folder: str, preloaded: bool = False) -> dict[str, Any]:
     loaded = time.perf_counter()
     # What the cycle's analysis hands the flow stage (`spm_sync.analysis.analyse`).
     alignment: AlignmentResult = align(items, krs, alignment_rules(), goals)
-    scores = score_items(items, WsjfSettings())
+    # Epics and features, as when these figures were first taken (the default is epics).
+    scores = score_items(items, WsjfSettings(levels=(Level.EPIC, Level.FEATURE)))
     analysed = time.perf_counter()
     by_ref = {(item.connection, item.key): item for item in items}
     levels = set(config.levels)

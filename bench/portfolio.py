@@ -15,8 +15,8 @@ from collections.abc import Iterator, Sequence
 from bench.connections import ADO_NAME, JIRA_NAME
 from connectors.sandbox.portfolio import RawValue, SeedItem, SeedPortfolio
 from connectors.settings import DEFAULT_AZURE_DEVOPS_LEVELS, DEFAULT_JIRA_LEVELS
-from spm_sync.alignment_rules import AlignmentRules, ConnectionAlignment
-from spm_sync.domain import KeyResult, Link, Objective, StatusCategory, WorkItem
+from spm_sync.alignment_rules import AlignmentRules, AlignmentScope, ConnectionAlignment
+from spm_sync.domain import KeyResult, Level, Link, Objective, StatusCategory, WorkItem
 from spm_sync.planning import PriorityBand, WriteBackSettings
 
 ADO_PROJECT = "Portfolio"
@@ -41,7 +41,9 @@ def alignment_rules() -> AlignmentRules:
         connections=(
             ConnectionAlignment(JIRA_NAME, "kr-", ("Drives",), (KEY_RESULT_TYPE,)),
             ConnectionAlignment(ADO_NAME, "kr-", ("System.LinkTypes.Related",), (KEY_RESULT_TYPE,)),
-        )
+        ),
+        # The scope the recorded figures were taken with (the default now adds initiatives).
+        scope=AlignmentScope(levels=(Level.EPIC, Level.FEATURE, Level.STORY)),
     )
 
 

@@ -93,7 +93,7 @@ class KeyResultRule:
 class AlignmentScope:
     """Which items are checked for orphans. Done work is not flagged by default."""
 
-    levels: tuple[Level, ...] = (Level.EPIC, Level.FEATURE, Level.STORY)
+    levels: tuple[Level, ...] = (Level.INITIATIVE, Level.EPIC, Level.FEATURE, Level.STORY)
     status_categories: tuple[StatusCategory, ...] = (
         StatusCategory.TODO,
         StatusCategory.IN_PROGRESS,

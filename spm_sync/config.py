@@ -149,22 +149,30 @@ def _open_work() -> list[StatusCategory]:
 
 class AlignmentSettings(StrictModel):
     levels: list[LevelName] = Field(
-        default_factory=lambda: [Level.EPIC, Level.FEATURE, Level.STORY], min_length=1
+        default_factory=lambda: [Level.INITIATIVE, Level.EPIC, Level.FEATURE, Level.STORY],
+        min_length=1,
     )
-    """Levels whose items are expected to move a Key Result (others are never orphans)."""
+    """Levels whose items are expected to move a Key Result (others are never orphans).
+    Initiatives are in by default: the largest bets are the first a portfolio office checks."""
     status_categories: list[StatusCategoryName] = Field(default_factory=_open_work, min_length=1)
     rules: list[AlignmentRule] = Field(default_factory=list)
 
 
 class WsjfSettings(StrictModel):
-    levels: list[LevelName] = Field(
-        default_factory=lambda: [Level.EPIC, Level.FEATURE], min_length=1
-    )
+    levels: list[LevelName] = Field(default_factory=lambda: [Level.EPIC], min_length=1)
+    """Epics only by default: the portfolio backlog is ranked by WSJF, while features are
+    usually estimated by teams in points, without the WSJF inputs (on a standard Agile process
+    every feature would be listed as unscorable)."""
     status_categories: list[StatusCategoryName] = Field(default_factory=_open_work, min_length=1)
     """Done work has no delay left to cost, so by default it is neither scored nor ranked."""
     scale: Literal["none", "fibonacci"] = "none"
     """`fibonacci`: inputs snap to the modified Fibonacci scale 1 2 3 5 8 13 20 40 100."""
     decimals: int = Field(2, ge=0, le=6)
+    """Rounding of the score and Cost of Delay shown and written back; the order is decided on
+    the exact score."""
+    tie_tolerance: float = Field(0.0, ge=0, allow_inf_nan=False)
+    """Scores this close to the highest of their group count as equal and are ordered by the
+    tie-breaks; 0 ties only equal scores."""
 
 
 class WriteBackSettings(StrictModel):

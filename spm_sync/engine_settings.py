@@ -72,6 +72,7 @@ def wsjf_settings(config: Config) -> WsjfSettings:
         status_categories=tuple(wsjf.status_categories),
         snap_to_scale=wsjf.scale == "fibonacci",
         decimals=wsjf.decimals,
+        tie_tolerance=wsjf.tie_tolerance,
     )
 
 

@@ -56,8 +56,9 @@ class PriorityBand:
 class WriteBackSettings:
     """What one connection may have written, and how it ranks.
 
-    Unscored items never get a score, priority or rank value computed for them; their existing
-    score is left alone unless `clear_unscored_scores` (a stale score is visible in the tracker,
+    Unscored items never get a score, priority or rank value computed for them and are never
+    moved (the scored items are reordered around them); their existing score is left alone
+    unless `clear_unscored_scores` (a stale score is visible in the tracker,
     but erasing a value someone may have typed by hand is worse). Scored items below every band
     get `default_priority`, or keep theirs when it is None.
     """
@@ -140,8 +141,11 @@ def plan_connection(
     if settings.priority_bands:
         writes += _priority_writes(settings, by_key, scores)
     moves: list[RankMove] = []
-    if settings.rank and scores:
-        rank_writes, moves = plan_rank(settings, by_key, [score.item_key for score in scores])
+    # Only scored items are ranked: an unscorable item's place says nothing about its value,
+    # so it stays where people put it instead of being pushed below every scored item.
+    ranked_keys = [score.item_key for score in scores if score.scored]
+    if settings.rank and ranked_keys:
+        rank_writes, moves = plan_rank(settings, by_key, ranked_keys)
         writes += rank_writes
     if settings.orphan_label:
         writes += _orphan_label_writes(settings.orphan_label, by_key.values(), orphan_keys)
@@ -292,7 +296,8 @@ def current_positions(
 def plan_rank(
     settings: WriteBackSettings, by_key: Mapping[str, WorkItem], target: Sequence[str]
 ) -> tuple[list[PlannedWrite], list[RankMove]]:
-    """Rank writes for the scope `target` (keys in WSJF order): only items off one LIS move.
+    """Rank writes for the scope `target` (scored keys in WSJF order): only items off one LIS
+    move.
 
     Items with no current rank always move (their place is unknown). Lexorank yields one RANK
     audit row per moved item (old/new = 1-based positions) inside `RankMove`s; numeric yields

@@ -92,7 +92,7 @@ def read_yaml_mapping(path: Path, display: str) -> dict[str, Any]:
     try:
         data = yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.MarkedYAMLError as exc:
-        raise ConfigError([_syntax_problem(display, exc)]) from None
+        raise ConfigError([_syntax_problem(display, exc, text)]) from None
     except yaml.YAMLError as exc:
         raise ConfigError([f"{display}: invalid YAML: {exc}"]) from None
     if not isinstance(data, dict):
@@ -101,13 +101,30 @@ def read_yaml_mapping(path: Path, display: str) -> dict[str, Any]:
     return data
 
 
-def _syntax_problem(display: str, exc: yaml.MarkedYAMLError) -> str:
+def _syntax_problem(display: str, exc: yaml.MarkedYAMLError, text: str = "") -> str:
     mark = exc.problem_mark or exc.context_mark
     where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
     problem = exc.problem or exc.context or "syntax error"
     if "alias" in f"{exc.problem} {exc.context}":
         problem += " (quote values that start with '*', e.g. cron expressions)"
+    elif "mapping values are not allowed" in problem and mark is not None:
+        problem += _colon_hint(text, mark.line)
     return f"{display}: {where}invalid YAML: {problem}"
+
+
+_KEY_AND_VALUE = re.compile(r"^\s*(?:-\s+)?(?P<key>[^\s:#'\"][^:#]*?):\s+(?P<value>\S.*?)\s*$")
+
+
+def _colon_hint(text: str, line: int) -> str:
+    """The fix for a value with a colon in it (`label_prefix: kr:` reads as a nested mapping):
+    quote it. Names the key and shows the quoted line when the line is a plain `key: value`."""
+    lines = text.splitlines()
+    found = _KEY_AND_VALUE.match(lines[line]) if 0 <= line < len(lines) else None
+    if found is None:
+        return " (quote values that contain ': ' or end with ':')"
+    key, value = found["key"].strip(), found["value"]
+    quoted = "'" + value.replace("'", "''") + "'"
+    return f" (the value of {key} has a ':' in it: quote it, {key}: {quoted})"
 
 
 def _yaml_type(value: object) -> str:

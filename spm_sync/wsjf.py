@@ -4,6 +4,10 @@ Cost of Delay = business value + time criticality + risk reduction/opportunity e
 WSJF = Cost of Delay / job size (SAFe). Items whose inputs are missing or wrong are never dropped
 and never scored as zero: they get a reason that names the inputs and rank after every scored
 item, so the report shows what to fix.
+
+The order is decided on the exact score. Rounding (`decimals`) is only for what people see and
+what is written back: ordering on rounded scores put 34/13 = 2.615 ahead of 21/8 = 2.625 (both
+2.62, and the tie-break prefers the higher Cost of Delay), which is the wrong way round.
 """
 
 from __future__ import annotations
@@ -34,12 +38,19 @@ INPUT_NAMES: dict[str, str] = {
 class WsjfSettings:
     """What to score and how.
 
+    `levels`: epics by default (features are mostly estimated by teams without WSJF inputs).
     `status_categories`: Done work has no delay left to cost, so by default it is neither scored
     nor ranked (re-ranking finished epics would only produce writes nobody needs).
     `portfolio_rank`: also rank across all connections, for the report's portfolio view.
+    `decimals`: the rounding of the score and Cost of Delay shown and written back; never used
+    to order.
+    `tie_tolerance`: scores within this distance of the highest score of their group count as
+    equal and are ordered by the tie-breaks (higher Cost of Delay, smaller job size, key). 0 (the
+    default) ties only equal scores; a small tolerance keeps near-equal items from swapping
+    places on every tiny re-estimate.
     """
 
-    levels: tuple[Level, ...] = (Level.EPIC, Level.FEATURE)
+    levels: tuple[Level, ...] = (Level.EPIC,)
     status_categories: tuple[StatusCategory, ...] = (
         StatusCategory.TODO,
         StatusCategory.IN_PROGRESS,
@@ -47,10 +58,13 @@ class WsjfSettings:
     snap_to_scale: bool = False
     decimals: int = 2
     portfolio_rank: bool = True
+    tie_tolerance: float = 0.0
 
     def __post_init__(self) -> None:
         if not 0 <= self.decimals <= 6:
             raise ValueError(f"WSJF decimals must be between 0 and 6, not {self.decimals}")
+        if not (math.isfinite(self.tie_tolerance) and self.tie_tolerance >= 0):
+            raise ValueError(f"WSJF tie tolerance must be 0 or more, not {self.tie_tolerance}")
         if not self.levels:
             raise ValueError("WSJF levels must name at least one level")
 
@@ -59,8 +73,8 @@ class Score(NamedTuple):
     """One item's WSJF, or the reason it has none (a named tuple: a backlog has many).
 
     Inputs are the values used (after snapping); `cost_of_delay` and `wsjf` are rounded to the
-    settings' decimals, and the order uses those rounded values, so two items the report shows
-    with the same score are ordered by the documented tie-breaks, never by hidden digits.
+    settings' decimals for display and write-back, `exact_wsjf` is the unrounded score the order
+    was decided on (two items shown with the same rounded score can therefore differ in rank).
     Rounding is Python's `round` (half to even on the binary value), the same rule the planner
     uses to compare with the tracker's stored score. `rank` is 1-based within the connection's
     backlog; `portfolio_rank` across all connections.
@@ -78,6 +92,7 @@ class Score(NamedTuple):
     rank: int
     portfolio_rank: int | None = None
     reason: str | None = None
+    exact_wsjf: float | None = None
 
     @property
     def scored(self) -> bool:
@@ -132,11 +147,12 @@ def unscorable_reason(item: WorkItem) -> str | None:
 Inputs = tuple[float | None, float | None, float | None, float | None]
 """(business value, time criticality, risk reduction, job size) of one item."""
 Evaluation = tuple[Inputs, float | None, float | None, str | None]
-"""(inputs as used, cost of delay, WSJF, reason if unscorable) of one item."""
+"""(inputs as used, cost of delay, WSJF, reason if unscorable) of one item, unrounded."""
 
 
 def evaluate(item: WorkItem, settings: WsjfSettings) -> Evaluation:
-    """One item's inputs (snapped if configured), Cost of Delay and WSJF, or why it has none."""
+    """One item's inputs (snapped if configured), exact Cost of Delay and WSJF, or why it has
+    none."""
     raw: Inputs = (item.business_value, item.time_criticality, item.risk_reduction, item.job_size)
     reason = unscorable_reason(item)
     if reason is not None:  # keep what is usable for the report; NaN/inf are named in the reason
@@ -149,8 +165,7 @@ def evaluate(item: WorkItem, settings: WsjfSettings) -> Evaluation:
         risk_reduction, job_size = snap(risk_reduction), snap(job_size)
     inputs: Inputs = (business_value, time_criticality, risk_reduction, job_size)
     cost_of_delay = business_value + time_criticality + risk_reduction
-    wsjf = round(cost_of_delay / job_size, settings.decimals)
-    return inputs, round(cost_of_delay, settings.decimals), wsjf, None
+    return inputs, cost_of_delay, cost_of_delay / job_size, None
 
 
 def _finite_or_none(values: Inputs) -> Inputs:
@@ -162,26 +177,28 @@ def _finite_or_none(values: Inputs) -> Inputs:
 def score_items(items: Iterable[WorkItem], settings: WsjfSettings | None = None) -> list[Score]:
     """Score every item of the configured levels and statuses, ranked per connection.
 
-    Order: WSJF desc, then higher Cost of Delay, then smaller job size, then the item key in
-    natural order ("PAY-9" before "PAY-10", see `natural_key`), then the connection name;
-    unscorable items after all scored ones, by natural key then connection. Returns the scores
-    ordered by connection name, then rank.
+    Order: exact WSJF desc (scores within `tie_tolerance` of their group's highest count as
+    equal), then higher Cost of Delay, then smaller job size, then the item key in natural order
+    ("PAY-9" before "PAY-10", see `natural_key`), then the connection name; unscorable items
+    after all scored ones, by natural key then connection. Returns the scores ordered by
+    connection name, then rank.
     """
     settings = settings or WsjfSettings()
     levels, statuses = frozenset(settings.levels), frozenset(settings.status_categories)
-    rows: list[tuple[tuple[object, ...], WorkItem, Evaluation]] = []
+    scored: list[_Row] = []
+    unscored: list[_Row] = []
     for item in items:
         if item.level not in levels or item.status_category not in statuses:
             continue
         evaluation = evaluate(item, settings)
         inputs, cost_of_delay, wsjf, _ = evaluation
         key = natural_key(item.key)
-        if wsjf is None:
-            order: tuple[object, ...] = (1, key, item.connection)
+        if wsjf is None or cost_of_delay is None:
+            unscored.append(((key, item.connection), item, evaluation))
         else:
-            order = (0, -wsjf, -cost_of_delay, inputs[3], key, item.connection)  # type: ignore[operator]
-        rows.append((order, item, evaluation))
-    rows.sort(key=itemgetter(0))
+            scored.append(((-cost_of_delay, inputs[3], key, item.connection), item, evaluation))
+    unscored.sort(key=itemgetter(0))
+    rows = wsjf_order(scored, settings.tie_tolerance) + unscored
     portfolio = settings.portfolio_rank
     ranked = sorted(
         ((row[1], row[2], place if portfolio else None) for place, row in enumerate(rows, 1)),
@@ -189,6 +206,7 @@ def score_items(items: Iterable[WorkItem], settings: WsjfSettings | None = None)
     )
     ranks: dict[str, int] = {}
     scores: list[Score] = []
+    decimals = settings.decimals
     for item, (inputs, cost_of_delay, wsjf, reason), place in ranked:
         rank = ranks[item.connection] = ranks.get(item.connection, 0) + 1
         scores.append(
@@ -197,14 +215,45 @@ def score_items(items: Iterable[WorkItem], settings: WsjfSettings | None = None)
                 item.key,
                 item.level,
                 *inputs,
-                cost_of_delay,
-                wsjf,
+                None if cost_of_delay is None else round(cost_of_delay, decimals),
+                None if wsjf is None else round(wsjf, decimals),
                 rank,
                 place,
                 reason,
+                wsjf,
             )
         )
     return scores
+
+
+_Row = tuple[tuple[object, ...], WorkItem, Evaluation]
+"""(tie-break key, item, evaluation) of one item being ordered."""
+
+
+def wsjf_order(rows: list[_Row], tolerance: float) -> list[_Row]:
+    """Scored rows by exact WSJF, highest first; ties (within `tolerance`) by their tie-break key.
+
+    A group starts at its highest score and takes every next score within `tolerance` of it, so
+    a group never spans more than the tolerance (chaining near-equal scores could otherwise
+    make a whole backlog one tie).
+    """
+
+    def exact(row: _Row) -> float:
+        wsjf = row[2][2]
+        assert wsjf is not None
+        return wsjf
+
+    ordered = sorted(rows, key=lambda row: (-exact(row), row[0]))
+    if tolerance <= 0:
+        return ordered
+    result: list[_Row] = []
+    group: list[_Row] = []
+    for row in ordered:
+        if group and exact(group[0]) - exact(row) > tolerance:
+            result += sorted(group, key=itemgetter(0))
+            group = []
+        group.append(row)
+    return result + sorted(group, key=itemgetter(0))
 
 
 def portfolio_order(scores: Iterable[Score]) -> list[Score]:

@@ -404,6 +404,7 @@ def test_unaligned_parent_chain_reasons() -> None:
         item("PAY-12", level=Level.STORY, parent_key="PAY-7"),
     ]
     assert reasons(run(items)) == {
+        "PAY-1": "no kr- label, no OKR link, no parent",  # initiatives are in scope by default
         "PAY-7": "no kr- label, no OKR link, parent PAY-1 is itself unaligned",
         "PAY-12": "no kr- label, no OKR link, parent PAY-7 is itself unaligned "
         "(chain ends at PAY-1, which has no parent)",
@@ -472,12 +473,12 @@ def test_done_and_out_of_scope_items_are_never_orphans() -> None:
         item("PAY-1", status_category=DONE),
         item("PAY-2", type="Sub-task", level=Level.TASK),
         item("PAY-3", type="Widget", level=None),
-        item("PAY-4", level=Level.INITIATIVE),
+        item("PAY-4", level=Level.INITIATIVE),  # in scope by default, like epics
         item("PAY-5", status_category=DOING),
     ]
     result = run(items)
-    assert [orphan.item_key for orphan in result.orphans] == ["PAY-5"]
-    assert result.in_scope_count == 1
+    assert [orphan.item_key for orphan in result.orphans] == ["PAY-4", "PAY-5"]
+    assert result.in_scope_count == 2
 
 
 def test_custom_scope_levels_and_statuses() -> None:

@@ -83,9 +83,10 @@ def test_minimal_config_gets_the_documented_defaults(tmp_path: Path) -> None:
     assert config.report.output_dir == tmp_path / "spm-sync-reports"
     assert config.write_back.mode is WriteMode.PLAN
     assert (config.schedule.cron, config.schedule.timezone) == ("0 6 * * 1-5", "UTC")
-    assert config.alignment.levels == [Level.EPIC, Level.FEATURE, Level.STORY]
+    assert config.alignment.levels == [Level.INITIATIVE, Level.EPIC, Level.FEATURE, Level.STORY]
+    assert config.wsjf.levels == [Level.EPIC]
     assert config.wsjf.status_categories == [StatusCategory.TODO, StatusCategory.IN_PROGRESS]
-    assert (config.wsjf.scale, config.wsjf.decimals) == ("none", 2)
+    assert (config.wsjf.scale, config.wsjf.decimals, config.wsjf.tie_tolerance) == ("none", 2, 0)
     assert config.report.email.enabled is False and config.report.email.port == 587
     jira, ado = config.connections
     assert isinstance(jira, JiraConnection) and isinstance(ado, AzureDevOpsConnection)
@@ -489,6 +490,27 @@ def test_unquoted_cron_star_gets_a_hint(tmp_path: Path) -> None:
     (problem,) = problems_of(tmp_path, "schedule:\n  cron: * * * * *\n")
     assert problem.startswith("line 2, column 10: invalid YAML:")
     assert problem.endswith("(quote values that start with '*', e.g. cron expressions)")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "connections:\n  - name: jira\n    okr:\n      label_prefix: kr:\n",
+            "line 4, column 23: invalid YAML: mapping values are not allowed here "
+            "(the value of label_prefix has a ':' in it: quote it, label_prefix: 'kr:')",
+        ),
+        (
+            "report:\n  subject: OKRs: weekly\n",
+            "line 2, column 16: invalid YAML: mapping values are not allowed here "
+            "(the value of subject has a ':' in it: quote it, subject: 'OKRs: weekly')",
+        ),
+    ],
+)
+def test_a_value_with_a_colon_gets_a_hint_naming_the_key(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    assert problems_of(tmp_path, text) == [expected]
 
 
 def test_duplicate_yaml_key_is_an_error(tmp_path: Path) -> None:

@@ -268,15 +268,38 @@ def test_lexorank_nothing_ranked_anchors_on_the_top_item() -> None:
     assert (move.item_keys, move.after_key) == (("B", "C"), "A")
 
 
-def test_rank_scope_is_the_scored_levels_with_unscored_last() -> None:
+def test_rank_scope_is_the_scored_items_of_the_scored_levels() -> None:
     items = [
-        item("PAY-1", job_size=None, rank="0|a"),
+        item("PAY-1", job_size=None, rank="0|a"),  # unscorable: stays where it is
         item("PAY-2", rank="0|b"),
         item("PAY-3", level=Level.STORY, rank="0|0"),  # not in the rank scope
     ]
-    [move] = plan(items, rank=True).moves
-    assert len(move.item_keys) == 1
-    assert apply_moves(["PAY-1", "PAY-2"], [move]) == ["PAY-2", "PAY-1"]
+    result = plan(items, rank=True)
+    assert result.moves == () and result.writes == ()
+
+
+@pytest.mark.parametrize("rank_kind", ["lexorank", "numeric"])
+def test_unscorable_items_are_never_moved_below_the_scored_ones(rank_kind: str) -> None:
+    # Current order A U1 B U2 C; the scores want C B A. The unscorable U1 and U2 get no rank
+    # write; only scored items move, around them.
+    ranks: dict[str, str | float] = (
+        {"A": "0|a", "U1": "0|b", "B": "0|c", "U2": "0|d", "C": "0|e"}
+        if rank_kind == "lexorank"
+        else {"A": 10.0, "U1": 20.0, "B": 30.0, "U2": 40.0, "C": 50.0}
+    )
+    sizes = {"A": 8, "U1": None, "B": 4, "U2": None, "C": 2}
+    items = [item(key, rank=rank, job_size=sizes[key]) for key, rank in ranks.items()]
+    result = plan(items, rank=True, rank_kind=rank_kind)
+    moved = {w.item_key for w in result.writes} | {
+        key for move in result.moves for key in move.item_keys
+    }
+    assert moved and not moved & {"U1", "U2"}
+    if rank_kind == "lexorank":
+        after = apply_moves(list(ranks), result.moves)
+    else:
+        values = dict(ranks) | {w.item_key: w.new for w in result.writes}
+        after = sorted(values, key=values.__getitem__)  # type: ignore[arg-type]
+    assert [key for key in after if not key.startswith("U")] == ["C", "B", "A"]
 
 
 # --- rank: numeric -----------------------------------------------------------------------------

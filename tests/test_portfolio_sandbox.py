@@ -84,6 +84,7 @@ def test_a_demo_cycle_measures_key_results_with_tracker_queries(tmp_path: Path) 
         )
         # Progress follows the baseline-to-target rule; objectives roll up what was measured.
         seed = next(k for k in seeds.key_results if k.id == "1")
+        assert seed.baseline is not None and seed.target is not None
         expected = 100 * (len(kr1) - seed.baseline) / (seed.target - seed.baseline)
         assert krs["1"].progress_pct == pytest.approx(expected, abs=0.11)
         assert all(o.progress_pct is not None for o in portfolio.objectives if o.key_results)

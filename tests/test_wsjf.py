@@ -68,6 +68,7 @@ def test_cost_of_delay_and_wsjf() -> None:
         rank=1,
         portfolio_rank=1,
         reason=None,
+        exact_wsjf=4.0,
     )
     assert score.scored
 
@@ -181,12 +182,49 @@ def test_tie_on_wsjf_broken_by_higher_cost_of_delay() -> None:
 
 
 def test_tie_on_wsjf_and_cost_of_delay_broken_by_smaller_job_size() -> None:
-    # Rounded to whole numbers both score 2 with the same cost of delay.
-    scores = score_items(
-        [item("PAY-1", 4, 3, 3, 5), item("PAY-2", 4, 3, 3, 4)], WsjfSettings(decimals=0)
-    )
-    assert [(score.wsjf, score.cost_of_delay) for score in scores] == [(2.0, 10), (2.0, 10)]
+    # 10/5.01 and 10/5 are one tie within a tolerance of 0.01; the smaller job goes first.
+    items = [item("PAY-1", 4, 3, 3, 5.01), item("PAY-2", 4, 3, 3, 5)]
+    scores = score_items(items, WsjfSettings(tie_tolerance=0.01))
+    assert [score.cost_of_delay for score in scores] == [10, 10]
     assert order(scores) == ["PAY-2", "PAY-1"]
+
+
+def test_order_is_decided_on_the_exact_score_not_the_rounded_one() -> None:
+    # 21/8 = 2.625 and 34/13 = 2.615 both show as 2.62; ordered on the rounded score the
+    # higher Cost of Delay (34) went first, below a job with a higher score.
+    scores = score_items([item("PAY-1", 13, 5, 3, 8), item("PAY-2", 20, 8, 6, 13)])
+    assert [(s.item_key, s.wsjf, s.rank) for s in scores] == [
+        ("PAY-1", 2.62, 1),
+        ("PAY-2", 2.62, 2),
+    ]
+    assert [s.exact_wsjf for s in scores] == [21 / 8, 34 / 13]
+
+
+@pytest.mark.parametrize("decimals", [0, 1, 2, 6])
+def test_rounding_never_changes_the_order(decimals: int) -> None:
+    items = [item(f"PAY-{n}", n % 7 + 1, n % 5, n % 3, n % 11 + 1) for n in range(1, 60)]
+    exact = order(score_items(items, WsjfSettings(decimals=6)))
+    assert order(score_items(items, WsjfSettings(decimals=decimals))) == exact
+
+
+def test_a_tie_tolerance_treats_near_scores_as_equal_for_the_tie_breaks() -> None:
+    items = [item("PAY-1", 13, 5, 3, 8), item("PAY-2", 20, 8, 6, 13)]  # 2.625, 2.615
+    loose = score_items(items, WsjfSettings(tie_tolerance=0.02))
+    assert order(loose) == ["PAY-2", "PAY-1"]  # a tie: the higher Cost of Delay first
+    assert order(score_items(items, WsjfSettings(tie_tolerance=0.005))) == ["PAY-1", "PAY-2"]
+
+
+def test_a_tie_group_spans_the_tolerance_from_its_highest_score_only() -> None:
+    # 3.0, 2.95, 2.9, 2.85 in steps of 0.05: with a tolerance of 0.1 the first three are one
+    # group (2.9 is 0.1 below 3.0) and 2.85 starts the next; chained, all four would tie.
+    items = [
+        item("PAY-1", 30, 0, 0, 10),
+        item("PAY-2", 59, 0, 0, 20),
+        item("PAY-3", 87, 0, 0, 30),
+        item("PAY-4", 114, 0, 0, 40),
+    ]
+    scores = score_items(items, WsjfSettings(tie_tolerance=0.1 + 1e-9))
+    assert order(scores) == ["PAY-3", "PAY-2", "PAY-1", "PAY-4"]
 
 
 def test_full_tie_broken_by_natural_key() -> None:
@@ -238,7 +276,9 @@ def test_only_configured_levels_and_open_statuses_are_scored() -> None:
         item("PAY-5", status_category=StatusCategory.DONE),
         item("PAY-6", status_category=StatusCategory.IN_PROGRESS),
     ]
-    assert sorted(by_key(score_items(items))) == ["PAY-1", "PAY-2", "PAY-6"]
+    assert sorted(by_key(score_items(items))) == ["PAY-1", "PAY-6"]  # epics by default
+    with_features = WsjfSettings(levels=(Level.EPIC, Level.FEATURE))
+    assert sorted(by_key(score_items(items, with_features))) == ["PAY-1", "PAY-2", "PAY-6"]
     stories = WsjfSettings(levels=(Level.STORY,), status_categories=tuple(StatusCategory))
     assert order(score_items(items, stories)) == ["PAY-3"]
 
@@ -248,6 +288,8 @@ def test_settings_reject_nonsense() -> None:
         WsjfSettings(decimals=9)
     with pytest.raises(ValueError, match="at least one level"):
         WsjfSettings(levels=())
+    with pytest.raises(ValueError, match="tie tolerance"):
+        WsjfSettings(tie_tolerance=-0.1)
 
 
 def test_natural_key_orders_numbers_by_value() -> None:
