@@ -72,6 +72,19 @@ class KeyResultCoverage:
     active_items: int
     """In-scope items that are not Done: the work that still moves the Key Result."""
     job_size: float
+    active_by_connection: Mapping[str, int] = field(default_factory=dict)
+    """`active_items` per connection (connections with none are left out)."""
+
+
+@dataclass(slots=True)
+class ConnectionTally:
+    """One connection's share of the alignment figures, counted like the totals."""
+
+    in_scope_count: int = 0
+    aligned_count: int = 0
+    in_scope_job_size: float = 0.0
+    aligned_job_size: float = 0.0
+    unsized_in_scope_count: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +119,8 @@ class AlignmentResult:
     aligned_job_size: float
     unsized_in_scope_count: int
     warnings: tuple[str, ...] = field(default=())
+    by_connection: Mapping[str, ConnectionTally] = field(default_factory=dict)
+    """The in-scope figures per connection (connections with no item are left out)."""
 
     @property
     def alignment_pct_items(self) -> float | None:
@@ -239,20 +254,29 @@ def _summarise(
     statuses = frozenset(rules.scope.status_categories)
     in_scope = aligned = unsized = 0
     in_scope_size = aligned_size = 0.0
+    tallies: dict[str, ConnectionTally] = {}
     for ref, item in by_ref.items():
         if item.level not in levels or item.status_category not in statuses:
             continue
         if ref in evidence.key_result_items:
             continue
+        tally = tallies.get(ref[0])
+        if tally is None:
+            tally = tallies[ref[0]] = ConnectionTally()
         in_scope += 1
+        tally.in_scope_count += 1
         found = ref in alignments
         aligned += found
+        tally.aligned_count += found
         size = usable_job_size(item)
         if size is None:
             unsized += 1
+            tally.unsized_in_scope_count += 1
         else:
             in_scope_size += size
             aligned_size += size if found else 0.0
+            tally.in_scope_job_size += size
+            tally.aligned_job_size += size if found else 0.0
     coverage, outside_levels = _coverage(by_ref, alignments, levels, statuses)
     uncovered = [
         UncoveredKeyResult(kr_id, _uncovered_reason(coverage.get(kr_id), outside_levels[kr_id]))
@@ -272,6 +296,7 @@ def _summarise(
         aligned_job_size=aligned_size,
         unsized_in_scope_count=unsized,
         warnings=(*evidence.warnings, *walk.warnings),
+        by_connection=tallies,
     )
 
 
@@ -287,6 +312,7 @@ def _coverage(
     outside_levels: dict[str, int] = defaultdict(int)
     mix: dict[str, dict[StatusCategory, int]] = {}
     active: dict[str, int] = defaultdict(int)
+    active_where: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     sizes: dict[str, float] = defaultdict(float)
     done = StatusCategory.DONE
     for ref, found in alignments.items():
@@ -306,9 +332,13 @@ def _coverage(
                 counts = mix[kr_id] = dict.fromkeys(StatusCategory, 0)
             counts[status] += 1
             active[kr_id] += is_active
+            if is_active:
+                active_where[kr_id][ref[0]] += 1
             sizes[kr_id] += size
     coverage = {
-        kr_id: KeyResultCoverage(kr_id, tuple(keys), mix[kr_id], active[kr_id], sizes[kr_id])
+        kr_id: KeyResultCoverage(
+            kr_id, tuple(keys), mix[kr_id], active[kr_id], sizes[kr_id], dict(active_where[kr_id])
+        )
         for kr_id, keys in refs.items()
     }
     return coverage, outside_levels

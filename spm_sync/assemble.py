@@ -49,6 +49,7 @@ from spm_sync.results import (
     aligned_item_order,
     write_row_order,
 )
+from spm_sync.results_connections import connection_alignment
 from spm_sync.results_flow import FlowSection, HistorySync
 from spm_sync.results_portfolio import PortfolioSection
 from spm_sync.store import AuditRow, AuditStatus, HeadlineRecord, RunStatus, Store
@@ -113,9 +114,11 @@ def alignment_summary(
     alignment: AlignmentResult,
     items: Mapping[ItemRef, WorkItem],
     kr_items_cap: int = ListCaps().kr_items,
+    connections: Sequence[str] = (),
 ) -> AlignmentSummary:
     """The alignment part of the document; each Key Result lists its first `kr_items_cap`
-    items (`spm_sync.results.aligned_item_order`) with totals over all of them."""
+    items (`spm_sync.results.aligned_item_order`) with totals over all of them, and each of
+    `connections` (the configured ones) gets its own figures."""
     by_objective: dict[str, list[KeyResultAlignment]] = defaultdict(list)
     for key_result in alignment.key_results:
         by_objective[key_result.objective_id].append(
@@ -145,6 +148,7 @@ def alignment_summary(
         objectives=objectives,
         orphans=orphans,
         warnings=list(alignment.warnings),
+        by_connection=connection_alignment(alignment, connections),
     )
 
 
@@ -317,7 +321,13 @@ def summarize_analysis(
     caps = caps or ListCaps()
     return Findings(
         alignment=with_measured_values(
-            alignment_summary(analysis.alignment, analysis.items, caps.kr_items), portfolio
+            alignment_summary(
+                analysis.alignment,
+                analysis.items,
+                caps.kr_items,
+                [connection.name for connection in config.connections],
+            ),
+            portfolio,
         ),
         wsjf=wsjf_rows(analysis),
         wip=wip_lanes(config, analysis.items.values()),
