@@ -76,7 +76,11 @@ from connectors.azure_devops_mapping import (
     normalize,
     state_category,
 )
-from connectors.azure_devops_push import RANK_MOVES_UNSUPPORTED, WorkItemWriter
+from connectors.azure_devops_push import (
+    RANK_MOVES_UNSUPPORTED,
+    WorkItemWriter,
+    pushed_in_batches,
+)
 from connectors.azure_devops_queries import WorkItemQueries
 from connectors.azure_devops_revisions import RevisionFeed, RevisionReader
 from connectors.base import (
@@ -100,7 +104,6 @@ from connectors.wiql_builder import (
 )
 from spm_sync.domain import (
     ConnectionPlan,
-    PlannedWrite,
     StatusCategory,
     WorkItem,
     WriteResult,
@@ -396,7 +399,8 @@ class AzureDevOpsConnector:
 
     # -- push --------------------------------------------------------------------------------
     def push(self, plan: ConnectionPlan) -> Iterator[WriteResult]:
-        """One guarded PATCH per work item, `settings.workers` at a time; results as they come."""
+        """Guarded updates, 200 work items a `$batch` request, `settings.workers` requests at a
+        time; results as they come."""
         if plan.connection != self.name:
             raise ConnectorError(f"got the plan of connection {plan.connection!r}")
         for move in plan.moves:
@@ -404,16 +408,9 @@ class AzureDevOpsConnector:
                 yield WriteResult(write, WriteStatus.FAILED, error=RANK_MOVES_UNSUPPORTED)
         if not plan.writes:
             return
-        writer = self._writer()
-        by_item: dict[str, list[PlannedWrite]] = {}
-        for write in plan.writes:
-            by_item.setdefault(write.item_key, []).append(write)
-        tasks = (partial(writer.write_item, key, writes) for key, writes in by_item.items())
-        pushed = completed_in_parallel(
-            tasks, workers=self.settings.workers, name=f"ado-push-{self.name}"
+        yield from pushed_in_batches(
+            self._writer(), plan.writes, workers=self.settings.workers, name=f"ado-push-{self.name}"
         )
-        for results in pushed:
-            yield from results
 
     def _writer(self) -> WorkItemWriter:
         """One writer per run, so a refused `suppressNotifications` is asked (and warned) once."""

@@ -7,21 +7,33 @@ takes `application/json-patch+json`. Its first operation is `{"op": "test", "pat
 the document atomically, so when a person saved the item after we read it the whole update is
 refused and nothing of theirs is overwritten. The status of that refusal is not in the spec
 (specs/API_NOTES.md: UNVERIFIED, 400 or 412); both are read as a conflict.
+
+Several items go in one `$batch` request (`{org}/_apis/wit/$batch`, "Work Item Batch Update";
+not in the 7.1 spec file, see specs/API_NOTES.md): a list of sub-requests, each the PATCH it
+wraps (`method`, `uri`, `headers`, `body` = the same guarded document), answered with one
+`{code, headers, body}` per sub-request, in order, `body` being the JSON text of the answer
+the PATCH alone would get. The service runs every sub-request on its own ("failed requests do
+not affect subsequent requests"), so each item keeps its own `test /rev` and its own status.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from typing import Any
 
-from connectors.azure_devops_client import PatchAnswer
+from connectors.azure_devops_client import API_VERSION, PatchAnswer
 from connectors.azure_devops_fields import TAGS_FIELD, FieldMap
 from connectors.azure_devops_mapping import parse_tags
 from connectors.values import number_or_problem
 from spm_sync.domain import PlannedWrite, WriteField, WriteValue
+
+BATCH_LIMIT = 200
+"""Most sub-requests in one `$batch` (the documented figure is UNVERIFIED in specs/API_NOTES.md;
+200 is also the limit of every other many-items call of the API)."""
 
 _CONFLICT_TEXT = re.compile(
     r"TF26071|/rev\b|\brevision\b|\brev\b|test operation|precondition", re.IGNORECASE
@@ -144,3 +156,63 @@ def new_revision(answer: PatchAnswer) -> str | None:
     if isinstance(body, Mapping) and isinstance(body.get("rev"), int):
         return str(body["rev"])
     return None
+
+
+def batch_request(
+    item_id: int, document: Sequence[Mapping[str, Any]], *, suppress_notifications: bool
+) -> dict[str, Any]:
+    """One sub-request of a `$batch`: the item's PATCH with its query (api-version, and the
+    notification flag the batch endpoint reads per sub-request)."""
+    query = f"api-version={API_VERSION}"
+    if suppress_notifications:
+        query += "&suppressNotifications=true"
+    return {
+        "method": "PATCH",
+        "uri": f"/_apis/wit/workitems/{item_id}?{query}",
+        "headers": {"Content-Type": "application/json-patch+json"},
+        "body": [dict(operation) for operation in document],
+    }
+
+
+class BatchAnswerError(ValueError):
+    """A `$batch` answer that does not say what became of each sub-request."""
+
+
+def batch_answers(body: Any, expected: int) -> list[PatchAnswer]:
+    """Each sub-request's answer, in request order, from a `$batch` answer `{count, value}`.
+
+    A sub-answer's `body` is the JSON text of the PATCH's own answer; text that is not JSON is
+    kept as the message. An answer with another number of entries cannot be matched to the
+    items, so it is refused as a whole.
+    """
+    entries = body.get("value") if isinstance(body, Mapping) else None
+    if not isinstance(entries, list) or len(entries) != expected:
+        found = len(entries) if isinstance(entries, list) else "no list of"
+        raise BatchAnswerError(f"the batch answer holds {found} answers for {expected} updates")
+    answers: list[PatchAnswer] = []
+    for entry in entries:
+        code = entry.get("code") if isinstance(entry, Mapping) else None
+        if not isinstance(code, int) or isinstance(code, bool):
+            raise BatchAnswerError(f"a batch answer without a status code: {entry!r:.200}")
+        text = entry.get("body")
+        try:
+            inner = json.loads(text) if isinstance(text, str) and text else text
+        except ValueError:
+            inner = None
+        answers.append(PatchAnswer(code, inner, _message(inner, text, code)))
+    return answers
+
+
+def _message(inner: Any, text: Any, code: int) -> str:
+    """The service's text of one sub-answer, as `service_message` reads a whole answer."""
+    if isinstance(inner, Mapping):
+        wrapped = inner.get("value")
+        nested = wrapped.get("Message") if isinstance(wrapped, Mapping) else None
+        for candidate in (inner.get("message"), nested):
+            if isinstance(candidate, str) and candidate.strip():
+                return candidate.strip()
+    if 200 <= code < 300:
+        return ""
+    if isinstance(text, str) and text.strip():
+        return text.strip()[:300]
+    return f"HTTP {code}" if inner is None else json.dumps(inner)[:300]

@@ -4,7 +4,8 @@
 in-memory dict of work items: the resource-location discovery (`OPTIONS _apis`, from
 fixtures/azure_devops/resource_locations.json), WIQL over id windows with the 20,000 cap (or a
 smaller one) and `$top`, `workitemsbatch`, the field list, type states, and updates with the
-`test /rev` guard. It parses only the WIQL the connector writes.
+`test /rev` guard, alone or in a `$batch` (each sub-request answered as the PATCH would be).
+It parses only the WIQL the connector writes.
 """
 
 from __future__ import annotations
@@ -189,6 +190,8 @@ class FakeAzureDevOps:
         self.answer_headers: dict[str, str] = {}
         self.reset_after_write: set[int] = set()
         self.applied_writes: list[tuple[int, list[dict[str, Any]]]] = []
+        self.batch_updates: list[list[dict[str, Any]]] = []
+        self.batch_hook: Callable[[list[dict[str, Any]]], Answer | None] = lambda _: None
         self._register()
 
     def fail(
@@ -235,6 +238,11 @@ class FakeAzureDevOps:
         item_url = re.compile(re.escape(f"{WIT}/workitems/") + r"\d+" + any_query)
         self.mock.add_callback("GET", item_url, self._faulted(self._get_item))
         self.mock.add_callback("PATCH", item_url, self._faulted(self._patch))
+        self.mock.add_callback(
+            "PATCH",
+            re.compile(re.escape(f"{ORG_URL}/_apis/wit/$batch") + any_query),
+            self._faulted(self._batch_update),
+        )
 
     # -- WIQL ------------------------------------------------------------------------------
     def _wiql(self, request: Any) -> Answer:
@@ -361,12 +369,43 @@ class FakeAzureDevOps:
             raise requests.ConnectionError("Connection reset by peer")
         return _json(200, self._view(item, {}))
 
+    def _batch_update(self, request: Any) -> Answer:
+        """Each sub-request answered by `_patch`, as `{code, headers, body}` with the body as
+        JSON text; an item in `reset_after_write` loses the whole batch's answer."""
+        sub_requests = json.loads(request.body)
+        self.batch_updates.append(sub_requests)
+        hooked = self.batch_hook(sub_requests)
+        if hooked is not None:
+            return hooked
+        answers = []
+        lost = False
+        for sub in sub_requests:
+            single = _SubRequest(ORG_URL + sub["uri"], json.dumps(sub["body"]))
+            try:
+                status, headers, body = self._patch(single)
+            except requests.ConnectionError:
+                lost = True
+                item = self.items[int(urlsplit(single.url).path.rsplit("/", 1)[-1])]
+                status, headers, body = _json(200, self._view(item, {}))
+            answers.append({"code": status, "headers": headers, "body": body})
+        if lost:
+            raise requests.ConnectionError("Connection reset by peer")
+        return _json(200, {"count": len(answers), "value": answers})
+
     def touch(self, item_id: int, **fields: Any) -> None:
         """A person edits the item: fields change and the revision moves on."""
         item = self.items[item_id]
         item["fields"].update(fields)
         item["rev"] += 1
         item["fields"]["System.Rev"] = item["rev"]
+
+
+@dataclass(frozen=True)
+class _SubRequest:
+    """A `$batch` sub-request in the shape `_patch` reads."""
+
+    url: str
+    body: str
 
 
 def _matches(query: str, fields: dict[str, Any]) -> bool:
@@ -394,7 +433,9 @@ def validate_calls(calls: Any) -> list[str]:
     """Check every recorded request against specs/ado-wit-7.1.json; their operation ids.
 
     The resource-location discovery (`OPTIONS {org}/_apis`) belongs to the platform's location
-    service, not to the Work Item Tracking spec, and is only checked for its path.
+    service, not to the Work Item Tracking spec, and is only checked for its path. A `$batch`
+    is not in the spec either: its own path, api-version and content type are checked, and each
+    sub-request is checked as the "Work Items_Update" request it wraps.
     """
     operation_ids = []
     for call in calls:
@@ -404,5 +445,25 @@ def validate_calls(calls: Any) -> list[str]:
             operation_ids.append("OPTIONS _apis")
             continue
         body = json.loads(request.body) if request.body else None
+        if urlsplit(request.url).path.endswith("/_apis/wit/$batch"):
+            operation_ids.append(check_batch(request.method, request.url, request.headers, body))
+            continue
         operation_ids.append(check_request(request.method, request.url, request.headers, body))
     return operation_ids
+
+
+def check_batch(method: str, url: str, headers: Any, body: Any) -> str:
+    """A `$batch` request as the connector must send it; every sub-request checked against the
+    spec's "Work Items_Update" (the organization-relative uri resolved on the organization)."""
+    parts = urlsplit(url)
+    assert method == "PATCH", method
+    assert parts.path == f"/{ORGANIZATION}/_apis/wit/$batch", url
+    assert parse_qs(parts.query).get("api-version") == ["7.1"], url
+    assert headers["Content-Type"].split(";")[0] == "application/json", headers
+    assert isinstance(body, list) and 1 < len(body) <= 200, body
+    for sub in body:
+        assert set(sub) == {"method", "uri", "headers", "body"}, sub
+        assert sub["uri"].startswith("/_apis/wit/workitems/"), sub["uri"]
+        operation = check_request(sub["method"], ORG_URL + sub["uri"], sub["headers"], sub["body"])
+        assert operation == "Work Items_Update", operation
+    return "$batch"

@@ -1,4 +1,5 @@
-"""Write-back to Azure DevOps: guarded JSON Patch per item, conflicts, fallbacks, failures."""
+"""Write-back to Azure DevOps: guarded JSON Patch per item (many items in one `$batch`),
+conflicts, fallbacks, failures."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from spm_sync.domain import (
     WriteStatus,
 )
 from tests.azure_devops_fixtures import (
+    ORG_URL,
     FakeAzureDevOps,
     _json,
     error_body,
@@ -46,10 +48,24 @@ def push(connector: Any, *writes: PlannedWrite, moves: tuple[RankMove, ...] = ()
 
 
 def patches(mock: responses.RequestsMock) -> list[tuple[str, list[dict[str, Any]]]]:
+    """Every item update sent, alone or inside a `$batch`: (url, JSON Patch document)."""
+    sent: list[tuple[str, list[dict[str, Any]]]] = []
+    for call in mock.calls:
+        url, body = str(call.request.url), json.loads(call.request.body or "null")
+        if call.request.method != "PATCH":
+            continue
+        if "/_apis/wit/$batch" in url:
+            sent += [(ORG_URL + sub["uri"], sub["body"]) for sub in body]
+        else:
+            sent.append((url, body))
+    return sent
+
+
+def batches(mock: responses.RequestsMock) -> list[list[dict[str, Any]]]:
     return [
-        (c.request.url, json.loads(c.request.body))
+        json.loads(c.request.body or "null")
         for c in mock.calls
-        if c.request.method == "PATCH"
+        if "/_apis/wit/$batch" in str(c.request.url)
     ]
 
 
@@ -137,7 +153,7 @@ def test_a_write_whose_answer_was_lost_is_not_written_twice(mock: responses.Requ
     assert results[("1", WriteField.RANK)].new_revision == "4"
     assert len(fake.applied_writes) == 1
     assert connector.stats.retries == 1
-    assert connector.stats.by_endpoint["GET /contoso/Portfolio/_apis/wit/workitems/{id}"] == 1
+    assert connector.stats.by_endpoint["POST /contoso/Portfolio/_apis/wit/workitemsbatch"] == 1
 
 
 def test_refused_suppress_notifications_falls_back_once_per_run(
@@ -160,9 +176,13 @@ def test_refused_suppress_notifications_falls_back_once_per_run(
     )
 
     assert {r.status for r in results.values()} == {WriteStatus.WRITTEN}
+    # One batch with the flag (both refused), one without; the flag stays off for the run.
     urls = [url for url, _ in patches(mock)]
-    assert ["suppressNotifications" in url for url in urls] == [True, False, False]
+    assert ["suppressNotifications" in url for url in urls] == [True, True, False, False]
+    assert len(batches(mock)) == 2
     assert len([w for w in connector.warnings if "without notifications" in w]) == 1
+    push(connector, write("1", WriteField.RANK, 1.0, 5.0, revision="4"))
+    assert "suppressNotifications" not in patches(mock)[-1][0]
 
 
 def test_per_item_failures_keep_the_service_message_and_others_go_on(
@@ -265,11 +285,12 @@ def test_a_push_stopped_early_sends_no_writes_it_cannot_report(
     mock: responses.RequestsMock,
 ) -> None:
     """A caller that stops reading (its audit log failed) must not leave writes queued behind it:
-    they would change the tracker with no record of it."""
-    FakeAzureDevOps(mock, {n: work_item(n) for n in range(1, 11)})
+    they would change the tracker with no record of it. Writes go 200 items a request, so what
+    may be under way when the caller stops is at most one more batch, never the rest."""
+    FakeAzureDevOps(mock, {n: work_item(n) for n in range(1, 651)})
     connector = make_connector(make_settings(workers=1))
     plan = ConnectionPlan(
-        "ado", tuple(write(str(n), WriteField.RANK, 10.0, float(n)) for n in range(1, 11))
+        "ado", tuple(write(str(n), WriteField.RANK, 10.0, n + 0.5) for n in range(1, 651))
     )
 
     results = connector.push(plan)
@@ -277,4 +298,4 @@ def test_a_push_stopped_early_sends_no_writes_it_cannot_report(
     results.close()
 
     assert first.status is WriteStatus.WRITTEN
-    assert 1 <= len(patches(mock)) <= 2  # the one reported, at most one more already under way
+    assert 1 <= len(batches(mock)) <= 2  # of 4: the one reported, at most one more under way

@@ -9,7 +9,8 @@ It answers the resource-location discovery the unmodified `azure-devops` library
 (`OPTIONS {org}/_apis`, `GET {org}/_apis/ResourceAreas`), WIQL (ids only, 20,000 cap),
 `workitemsbatch` and `workitems?ids=` (200 cap), single reads, an item's revisions
 (`workItems/{id}/revisions`), JSON Patch updates with optimistic concurrency (`test /rev` ->
-412), the reporting revisions feed (`ado_reporting`), fields, relation types and type states,
+412), alone or many in one `$batch` (`ado_batch`), the reporting revisions feed
+(`ado_reporting`), fields, relation types and type states,
 under `/{organization}` and `/{organization}/{project}` (paths ignore case, as the service's do).
 Shapes are those of `specs/ado-wit-7.1.json`; conventions every route shares (errors,
 api-version, PAT, rate limits) live in `ado_protocol`, request parsing in `ado_requests`.
@@ -21,9 +22,11 @@ import re
 import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 from urllib.parse import unquote
 
+from connectors.sandbox import ado_batch
 from connectors.sandbox import ado_discovery as discovery
 from connectors.sandbox import ado_protocol as protocol
 from connectors.sandbox import ado_reporting as reporting
@@ -241,6 +244,9 @@ class AzureDevOpsSandbox(SandboxServer):
         ]
         for method, pattern, handler, name in routes:
             self.add_route(method, f"(?i:{pattern})", handler, f"{method} {name}")
+        batch_update = partial(ado_batch.batch_update, self)
+        for method, pattern, name in ado_batch.batch_route_patterns(_ORG):
+            self.add_route(method, f"(?i:{pattern})", batch_update, f"{method} {name}")
 
     def _scope(
         self, request: SandboxRequest, match: re.Match[str], *, versioned: bool = True
