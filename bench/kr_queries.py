@@ -71,7 +71,7 @@ SETUP_ROUTES = frozenset(
         "GET /rest/api/2/serverInfo",
         "GET /rest/api/2/field",
         "GET /rest/api/3/field",
-        "OPTIONS /sandbox/_apis",
+        "OPTIONS /_apis",
     }
 )
 JIRA_PROJECTS = ("PAY", "WEB", "MOB", "DATA")
@@ -95,7 +95,7 @@ def _mix(
     field: str,
 ) -> list[Query]:
     queries: list[Query] = []
-    pairs = itertools.product(range(1, kr_count + 1), projects)
+    pairs = itertools.cycle(itertools.product(range(1, kr_count + 1), projects))
     for n, project in itertools.islice(pairs, 100):
         queries.append({"ident": f"count {project} kr-{n}", "text": label_count(project, n)})
     for project, kind, done in itertools.product(projects, types, (True, False)):
@@ -118,15 +118,17 @@ def _mix(
 
 
 def _distinct_texts(queries: list[Query]) -> list[Query]:
-    """Every text differs (a trailing blank is stripped by the runner: made distinct here by a
-    redundant bracket instead), so no query rides on another's answer in the benchmark."""
+    """Every text differs (a repeat, in quick mode's few Key Results or a sum's label count,
+    gets a redundant bracket), so no query rides on another's answer in the benchmark; every
+    ident is numbered."""
     seen: set[str] = set()
-    for query in queries:
+    for number, query in enumerate(queries, 1):
         text = query["text"].strip()
         while text in seen:
             text = f"({text})"
         seen.add(text)
         query["text"] = text
+        query["ident"] = f"KR {number}: {query['ident']}"
     return queries
 
 
@@ -204,8 +206,15 @@ def spm_ado(target: Mapping[str, Any], queries: Sequence[Query]) -> dict[str, An
 
 
 def _spm_result(answers: Mapping[str, Any], requests: int, approximate: int) -> dict[str, Any]:
+    listed = {
+        match.key
+        for answer in answers.values()
+        if isinstance(answer, QueryAnswer)
+        for match in answer.matches or ()
+    }
     return {
         "items": len(answers),
+        "distinct_matches": len(listed),
         "outcome": _outcome(answers),
         "client_requests": requests,
         "approximate_counts": approximate,
@@ -293,6 +302,24 @@ def _checked(name: str, runs: Mapping[str, list[Run]]) -> Outcome:
     return reference
 
 
+def floor(name: str, queries: Sequence[Query], outcome: Outcome, distinct_matches: int) -> int:
+    """The fewest requests the API allows for the queries (setup aside): one per count; per
+    items query one per page of its matches (Jira Cloud 100 with fields, Data Center 1,000);
+    on Azure DevOps one WIQL per query, the matches of all items queries read 200 a request,
+    and the field list when a query names a field."""
+    if name.endswith("azure_devops"):
+        fields = any(query.get("field") for query in queries)
+        return len(queries) + math.ceil(distinct_matches / 200) + int(fields)
+    page = 100 if name.endswith("cloud") else 1000
+    total = 0
+    for query in queries:
+        found = outcome[query["ident"]]
+        assert isinstance(found, list)
+        items = query.get("want") == "items"
+        total += max(1, math.ceil(found[0] / page)) if items else 1
+    return total
+
+
 def _result(name: str, runs: Mapping[str, list[Run]], queries: Sequence[Query]) -> dict[str, Any]:
     outcome = _checked(name, runs)
     result = Comparison(name, runs[SPM], runs[BASELINE]).as_dict()
@@ -306,13 +333,16 @@ def _result(name: str, runs: Mapping[str, list[Run]], queries: Sequence[Query]) 
     result["query_requests"] = asked
     result["requests_per_key_result"] = round(asked / len(queries), 3)
     result["approximate_counts"] = runs[SPM][0].detail.get("approximate_counts", 0)
+    minimum = floor(name, queries, outcome, runs[SPM][0].detail["distinct_matches"])
+    result["min_requests"] = minimum
     why = ", ".join(f"{n} {route}" for route, n in result["spm_by_route"].items())
     result["targets"] = [
         target(
             f"<= 1 request per Key Result ({len(queries)}), the pull's setup aside",
             asked <= len(queries),
-            f"{asked} requests besides {setup} of setup: {why}",
-        )
+            f"{asked} requests besides {setup} of setup ({why}); the API's floor is {minimum}",
+        ),
+        target(f"at the API's floor ({minimum})", asked <= minimum, f"{asked} requests"),
     ]
     return result
 
