@@ -49,7 +49,7 @@ from spm_sync.results import (
     aligned_item_order,
     write_row_order,
 )
-from spm_sync.results_connections import connection_alignment
+from spm_sync.results_connections import connection_figures
 from spm_sync.results_flow import FlowSection, HistorySync
 from spm_sync.results_portfolio import PortfolioSection
 from spm_sync.store import AuditRow, AuditStatus, HeadlineRecord, RunStatus, Store
@@ -148,7 +148,7 @@ def alignment_summary(
         objectives=objectives,
         orphans=orphans,
         warnings=list(alignment.warnings),
-        by_connection=connection_alignment(alignment, connections),
+        by_connection=connection_figures(alignment, connections),
     )
 
 

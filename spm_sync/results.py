@@ -35,7 +35,7 @@ from pydantic import BeforeValidator, Field, computed_field, model_validator
 from connectors.base import RequestStats
 from spm_sync.domain import Level, PlannedWrite, StatusCategory, WorkItem, WriteField, WriteResult
 from spm_sync.result_types import Count, Percent, ResultModel, UtcDatetime
-from spm_sync.results_connections import ConnectionAlignment
+from spm_sync.results_connections import ConnectionFigures
 from spm_sync.results_flow import CoverageBar, FlowSection
 from spm_sync.results_portfolio import PortfolioSection
 
@@ -360,7 +360,7 @@ class AlignmentSummary(ResultModel):
     orphans: list[Orphan] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list)
     """E.g. a label that names no known Key Result, a rule that matched nothing."""
-    by_connection: list[ConnectionAlignment] = Field(default_factory=list)
+    by_connection: list[ConnectionFigures] = Field(default_factory=list)
     """The same figures per connection, which add up to the totals above
     (`spm_sync.results_connections`); empty in older documents."""
 

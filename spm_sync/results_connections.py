@@ -22,7 +22,7 @@ UNLISTED_PREFIX = "unlisted:"
 """The objective id prefix of Key Results registered from tracker items (`alignment_evidence`)."""
 
 
-class ConnectionAlignment(ResultModel):
+class ConnectionFigures(ResultModel):
     """One connection's alignment: its in-scope work, how much of it moves a Key Result (by
     items and by job size), its orphans, and the Key Results none of its active work moves."""
 
@@ -42,7 +42,7 @@ class ConnectionAlignment(ResultModel):
     """Ids of the Key Results that no active in-scope item of this connection moves."""
 
     @model_validator(mode="after")
-    def _aligned_within_scope(self) -> ConnectionAlignment:
+    def _aligned_within_scope(self) -> ConnectionFigures:
         if self.aligned_count > self.in_scope_count:
             raise ValueError(
                 f"{self.name}: aligned_count {self.aligned_count} exceeds in_scope_count "
@@ -51,9 +51,9 @@ class ConnectionAlignment(ResultModel):
         return self
 
 
-def connection_alignment(
+def connection_figures(
     alignment: AlignmentResult, connections: Sequence[str]
-) -> list[ConnectionAlignment]:
+) -> list[ConnectionFigures]:
     """A block per connection, configured ones first in config order (a connection with
     nothing in scope still gets its block: that is the news), then any other the items name."""
     names = list(dict.fromkeys([*connections, *sorted(alignment.by_connection)]))
@@ -68,10 +68,10 @@ def connection_alignment(
 
 def _block(
     name: str, alignment: AlignmentResult, tally: ConnectionTally | None, orphans: int
-) -> ConnectionAlignment:
+) -> ConnectionFigures:
     tally = tally or ConnectionTally()
     sized = tally.in_scope_job_size
-    return ConnectionAlignment(
+    return ConnectionFigures(
         name=name,
         in_scope_count=tally.in_scope_count,
         aligned_count=tally.aligned_count,

@@ -206,6 +206,14 @@ def test_open_only_scope_finds_the_orphans_a_whole_scope_finds(tmp_path: Path) -
         for name in (JIRA, ADO):
             assert detail[name]["unreadable"] == 0
             assert 0 < detail[name]["requests"] <= detail[name]["rounds"] + 1
+        # Each tracker's own figures, beside the totals, add up to them.
+        for result in (whole, narrow):
+            blocks = result.alignment.by_connection
+            assert [b.name for b in blocks] == [JIRA, ADO]
+            assert sum(b.in_scope_count for b in blocks) == result.alignment.in_scope_count
+            assert sum(b.aligned_count for b in blocks) == result.alignment.aligned_count
+            assert sum(b.orphans for b in blocks) == len(result.alignment.orphans)
+        assert narrow.alignment.by_connection == whole.alignment.by_connection
         # Context items are never scored, ranked or counted.
         scored = {(row.connection, row.key) for row in narrow.wsjf}
         assert not scored & context
