@@ -70,6 +70,11 @@ def test_a_demo_cycle_measures_key_results_with_tracker_queries(tmp_path: Path) 
         assert runs == {"jira": (3, 1, None), "azure-devops": (2, 0, None)}
 
         krs = {kr.id: kr for o in portfolio.objectives for kr in o.key_results}
+        # The seeded Key Result items are aliases of the file's: one node, three sources, and
+        # a link to the tracker item; their titles agree, so nothing conflicts.
+        assert krs["1"].sources == ["file", "tracker:azure-devops/1001", "tracker:jira/OKR-1"]
+        assert krs["1"].url is not None and krs["1"].url.startswith("http")
+        assert portfolio.conflicts == [] and portfolio.orphan_key_results == []
         kr1 = labelled(seeds.jira, "kr-1") + labelled(seeds.azure_devops, "kr-1")
         assert krs["1"].current == len(kr1) > 0
         kr2 = labelled(seeds.jira, "kr-2")
