@@ -8,7 +8,8 @@ Semantics follow Jira where connectors depend on them:
 - `!=` and `NOT IN` never match an empty field (`labels != x` skips unlabelled issues);
   `NOT labels = x` does.
 - Dates are minute-precision strings ("yyyy/MM/dd HH:mm", "yyyy-MM-dd HH:mm", date only) or
-  periods ("-15m", "-2d", "4w 2d"), read in the user's time zone against the server clock.
+  periods ("-15m", "-2d", "4w 2d"), read in the user's time zone against the server clock;
+  `now()` and the calendar functions (`startOfMonth(-1)`, `endOfWeek()`: `jql_dates`).
 - Without ORDER BY the order is ascending id; every order ends with id as a tie-breaker so pages
   never shuffle. Text search (`~`) matches every term as a case-insensitive substring, a
   simplification of Jira's word index.
@@ -19,7 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
@@ -27,6 +28,7 @@ from connectors.sandbox.jira_fields import PRIORITIES, FieldDef, Flavour
 from connectors.sandbox.jira_store import IssueStore, StoredIssue, to_millis
 from connectors.sandbox.jql import And, Clause, Function, JqlError, Node, Not, Or, Query, SortField
 from connectors.sandbox.jql import Value as JqlValue
+from connectors.sandbox.jql_dates import calendar_moment
 from connectors.sandbox.jql_fields import compile_clause, never, priority_index
 
 if TYPE_CHECKING:
@@ -158,14 +160,11 @@ class QueryCompiler:
         now = context.now.astimezone(context.zone)
         if isinstance(operand, Function):
             name = operand.name.lower()
-            offset = _period_seconds(operand.arguments[0].text) if operand.arguments else 0
             if name == "now" and not operand.arguments:
                 return to_millis(now)
-            if name in ("startofday", "endofday") and offset is not None:
-                midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
-                moment = midnight + timedelta(seconds=offset)
-                if name == "endofday":
-                    moment += timedelta(days=1, milliseconds=-1)
+            argument = operand.arguments[0].text if len(operand.arguments) == 1 else None
+            moment = calendar_moment(name, argument, now)
+            if moment is not None and len(operand.arguments) <= 1:
                 return to_millis(moment)
             self.errors.append(f"Unable to find JQL function '{operand.name}()'.")
             return None

@@ -9,7 +9,8 @@ Semantics follow the service where it matters to a sync:
 - Dates: without `timePrecision=true` the service compares calendar days and refuses a literal
   that carries a time ("You cannot supply a time with the date when running a query using date
   precision."); with it, times count and a date-only literal means midnight. The service reads
-  days in the organization's time zone; the sandbox uses UTC. `@Today - 7` is seven days back.
+  days in the organization's time zone; the sandbox uses UTC. `@Today - 7` is seven days back;
+  `@StartOfWeek`, `@StartOfMonth`, ... are in `wiql_dates`.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time
 from operator import eq, ge, gt, le, lt, ne
 from typing import Any
 
@@ -34,6 +35,7 @@ from connectors.sandbox.wiql import (
     WiqlError,
     caused_by,
 )
+from connectors.sandbox.wiql_dates import MACROS, macro_day
 
 Fields = Mapping[str, Any]
 Predicate = Callable[[Fields], bool]
@@ -223,8 +225,8 @@ def _typed_value(
                     f"The @project macro needs a project in the URL. {caused_by(value.text)}"
                 )
             return context.project.lower()
-        if value.name == "@today" and field.type == "dateTime":
-            return _today(context, value.offset)
+        if value.name in MACROS and field.type == "dateTime":
+            return _macro_date(context, value)
         raise WiqlError(f"The macro is not supported for this field. {caused_by(value.text)}")
     if field.type in NUMERIC_TYPES:
         number = _number(value.value)
@@ -238,8 +240,9 @@ def _typed_value(
     return _text(value.value)
 
 
-def _today(context: QueryContext, offset: float) -> date | datetime:
-    day = context.today + timedelta(days=offset)
+def _macro_date(context: QueryContext, value: Macro) -> date | datetime:
+    """`@Today - 7`, `@StartOfMonth`, ... (`wiql_dates`); midnight with time precision."""
+    day = macro_day(value.name, value.offset, context.today) or context.today
     return datetime.combine(day, time(), UTC) if context.time_precision else day
 
 
@@ -367,7 +370,7 @@ def _changed_since(where: Expr | None, context: QueryContext) -> datetime | None
             continue
         value = condition.values[0]
         bound = (
-            _today(context, value.offset)
+            _macro_date(context, value)
             if isinstance(value, Macro)
             else parse_date(str(value.value))[0]
         )
