@@ -164,7 +164,9 @@ class TrackerQuery:
     the condition). `want="count"` needs only how many items match, so the connector may use
     the tracker's cheapest (possibly approximate) count; `want="items"` needs each match with
     whether it is done and, when `field` is set, that field's number (`field` is a configured
-    field name, resolved like the WSJF input fields).
+    field name, resolved like the WSJF input fields; a count ignores it). Queries are asked once
+    per distinct text, want and field, and a count whose text an items query also asks is read
+    off that answer (`connectors.tracker_queries`).
     """
 
     ident: str
@@ -185,7 +187,9 @@ class QueryMatch(NamedTuple):
 @dataclass(frozen=True, slots=True)
 class QueryAnswer:
     """A query's answer: how many items matched (`approximate` when the tracker said its count
-    is an estimate) and, for `want="items"`, the matches themselves."""
+    is an estimate: Jira Cloud's `search/approximate-count`, which may miss the last minutes'
+    edits; Data Center and Azure DevOps counts are exact) and, for `want="items"`, the matches
+    themselves."""
 
     count: int
     approximate: bool = False
@@ -195,7 +199,9 @@ class QueryAnswer:
 @dataclass(frozen=True, slots=True)
 class QueryRefused:
     """The tracker rejected or could not answer the query; `reason` is one sentence for the
-    report (the tracker's own message where it gave one, never a secret)."""
+    report (the tracker's own message where it gave one, never a secret). Also what a query
+    gets that Azure DevOps cannot answer whole: one matching more than 20,000 work items (the
+    WIQL cap; a count stopped at the cap would be a wrong measure, not an estimate)."""
 
     reason: str
 
