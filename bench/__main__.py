@@ -22,6 +22,7 @@ from bench import (
     history,
     incremental,
     kr_queries,
+    open_scope,
     rerank,
     sandbox_start,
 )
@@ -35,6 +36,7 @@ BENCHMARKS: dict[str, Callable[..., dict[str, Any]]] = {
     "incremental": incremental.run,
     "rerank": rerank.run,
     "full_sync": full_sync.run,
+    "open_scope": open_scope.run,
     "history": history.run,
     "kr_queries": kr_queries.run,
     "cycle": cycle.run,
