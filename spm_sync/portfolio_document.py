@@ -7,7 +7,7 @@ link, WSJF, job size and rank a reader needs, and caps the lists that grow with 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 from spm_sync.alignment_evidence import ItemRef
@@ -47,8 +47,16 @@ class Namer:
 
     items: Mapping[ItemRef, WorkItem]
     scores: Mapping[ItemRef, Score]
+    named: dict[ItemRef, PortfolioItem] = field(default_factory=dict)
+    """Rows already made: an item below four cut lines is one row, not four."""
 
     def __call__(self, ref: ItemRef) -> PortfolioItem:
+        row = self.named.get(ref)
+        if row is None:
+            row = self.named[ref] = self._row(ref)
+        return row
+
+    def _row(self, ref: ItemRef) -> PortfolioItem:
         item = self.items.get(ref)
         score = self.scores.get(ref)
         if item is None:
@@ -257,8 +265,8 @@ def _team_row(team: TeamCapacity, name: Namer) -> TeamCapacityRow:
 
 
 def _demand(item: DemandItem, name: Namer) -> PortfolioItem:
-    row = name(item.ref)
-    return row.model_copy(update={"wsjf": item.wsjf, "in_progress": item.in_progress})
+    """The row of a demand item (its WSJF and status are the item's, as `Namer` shows them)."""
+    return name(item.ref)
 
 
 def dependency_section(risk: DependencyRisk, links: int, name: Namer) -> DependencySection:

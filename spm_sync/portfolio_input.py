@@ -138,11 +138,18 @@ def team_demand(
 
 
 def ranked_items(
-    items: Mapping[ItemRef, WorkItem], ranks: Mapping[ItemRef, int], orphans: frozenset[ItemRef]
+    items: Mapping[ItemRef, WorkItem],
+    ranks: Mapping[ItemRef, int],
+    orphans: frozenset[ItemRef],
+    edges: Sequence[Dependency],
 ) -> list[RankedItem]:
+    """The dependency graph's nodes: the items an edge names (an item no link touches can
+    neither wait nor be waited for), in the items' order."""
+    named = {ref for edge in edges for ref in (edge.dependent, edge.prerequisite)}
     return [
         RankedItem(ref, ranks.get(ref), item.status_category is StatusCategory.DONE, ref in orphans)
         for ref, item in items.items()
+        if ref in named
     ]
 
 

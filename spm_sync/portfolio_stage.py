@@ -24,6 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from spm_sync.alignment import AlignmentResult, ItemRef, usable_job_size
+from spm_sync.bulk import paused_gc
 from spm_sync.config import Config
 from spm_sync.domain import WorkItem
 from spm_sync.okr_measures import KeyResultExtras
@@ -122,6 +123,7 @@ def aligned_work(
     return work
 
 
+@paused_gc()
 def build_portfolio(
     config: Config, data: PortfolioInput, sources: Mapping[str, QuerySource]
 ) -> PortfolioSection:
@@ -144,7 +146,8 @@ def build_portfolio(
         (s.connection, s.item_key): s.portfolio_rank for s in ranked if s.portfolio_rank is not None
     }
     edges = dependencies(items.values())
-    risk = dependency_risk(ranked_items(items, ranks, data.alignment.orphan_refs), edges)
+    nodes = ranked_items(items, ranks, data.alignment.orphan_refs, edges)
+    risk = dependency_risk(nodes, edges)
     return PortfolioSection(
         objectives=objective_rows(tree, rollup, measurements, measured, name),
         orphan_key_results=[
