@@ -72,12 +72,26 @@ def test_trials_beyond_the_horizon_leave_the_dates_open() -> None:
     assert slow.beyond_horizon == 10_000
 
 
-def test_many_buckets_or_big_counts_give_the_same_answer_on_the_slow_path() -> None:
+def test_many_buckets_give_the_same_answer_on_the_slow_path() -> None:
     # More than 256 buckets cannot be drawn from single random bytes.
     assert forecast(12, (3,) * 300) == CompletionForecast(12, 10_000, weeks(4), weeks(4), weeks(4))
     assert forecast(600, (300, 300)) == CompletionForecast(
         600, 10_000, weeks(2), weeks(2), weeks(2)
     )
+
+
+def test_big_counts_draw_like_small_ones() -> None:
+    """A count over 255 a week is drawn from random bytes as its class among the distinct
+    counts: scaling every count (and what remains) by 100 replays the same trials."""
+    small = forecast(25, seed=9)
+    big = forecast(2_500, tuple(count * 100 for count in HISTORY), seed=9)
+    assert (big.p50, big.p85, big.p95, big.beyond_horizon) == (
+        small.p50,
+        small.p85,
+        small.p95,
+        small.beyond_horizon,
+    )
+    assert small.p50 != small.p95  # the trials differ: equality above is not a steady history
 
 
 def test_the_population_simulation_matches_trials_run_one_by_one() -> None:
@@ -176,3 +190,25 @@ def test_outlooks_count_open_epics_and_weekly_throughput_from_flow_facts() -> No
     assert judged.status in (ForecastStatus.ON_TRACK, ForecastStatus.AT_RISK)
     assert judged.forecast is not None and judged.forecast.p50 is not None
     assert nothing.status is ForecastStatus.NOTHING_REMAINING
+
+
+def test_many_distinct_big_counts_match_trials_run_one_by_one() -> None:
+    """A busy portfolio's weeks (hundreds done, no two weeks alike) spread the trials over
+    thousands of running totals, where the simulation goes on a trial at a time: it must
+    still agree with the obvious loop."""
+    history = (281, 0, 297, 312, 268, 330, 0, 305, 276, 319, 290, 0, 301)
+    rng = random.Random(11)
+    naive = []
+    for _ in range(20_000):
+        done = buckets = 0
+        while done < 3_000:
+            done += rng.choice(history)
+            buckets += 1
+        naive.append(buckets)
+    naive.sort()
+    result = forecast(3_000, history, trials=20_000, seed=3)
+    for percent, got in ((50, result.p50), (85, result.p85), (95, result.p95)):
+        expected = weeks(naive[math.ceil(percent / 100 * len(naive)) - 1])
+        assert got is not None
+        assert abs((got - expected).days) <= 7, percent
+    assert result.beyond_horizon == 0

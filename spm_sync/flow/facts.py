@@ -226,17 +226,26 @@ def _walk(
     active = wait = _NO_TIME
     segment_start = created
     memo = book.memo
+    # The previous status's active and waiting flags, as plain locals (the meaning is a tuple:
+    # unpacking it once beats reading its fields by name on every change).
+    was_active = was_waiting = False
+    if previous is not None:
+        was_active, was_waiting = previous.active, previous.wait
     for _, at, _, to_status, to_category in changes:
         if at < segment_start:
             return None
         info = memo.get(to_status) or book(to_status)
-        category = info.stage_category or to_category or info.category
-        if category is None or info.unmapped:
-            _note_status(to_status, category is None, info.unmapped, unknown, unmapped)
-        if measure and counting and previous is not None:
-            if previous.active:
+        stage_category, category, to_stage, no_stage, is_active, is_waiting = info
+        if stage_category is not None:
+            category = stage_category
+        elif to_category is not None:
+            category = to_category
+        if category is None or no_stage:
+            _note_status(to_status, category is None, no_stage, unknown, unmapped)
+        if measure and counting:
+            if was_active:
                 active += at - segment_start
-            elif previous.wait:
+            elif was_waiting:
                 wait += at - segment_start
         if category is _DONE:
             if done_at is None:
@@ -246,9 +255,10 @@ def _walk(
             done_at = None
             if category is _IN_PROGRESS and started is None:
                 started, counting = at, True
-        if info.stage != stage:
-            stage, stage_since = info.stage, at
+        if to_stage != stage:
+            stage, stage_since = to_stage, at
         previous, segment_start = info, at
+        was_active, was_waiting = is_active, is_waiting
     return _Walk(
         started,
         done_at,

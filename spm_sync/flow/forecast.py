@@ -9,14 +9,19 @@ outcomes, counted from `today`; a trial ending in bucket b ends on `today + b ·
 Speed without numpy: 200 objectives × 10,000 trials is tens of millions of draws, far too many
 for a Python loop per draw or per trial. Two things make it cheap:
 - Draws come in bulk: `randbytes` gives random bytes at C speed and `bytes.translate` turns each
-  byte into a past bucket's count (each of the m buckets owns ⌊256/m⌋ byte values; the few left
-  over are deleted, which keeps every bucket equally likely). More than 256 buckets, or a
-  bucket over 255 items, fall back to `random.choices` (same distribution, slower).
+  byte into the class of a past bucket's count (each of the m buckets owns ⌊256/m⌋ byte values;
+  the few left over are deleted, which keeps every bucket equally likely). A class is the
+  count's place among the distinct counts, so a busy portfolio's 300 items in a week draws as
+  fast as a team's 3. Only more than 256 buckets (daily buckets over most of a year) fall back
+  to `random.choices` (same distribution, slower).
 - Trials are simulated as a population, by counts: all trials with the same number of items
   done are interchangeable, so each bucket the simulation only counts how many of their fresh
   draws took each value (`bytes.count`). The work per bucket grows with the number of distinct
   running totals, not with the number of trials, and the result is distributed exactly as if
   each trial had been run on its own.
+  Many distinct large counts (a portfolio finishing 280, 295, 310 … epics a week) spread the
+  trials over nearly as many running totals; the simulation then goes on a trial at a time,
+  which is cheaper past that point (see `_COUNTS_PER_TRIAL`).
 
 The generator is passed in, so a seeded `random.Random` makes every forecast repeatable; it is
 used in the order of the inputs.
@@ -106,12 +111,20 @@ def _simulate(
     interchangeable, so the first `running[s0]` draws go to those at s0, the next ones to s1,
     and only how many of each value landed there matters (`bytes.count` over that range).
     """
-    draw = _drawer(throughput, rng)
     values = sorted(set(throughput) - {0})  # a zero moves nothing: whoever drew it stays
+    draw = _drawer(throughput, values, rng)
+    classes = tuple(enumerate(values, start=1))
     outcomes = [0] * (max_buckets + 1)
     running: dict[int, int] = {0: trials}
     for bucket in range(1, max_buckets + 1):
-        draws = draw(sum(running.values()))
+        in_play = sum(running.values())
+        if len(running) * len(classes) > in_play // _COUNTS_PER_TRIAL:
+            # Many distinct large counts spread the trials over as many running totals:
+            # counting per total would now cost more than moving each trial.
+            totals = [done for done, count in running.items() for _ in range(count)]
+            _simulate_trials(outcomes, bucket, totals, remaining, (0, *values), draw)
+            return outcomes
+        draws = draw(in_play)
         count_in = draws.count if isinstance(draws, bytes) else _list_count(draws)
         after: dict[int, int] = {}
         finished = 0
@@ -119,8 +132,8 @@ def _simulate(
         for done, count in running.items():
             end = pos + count
             stay = count
-            for value in values:
-                landed = count_in(value, pos, end)
+            for drawn, value in classes:
+                landed = count_in(drawn, pos, end)
                 if landed:
                     stay -= landed
                     total = done + value
@@ -138,20 +151,48 @@ def _simulate(
     return outcomes
 
 
+_COUNTS_PER_TRIAL = 4
+"""A `bytes.count` over a range costs about what moving four trials one by one does."""
+
+
+def _simulate_trials(
+    outcomes: list[int],
+    first_bucket: int,
+    totals: list[int],
+    remaining: int,
+    value_of: Sequence[int],
+    draw: Callable[[int], Sequence[int]],
+) -> None:
+    """The rest of the simulation a trial at a time (`totals`: each running trial's items
+    done), filling `outcomes` from `first_bucket` on. Each bucket is one pass at C speed over
+    the running trials; the draws are the same classes the population would have counted."""
+    for bucket in range(first_bucket, len(outcomes)):
+        draws = draw(len(totals))
+        moved = [done + value_of[drawn] for done, drawn in zip(totals, draws, strict=True)]
+        totals = [done for done in moved if done < remaining]
+        outcomes[bucket] = len(moved) - len(totals)
+        if not totals:
+            return
+
+
 def _list_count(draws: Sequence[int]) -> Callable[[int, int, int], int]:
     """`bytes.count(value, start, end)` for draws held in a list (the slow path)."""
     return lambda value, start, end: draws[start:end].count(value)
 
 
-def _drawer(throughput: Sequence[int], rng: random.Random) -> Callable[[int], Sequence[int]]:
-    """A function giving n random draws from `throughput` (uniform over its buckets)."""
+def _drawer(
+    throughput: Sequence[int], values: Sequence[int], rng: random.Random
+) -> Callable[[int], Sequence[int]]:
+    """A function giving n random draws from `throughput` (uniform over its buckets), each as
+    its class: 1 + the count's index in `values` (the distinct non-zero counts), 0 for zero."""
+    class_of = {value: drawn for drawn, value in enumerate(values, start=1)}
+    classes = [class_of.get(count, 0) for count in throughput]
     buckets = len(throughput)
-    if buckets > 256 or max(throughput) > 255:
-        samples = list(throughput)
-        return lambda n: rng.choices(samples, k=n)
+    if buckets > 256:
+        return lambda n: rng.choices(classes, k=n)
     share = 256 // buckets
     usable = buckets * share
-    table = bytes(throughput[b % buckets] if b < usable else 0 for b in range(256))
+    table = bytes(classes[b % buckets] if b < usable else 0 for b in range(256))
     leftover = bytes(range(usable, 256))
 
     def draw(n: int) -> bytes:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
 
@@ -43,9 +43,10 @@ class StatusChange(NamedTuple):
     to_category: StatusCategory | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class FlowItem:
-    """One item as the flow engine sees it: what it is now, and how it got there.
+class FlowItem(NamedTuple):
+    """One item as the flow engine sees it: what it is now, and how it got there (a named
+    tuple: one is built per measured item each run, and a frozen dataclass costs several times
+    as much to build).
 
     `changes` are in the order the tracker recorded them (changelog order); `derive_flows`
     copes with timestamps that disagree with that order. `resolved` is the tracker's own
@@ -142,8 +143,7 @@ def _merge(current: FlowItem, olds: list[FlowItem]) -> FlowItem:
     changes.sort(key=lambda change: change.at)
     created = [c for c in (current.created, *(old.created for old in olds)) if c is not None]
     formers = {*current.former_refs, *(ref for old in olds for ref in (old.ref, *old.former_refs))}
-    return replace(
-        current,
+    return current._replace(
         changes=tuple(changes),
         created=min(created) if created else None,
         former_refs=tuple(sorted(formers - {current.ref})),

@@ -122,7 +122,8 @@ def portfolio_kanban(
     by_stream: dict[str | None, dict[str, list[Card]]] = defaultdict(lambda: defaultdict(list))
     for _, card, stage_name, streams in placed:
         portfolio[stage_name].append(card)
-        for stream in dict.fromkeys(streams or (None,)):
+        # Most items are on one stream: only a longer tuple can name one twice.
+        for stream in (dict.fromkeys(streams) if len(streams) > 1 else streams) or (None,):
             by_stream[stream][stage_name].append(card)
     streams_in_order = sorted(by_stream, key=lambda s: (s is None, s or ""))
 
@@ -196,6 +197,7 @@ def _check_limits(stage_map: StageMap, limits: WipLimits) -> None:
 
 
 _EARLIEST = datetime.min.replace(tzinfo=UTC)
+_REF = itemgetter(0)
 
 
 def _over(stream: str | None, stage: str, limit: int, cards: list[Card]) -> OverLimit:
@@ -213,8 +215,8 @@ def _board(
     columns = []
     for stage in stage_map.stages:
         cards = tuple(stages.get(stage.name, []))
-        if beyond and not beyond.isdisjoint(card.ref for card in cards):
-            cards = tuple(card._replace(beyond_limit=card.ref in beyond) for card in cards)
+        if beyond and not beyond.isdisjoint(map(_REF, cards)):
+            cards = tuple(Card(ref, status, at, ref in beyond) for ref, status, at, _ in cards)
         limit = limits.per_stream.get((stream, stage.name)) if stream is not None else None
         columns.append(Column(stage.name, cards, limit))
     return Board(stream, tuple(columns))
