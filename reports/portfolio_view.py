@@ -240,8 +240,8 @@ def _cut(cut: CutLine, named: int) -> CutView:
     )
 
 
-def _chain(items: list[PortfolioItem]) -> str:
-    return " → ".join(item.key for item in items)
+def _chain(keys: list[str]) -> str:
+    return " → ".join(keys)
 
 
 def _flag(flag: DependencyFlag) -> FlagView:

@@ -20,6 +20,7 @@ from spm_sync.portfolio.okr_tree import OkrConflict, OkrNode, OkrTree, OkrValue
 from spm_sync.portfolio.rollup import PortfolioRollup, WorkTotals
 from spm_sync.results import AlignmentSummary
 from spm_sync.results_portfolio import (
+    IN_PROGRESS_BELOW_CAP,
     PORTFOLIO_LIST_CAP,
     CapacitySection,
     CutLine,
@@ -245,7 +246,7 @@ def _team_row(team: TeamCapacity, name: Namer) -> TeamCapacityRow:
                 first_below=name(below[0].ref) if below else None,
                 high_wsjf_below=[_demand(item, name) for item in cut.high_wsjf_below],
                 in_progress_below=[
-                    _demand(item, name) for item in cut.in_progress_below[:PORTFOLIO_LIST_CAP]
+                    _demand(item, name) for item in cut.in_progress_below[:IN_PROGRESS_BELOW_CAP]
                 ],
                 in_progress_below_count=len(cut.in_progress_below),
                 problems=list(cut.problems),
@@ -278,7 +279,9 @@ def dependency_section(risk: DependencyRisk, links: int, name: Namer) -> Depende
         orphan_blocks=[_flag(b, name) for b in risk.orphan_blocks[:cap]],
         orphan_block_count=len(risk.orphan_blocks),
         cycles=[
-            DependencyCycleRow(chain=[name(ref) for ref in c.chain], members=c.members)
+            DependencyCycleRow(
+                connection=c.chain[0][0], chain=[key for _, key in c.chain], members=c.members
+            )
             for c in risk.cycles[:cap]
         ],
         cycle_count=len(risk.cycles),
@@ -297,7 +300,7 @@ def _flag(found: RankConflict | OrphanBlock, name: Namer) -> DependencyFlag:
         kind="ranked_above" if isinstance(found, RankConflict) else "orphan",
         item=name(found.item),
         blocker=name(blocker),
-        chain=[name(ref) for ref in found.chain],
+        chain=[key for _, key in found.chain],
         truncated=found.truncated,
         through_cycle=found.through_cycle,
     )

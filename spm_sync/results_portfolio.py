@@ -30,7 +30,9 @@ from pydantic import Field
 from spm_sync.result_types import Count, Percent, ResultModel
 
 PORTFOLIO_LIST_CAP = 200
-"""Rows listed per long list (flags, unsized items, in-progress items below a cut line)."""
+"""Rows listed per long list (flags, unsized items)."""
+IN_PROGRESS_BELOW_CAP = 50
+"""In-progress items listed per cut line (a team has one per interval; they overlap)."""
 
 
 class PortfolioItem(ResultModel):
@@ -170,18 +172,21 @@ class CapacitySection(ResultModel):
 
 class DependencyFlag(ResultModel):
     """`item` waits, through `chain` (item first, blocker last), for `blocker`: ranked below it
-    (`ranked_above`) or unfinished work aligned to no Key Result (`orphan`)."""
+    (`ranked_above`) or unfinished work aligned to no Key Result (`orphan`). The chain names
+    keys of `item`'s connection: links join items of one tracker."""
 
     kind: Literal["ranked_above", "orphan"]
     item: PortfolioItem
     blocker: PortfolioItem
-    chain: list[PortfolioItem] = Field(default_factory=list)
+    chain: list[str] = Field(default_factory=list)
     truncated: bool = False
     through_cycle: bool = False
 
 
 class DependencyCycleRow(ResultModel):
-    chain: list[PortfolioItem] = Field(default_factory=list)
+    connection: str
+    chain: list[str] = Field(default_factory=list)
+    """Keys, the first repeated at the end."""
     members: Count = 0
 
 

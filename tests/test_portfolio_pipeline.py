@@ -296,7 +296,7 @@ def test_dependency_risk_names_the_chain(config: Config, store: Store, clock: Cl
     outcome, _ = run(config, store, FakeTracker("alpha", portfolio_items(), clock), clock)
     deps = section(outcome).dependencies
     assert deps.links == 2
-    chains = {f.item.key: [i.key for i in f.chain] for f in deps.rank_conflicts}
+    chains = {f.item.key: f.chain for f in deps.rank_conflicts}
     # E2 (rank 1) waits for E1 (rank 2), which waits for E3 (rank 3).
     assert chains == {"E2": ["E2", "E1", "E3"], "E1": ["E1", "E3"]}
     blocked = {f.item.key: f.blocker.key for f in deps.orphan_blocks}

@@ -163,7 +163,7 @@ def _large_portfolio() -> PortfolioSection:
             kind="ranked_above",
             item=_item(i),
             blocker=_item(i + 1),
-            chain=[_item(i + j) for j in range(12)],
+            chain=[_item(i + j).key for j in range(12)],
         )
         for i in range(200)
     ]
