@@ -91,9 +91,17 @@ class WorkItemWriter:
         """One PATCH with every changed value of item `key`; one result per planned write."""
         return self.write_items([(key, writes)])
 
-    def write_items(self, items: Sequence[tuple[str, Sequence[PlannedWrite]]]) -> list[WriteResult]:
+    @property
+    def uses_batches(self) -> bool:
+        """False once the server turned out to have no `$batch` route (for the rest of the run)."""
+        return self._batch_route
+
+    def write_items(
+        self, items: Sequence[tuple[str, Sequence[PlannedWrite]]], *, workers: int = 1
+    ) -> list[WriteResult]:
         """Every changed value of up to `batch_size` items: one `$batch` request (a lone item
-        gets its plain PATCH, the same one request); one result per planned write."""
+        gets its plain PATCH, the same one request); one result per planned write. Without
+        `$batch`, the items get one PATCH each, `workers` at a time."""
         if len(items) > self.batch_size:
             raise ValueError(f"{len(items)} items exceed the batch size {self.batch_size}")
         results: list[WriteResult] = []
@@ -101,10 +109,15 @@ class WorkItemWriter:
         for key, writes in items:
             results += self._prepare(key, writes, updates)
         if len(updates) > 1 and self._batch_route:
-            return results + self._send_batch(updates)
-        for update in updates:
-            results += self._send_one(update)
-        return results
+            return results + self._send_batch(updates, workers)
+        return results + self._send_each(updates, workers)
+
+    def _send_each(self, updates: Sequence[_Update], workers: int) -> list[WriteResult]:
+        if len(updates) < 2 or workers < 2:
+            return [result for update in updates for result in self._send_one(update)]
+        tasks = (partial(self._send_one, update) for update in updates)
+        sent = completed_in_parallel(tasks, workers=workers, name=f"ado-patch-{self._connection}")
+        return [result for results in sent for result in results]
 
     # -- preparing ---------------------------------------------------------------------------
     def _prepare(
@@ -158,7 +171,7 @@ class WorkItemWriter:
         )
 
     # -- several items -----------------------------------------------------------------------
-    def _send_batch(self, updates: list[_Update]) -> list[WriteResult]:
+    def _send_batch(self, updates: list[_Update], workers: int) -> list[WriteResult]:
         suppress = self._suppress_notifications
         sub_requests = [
             batch_request(u.item_id, u.document, suppress_notifications=suppress) for u in updates
@@ -169,7 +182,7 @@ class WorkItemWriter:
             return [result for u in updates for result in _failed(u.writes, str(error))]
         if outer.status in _NO_BATCH_ROUTE:
             self._no_batch_route(outer)
-            return [result for u in updates for result in self._send_one(u)]
+            return self._send_each(updates, workers)
         try:
             if not outer.ok:
                 raise BatchAnswerError(outer.message or f"HTTP {outer.status}")
@@ -192,7 +205,8 @@ class WorkItemWriter:
         if conflicts:
             results += self._conflicts_or_own_writes(conflicts)
         if refused:  # again, without the flag: a batch of one is a plain PATCH
-            results += self._send_batch(refused) if len(refused) > 1 else self._send_one(refused[0])
+            again = self._send_batch(refused, workers) if len(refused) > 1 else []
+            results += again or self._send_one(refused[0])
         return results
 
     # -- answers that need a second request ---------------------------------------------------
@@ -260,15 +274,24 @@ def pushed_in_batches(
     writer: WorkItemWriter, writes: Sequence[PlannedWrite], *, workers: int, name: str
 ) -> Iterator[WriteResult]:
     """The writes grouped by item, `writer.batch_size` items a request, `workers` requests at
-    a time; results as each request is answered."""
+    a time; results as each request is answered.
+
+    The first batch goes alone: its answer says whether the server has `$batch` at all, and
+    without it the rest is sent one item a task, so per-item PATCHes still run in parallel.
+    """
     by_item: dict[str, list[PlannedWrite]] = {}
     for write in writes:
         by_item.setdefault(write.item_key, []).append(write)
     items = list(by_item.items())
-    size = writer.batch_size
+    if not items:
+        return
+    first = writer.batch_size if writer.uses_batches else 1
+    yield from writer.write_items(items[:first], workers=workers)
+    size = writer.batch_size if writer.uses_batches else 1
+    rest = items[first:]
     tasks = (
-        partial(writer.write_items, items[start : start + size])
-        for start in range(0, len(items), size)
+        partial(writer.write_items, rest[start : start + size])
+        for start in range(0, len(rest), size)
     )
     for results in completed_in_parallel(tasks, workers=workers, name=name):
         yield from results
