@@ -286,8 +286,9 @@ def current_positions(
     items: Iterable[WorkItem], scores: Iterable[Score], rank_kind: RankKind
 ) -> dict[str, int]:
     """1-based place of each scored item in its tracker's current order (the report's "old
-    rank"), within the rank scope: the items of `scores`, all of one connection."""
-    keys = {score.item_key for score in scores}
+    rank"), within the rank scope: the scored items of `scores`, all of one connection. An
+    unscored item is never moved, so it has no old rank to compare with."""
+    keys = {score.item_key for score in scores if score.scored}
     scope = [item for item in items if item.key in keys]
     order, _ = current_rank_order(scope, rank_kind)
     return {key: index for index, key in enumerate(order, start=1)}

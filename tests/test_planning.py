@@ -383,6 +383,7 @@ def test_current_positions_are_the_old_ranks_within_the_scope() -> None:
         item("PAY-2", rank="0|a"),
         item("PAY-3", rank=None),
         item("PAY-4", level=Level.STORY, rank="0|0"),  # outside the rank scope
+        item("PAY-5", job_size=None, rank="0|1"),  # unscored: not ranked, so not counted
     ]
     assert current_positions(items, score_items(items), "lexorank") == {
         "PAY-2": 1,
