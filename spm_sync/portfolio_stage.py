@@ -69,10 +69,13 @@ class PortfolioInput:
 
 
 def query_sources(runs: Sequence[ConnectionRun]) -> dict[str, QuerySource]:
-    """Each connection's connector for the queries, and why it cannot be asked this run."""
+    """Each connection's connector for the queries, and why it cannot be asked this run: left
+    alone (another worker syncs it) or failed (a tracker in trouble is not asked again). Held
+    back deletions do not stop the queries: they are about the store, not the tracker."""
     return {
         run.name: QuerySource(
-            run.connector, None if run.usable else (run.skipped or run.error or "not pulled")
+            run.connector,
+            run.skipped or run.error or (None if run.pulled_ok else "it was not pulled"),
         )
         for run in runs
     }

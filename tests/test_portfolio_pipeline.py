@@ -356,3 +356,22 @@ def test_without_capacity_there_are_no_cut_lines(tmp_path: Path, clock: Clock) -
     finally:
         opened.close()
     assert section(outcome).capacity is None
+
+
+def test_a_connection_whose_pull_failed_is_not_asked(
+    config: Config, store: Store, clock: Clock
+) -> None:
+    def failing(tracker: FakeTracker) -> QueryingFake:
+        connector = QueryingFake(tracker)
+        connector.fail_pull_after = 0
+        return connector
+
+    tracker = FakeTracker("alpha", portfolio_items(), clock)
+    outcome, made = run(config, store, tracker, clock, make=failing)
+    assert made[0].batches == []
+    portfolio = section(outcome)
+    (query_run,) = portfolio.queries
+    assert query_run.failed == 4 and query_run.error is not None
+    assert query_run.error.startswith("alpha is not usable this run (")
+    assert "the tracker went away mid-pull" in query_run.error
+    assert key_results(portfolio)["KR-1"].current is None
