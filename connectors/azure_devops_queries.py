@@ -12,10 +12,12 @@ Requests per distinct query (see `connectors.tracker_queries` for what counts as
 - the field list (`GET _apis/wit/fields`) once per call when some query names a field, to
   resolve names like the WSJF inputs and to suggest close ones for an unknown name.
 
-The text is either a whole flat query (`SELECT ... FROM WorkItems WHERE ...`) or a condition,
-which is asked as `[System.TeamProject] = @project AND (<condition>)`: a condition counts what
-it says in the connection's project, not only the work item types and areas the connection
-syncs (a measure may count bugs where the sync reads epics and features). Link queries
+The text is either a whole flat query (`SELECT ... FROM WorkItems WHERE ...`), sent as written
+(without a `[System.TeamProject] = @project` condition it counts every project of the
+organization, as it would in the web portal), or a condition, asked as
+`[System.TeamProject] = @project AND (<condition>)`: it counts what it says in the
+connection's project, not only the work item types and areas the connection syncs (a measure
+may count bugs where the sync reads epics and features). Link queries
 (`FROM WorkItemLinks`) answer pairs, not work items, and are refused.
 
 The result cap: a flat query may return at most 20,000 work items; past that the service
@@ -44,7 +46,13 @@ from connectors.base import (
     UnknownFieldError,
 )
 from connectors.batches import chunked, completed_in_parallel
-from connectors.tracker_queries import Answer, AskedQuery, each_in_parallel, run_all
+from connectors.tracker_queries import (
+    Answer,
+    AskedQuery,
+    each_in_parallel,
+    run_all,
+    without_order,
+)
 from connectors.values import number_or_problem
 from connectors.wiql_builder import WIQL_RESULT_CAP, ResultCapExceeded
 from spm_sync.domain import StatusCategory
@@ -62,12 +70,14 @@ LearnStates = Callable[[Iterable[Mapping[str, Any]]], None]
 
 
 def flat_query(text: str) -> str:
-    """The WIQL to send for a saved query's text (see the module docstring)."""
+    """The WIQL to send for a saved query's text (see the module docstring); a condition's own
+    ORDER BY is dropped, as it cannot stand inside the brackets."""
     if _WHOLE_QUERY.match(text):
         return text.strip()
+    condition = without_order(text)
     return (
         "SELECT [System.Id] FROM WorkItems WHERE [System.TeamProject] = @project "
-        f"AND ({text.strip()}) ORDER BY [System.Id]"
+        f"AND ({condition}) ORDER BY [System.Id]"
     )
 
 

@@ -19,7 +19,6 @@ becomes `QueryRefused` with Jira's words, for that query alone.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -33,7 +32,13 @@ from connectors.base import (
 from connectors.jira_client import Flavour, JiraClient
 from connectors.jira_fields import ResolvedField, resolve_number_field
 from connectors.jira_paging import KEY_ORDER
-from connectors.tracker_queries import Answer, AskedQuery, each_in_parallel, run_all
+from connectors.tracker_queries import (
+    Answer,
+    AskedQuery,
+    each_in_parallel,
+    run_all,
+    without_order,
+)
 from connectors.values import number_or_problem
 
 ITEMS_PAGE_CLOUD = 100
@@ -44,12 +49,6 @@ COUNT_PATHS: Mapping[Flavour, str] = {
     "cloud": "/rest/api/3/search/approximate-count",
     "datacenter": "/rest/api/2/search",
 }
-_ORDER_BY = re.compile(r"""\s*\border\s+by\s+(?:[^"']|"[^"]*"|'[^']*')*$""", re.IGNORECASE)
-
-
-def without_order(jql: str) -> str:
-    """The query without its trailing ORDER BY (a quoted "order by" inside a value stays)."""
-    return _ORDER_BY.sub("", jql).strip()
 
 
 class JiraQueries:

@@ -10,6 +10,7 @@ one round trip, and nothing orders them.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from functools import partial
 from typing import NamedTuple, TypeVar
@@ -18,6 +19,7 @@ from connectors.base import QueryAnswer, QueryRefused, QueryWant, TrackerQuery
 from connectors.batches import completed_in_parallel
 
 Answer = QueryAnswer | QueryRefused
+_ORDER_BY = re.compile(r"""\s*\border\s+by\s+(?:[^"']|"[^"]*"|'[^']*')*$""", re.IGNORECASE)
 K = TypeVar("K")
 T = TypeVar("T")
 
@@ -36,6 +38,13 @@ def asked(query: TrackerQuery) -> AskedQuery:
         return AskedQuery(query.text.strip(), "count", None)
     field = query.field.strip() if query.field and query.field.strip() else None
     return AskedQuery(query.text.strip(), "items", field)
+
+
+def without_order(text: str) -> str:
+    """A JQL query or WIQL condition without its trailing ORDER BY, which cannot stand where
+    the runners put the text (inside brackets, before their own order); an "order by" inside a
+    quoted value stays."""
+    return _ORDER_BY.sub("", text).strip()
 
 
 def plan(queries: Sequence[TrackerQuery]) -> tuple[list[AskedQuery], dict[str, AskedQuery]]:

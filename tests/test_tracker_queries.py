@@ -20,8 +20,7 @@ from connectors.base import (
     QueryRefused,
     TrackerQuery,
 )
-from connectors.jira_queries import without_order
-from connectors.tracker_queries import AskedQuery, plan
+from connectors.tracker_queries import AskedQuery, plan, without_order
 from tests.azure_devops_fixtures import (
     ORG_URL,
     WIT,
