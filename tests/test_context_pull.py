@@ -6,9 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
-from pathlib import Path
-
-import pytest
 
 from connectors.base import RequestStats
 from spm_sync.context_pull import MAX_ROUNDS, ContextOutcome, pull_context
@@ -46,12 +43,6 @@ class Tracker:
             self.asked.append(chunk)
             self.stats.count("POST /fetch")
             yield from (self.items[k] for k in chunk if k in self.items)
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    with Store(f"sqlite:///{tmp_path / 'store.db'}") as opened:
-        yield opened
 
 
 def follow(
