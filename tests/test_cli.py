@@ -129,6 +129,15 @@ BAD_CONFIGS = [
         "connections:\n  - kind: jira\n  name: broken\n",
         "line 3, column 3: invalid YAML: expected <block end>, but found '?'",
     ),
+    (
+        "connections:\n  - kind: jira\n    okr:\n      label_prefix: kr:\n",
+        "line 4, column 23: invalid YAML: mapping values are not allowed here (the value of "
+        "label_prefix has a ':' in it: quote it, label_prefix: 'kr:')",
+    ),
+    (
+        {**GOOD, "wsjf": {"tie_tolerance": -0.5}},
+        "wsjf.tie_tolerance: input should be greater than or equal to 0 (found -0.5)",
+    ),
 ]
 
 
