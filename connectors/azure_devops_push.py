@@ -87,10 +87,6 @@ class WorkItemWriter:
         self._lock = threading.Lock()
 
     # -- entry points ------------------------------------------------------------------------
-    def write_item(self, key: str, writes: Sequence[PlannedWrite]) -> list[WriteResult]:
-        """One PATCH with every changed value of item `key`; one result per planned write."""
-        return self.write_items([(key, writes)])
-
     @property
     def uses_batches(self) -> bool:
         """False once the server turned out to have no `$batch` route (for the rest of the run)."""
