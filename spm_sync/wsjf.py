@@ -173,6 +173,10 @@ def _finite_or_none(values: Inputs) -> Inputs:
     return a, b, c, d
 
 
+_Row = tuple[tuple[object, ...], WorkItem, Evaluation]
+"""(tie-break key, item, evaluation) of one item being ordered."""
+
+
 @paused_gc()
 def score_items(items: Iterable[WorkItem], settings: WsjfSettings | None = None) -> list[Score]:
     """Score every item of the configured levels and statuses, ranked per connection.
@@ -224,10 +228,6 @@ def score_items(items: Iterable[WorkItem], settings: WsjfSettings | None = None)
             )
         )
     return scores
-
-
-_Row = tuple[tuple[object, ...], WorkItem, Evaluation]
-"""(tie-break key, item, evaluation) of one item being ordered."""
 
 
 def wsjf_order(rows: list[_Row], tolerance: float) -> list[_Row]:
