@@ -394,6 +394,7 @@ class AzureDevOpsConnector:
                 self._types_with_unknown_states(raw_items)
             ),
             workers=self.settings.workers,
+            known_fields=self._columns or (),
         )
         return runner.run(queries)
 

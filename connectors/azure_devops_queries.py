@@ -9,8 +9,10 @@ Requests per distinct query (see `connectors.tracker_queries` for what counts as
   reads, not forty); done means the state's category is Completed (or
   Removed: the categories are the pull's, `connectors.azure_devops_mapping`, read per type only
   for a custom state);
-- the field list (`GET _apis/wit/fields`) once per call when some query names a field, to
-  resolve names like the WSJF inputs and to suggest close ones for an unknown name.
+- the field list (`GET _apis/wit/fields`) once per call when some query names a field the run
+  has not met yet (the pull's scope query resolves the standard and configured fields through
+  its columns), to resolve names like the WSJF inputs and to suggest close ones for an unknown
+  name.
 
 The text is either a whole flat query (`SELECT ... FROM WorkItems WHERE ...`), sent as written
 (without a `[System.TeamProject] = @project` condition it counts every project of the
@@ -36,7 +38,7 @@ from functools import partial
 from typing import Any
 
 from connectors.azure_devops_client import AzureDevOpsClient, ServiceRefused
-from connectors.azure_devops_fields import catalog_index, close_matches, find_field
+from connectors.azure_devops_fields import FieldRef, catalog_index, close_matches, find_field
 from connectors.base import (
     ConnectorError,
     QueryAnswer,
@@ -94,11 +96,15 @@ class WorkItemQueries:
         learn_states: LearnStates,
         *,
         workers: int = 4,
+        known_fields: Sequence[FieldRef] = (),
     ) -> None:
         self.client = client
         self.state_category = state_category
         self.learn_states = learn_states
         self.workers = workers
+        self.known_fields = known_fields
+        """Fields the run already resolved (the pull's scope query columns): a name among them
+        costs no field list."""
 
     def run(self, queries: Sequence[TrackerQuery]) -> dict[str, Answer]:
         return run_all(queries, self.answer_all)
@@ -136,14 +142,15 @@ class WorkItemQueries:
         return answers
 
     def _fields(self, names: set[str | None]) -> dict[str | None, str | QueryRefused]:
-        """Reference names of the asked fields, from one field list (none read when no query
-        names a field); an unknown name maps to its refusal, with close matches."""
-        if not names:
-            return {}
-        try:
-            known = catalog_index(self.client.fields())
-        except ConnectorError as failed:
-            return {name: QueryRefused(str(failed)) for name in names}
+        """Reference names of the asked fields: from the fields the run knows, else from one
+        field list (none read when every name is known); an unknown name maps to its refusal,
+        with close matches."""
+        known = catalog_index(self.known_fields)
+        if any(find_field(known, name) is None for name in names if name):
+            try:
+                known = catalog_index(self.client.fields())
+            except ConnectorError as failed:
+                return {name: QueryRefused(str(failed)) for name in names}
         resolved: dict[str | None, str | QueryRefused] = {}
         for name in sorted(n for n in names if n):
             found = find_field(known, name)

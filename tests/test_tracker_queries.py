@@ -397,7 +397,7 @@ def test_ado_items_are_read_200_a_batch_with_state_and_field(
     assert by_key["5"].value is None  # "lots" is not a number
     assert by_key["7"].done is False
     batches = [body for _, body in sent(ado_mock, "workitemsbatch")]
-    assert [len(b["ids"]) for b in batches] == [200, 200, 50]
+    assert sorted(len(b["ids"]) for b in batches) == [50, 200, 200]  # read in parallel
     assert batches[0]["fields"] == [
         "System.Id",
         "System.WorkItemType",

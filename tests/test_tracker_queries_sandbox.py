@@ -270,3 +270,42 @@ def test_ado_refuses_what_it_cannot_answer_and_retries_a_throttled_query(
     # 429 + retry, the refused WIQL, the field list; the unknown field asks no WIQL.
     assert connector.stats.requests - before == 4
     assert ado.request_count == connector.stats.requests - 1  # the 429 was not served
+
+
+def test_ado_after_a_pull_a_field_the_pull_resolved_costs_no_field_list(
+    ado: AzureDevOpsSandbox,
+) -> None:
+    items = portfolio().azure_devops
+    connector, _ = ado_connector(ado)
+    assert len(list(connector.pull(None))) == len(items)
+    before = connector.stats.by_endpoint[FIELDS]
+    assert before == 0  # the pull resolved its fields through the scope query's columns
+
+    answers = connector.run_queries(
+        [
+            TrackerQuery("effort", "[System.Tags] CONTAINS 'KR-1'", want="items", field="Effort"),
+            TrackerQuery(
+                "by reference",
+                "[System.Tags] CONTAINS 'KR-2'",
+                want="items",
+                field="Microsoft.VSTS.Scheduling.Effort",
+            ),
+        ]
+    )
+
+    effort = answered(answers["effort"])
+    assert set(effort.matches or ()) == matches_of(labelled(items, "KR-1"), lambda i: i.job_size)
+    assert answered(answers["by reference"]).count == len(labelled(items, "KR-2"))
+    assert connector.stats.by_endpoint[FIELDS] == before  # the scope query's columns served
+
+    other = connector.run_queries(
+        [
+            TrackerQuery(
+                "points", "[System.Tags] CONTAINS 'KR-1'", want="items", field="Story Points"
+            )
+        ]
+    )
+    points = answered(other["points"])  # the seeds set no story points: no value, no zero
+    assert points.count == len(effort.matches or ()) and points.matches is not None
+    assert {match.value for match in points.matches} == {None}
+    assert connector.stats.by_endpoint[FIELDS] == before + 1  # a name the pull never met
