@@ -7,9 +7,10 @@ Requests per distinct query (see `connectors.tracker_queries` for what counts as
 - Data Center, `want="count"`: one `POST /rest/api/2/search` with `maxResults: 0`, which
   returns no issue and the exact `total`.
 - `want="items"`: the search's pages with `status` (its `statusCategory.key` says done) and the
-  resolved field: Cloud `search/jql` token pages (100 issues a page when fields are asked),
-  Data Center keyset pages of up to 1,000 (`connectors.jira_paging`), with the paging guards of
-  the pull. The query's own ORDER BY is dropped for the key order the pagers need.
+  resolved field: Cloud `search/jql` token pages (as many issues a page as Jira gives for two
+  fields; 100 in the sandbox), Data Center keyset pages of up to 1,000
+  (`connectors.jira_paging`), with the paging guards of the pull. The query's own ORDER BY is
+  dropped for the key order the pagers need.
 
 A field is resolved against the run's `GET field` answer like the WSJF inputs
 (`resolve_number_field`); a value that is not a number reads as None, as a missing one does.
@@ -41,8 +42,10 @@ from connectors.tracker_queries import (
 )
 from connectors.values import number_or_problem
 
-ITEMS_PAGE_CLOUD = 100
-"""`search/jql` pages with fields beyond id/key: the sandbox's and Cloud's practical cap."""
+ITEMS_PAGE_CLOUD = 5000
+"""Asked of `search/jql`: its maximum. With fields beyond id/key Jira "may return fewer items
+per page" (specs/jira-platform-v3.json); with only `status` and one number it decides how many
+(the sandbox serves 100), and asking for more never costs a request."""
 ITEMS_PAGE_DATACENTER = 1000
 """As the pull: Data Center caps a page at `jira.search.views.default.max`."""
 COUNT_PATHS: Mapping[Flavour, str] = {

@@ -162,9 +162,9 @@ def test_cloud_items_page_the_search_with_status_and_the_resolved_field(
     searches = calls_to(rsps, "POST", "/rest/api/3/search/jql")
     assert [body(call) for call in searches] == [
         {"jql": "(labels = kr-1) ORDER BY key ASC", "fields": ["status", STORY_POINTS],
-         "maxResults": 100},
+         "maxResults": 5000},
         {"jql": "(labels = kr-1) ORDER BY key ASC", "fields": ["status", STORY_POINTS],
-         "maxResults": 100, "nextPageToken": "t-1"},
+         "maxResults": 5000, "nextPageToken": "t-1"},
     ]  # fmt: skip
     assert jira.stats.requests == 4
 
@@ -272,7 +272,7 @@ def test_datacenter_items_are_keyset_paged_with_the_needed_fields(
 ) -> None:
     register_preamble(rsps, flavour="datacenter", base=DC)
     issues = [raw_issue(f"PAY-{n}", 10000 + n, **{STORY_POINTS: n}) for n in (1, 2)]
-    rsps.post(DC_SEARCH, json={"startAt": 0, "maxResults": 1000, "total": 2, "issues": issues})
+    rsps.post(DC_SEARCH, json={"startAt": 0, "maxResults": 50000, "total": 2, "issues": issues})
     jira = connector(settings(url=DC, deployment="datacenter"))
 
     answers = jira.run_queries(
@@ -286,7 +286,7 @@ def test_datacenter_items_are_keyset_paged_with_the_needed_fields(
     assert body(call) == {
         "jql": "(labels = kr-1) ORDER BY key ASC",
         "startAt": 0,
-        "maxResults": 1000,
+        "maxResults": 50000,
         "fields": ["status", STORY_POINTS],
     }
 
