@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -136,6 +136,13 @@ EMAIL_CAPS: tuple[Caps, ...] = (
         portfolio_cuts=4,
         portfolio_named=1,
         portfolio_flags=3,
+    ),
+)
+EMAIL_CAPS += (
+    # Past the last tier, for a portfolio whose email is full without the portfolio part: the
+    # objective tree, cut lines and dependency flags are counted and left to the full report.
+    replace(
+        EMAIL_CAPS[-1], portfolio_rows=0, portfolio_cuts=0, portfolio_named=0, portfolio_flags=0
     ),
 )
 """Tried in order until the email HTML fits its size budget."""

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from reports.render import RenderedReport, render_report
+from reports.settings import ReportOptions
 from spm_sync.results import CycleResult
 from spm_sync.results_portfolio import (
     CapacitySection,
@@ -211,3 +212,15 @@ def test_five_thousand_items_and_a_large_portfolio_fit_the_email() -> None:
     for o in range(80):
         assert f'data-objective="O{o}"' in rendered.full_html
     assert rendered.full_html.count('data-flag="ranked_above"') == 200
+
+
+def test_a_full_email_counts_the_portfolio_and_leaves_it_to_the_full_report() -> None:
+    result: CycleResult = build_cycle_result(orphans=5000)
+    result.portfolio = _large_portfolio()
+    rendered = render_report(result, ReportOptions(max_email_html_bytes=60_000))
+    assert len(rendered.html.encode("utf-8")) <= 60_000
+    assert "data-objective=" not in rendered.html
+    text = re.sub(r"<[^>]+>", "", rendered.html)
+    assert "80 objectives with their Key Results and measured progress: all in " in text
+    assert re.search(r"and [\d,]+ more cut lines", text)
+    assert rendered.full_html.count("data-objective=") == 80
