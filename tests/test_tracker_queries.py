@@ -272,7 +272,7 @@ def test_datacenter_items_are_keyset_paged_with_the_needed_fields(
 ) -> None:
     register_preamble(rsps, flavour="datacenter", base=DC)
     issues = [raw_issue(f"PAY-{n}", 10000 + n, **{STORY_POINTS: n}) for n in (1, 2)]
-    rsps.post(DC_SEARCH, json={"startAt": 0, "maxResults": 50000, "total": 2, "issues": issues})
+    rsps.post(DC_SEARCH, json={"startAt": 0, "maxResults": 1000, "total": 2, "issues": issues})
     jira = connector(settings(url=DC, deployment="datacenter"))
 
     answers = jira.run_queries(
@@ -286,7 +286,7 @@ def test_datacenter_items_are_keyset_paged_with_the_needed_fields(
     assert body(call) == {
         "jql": "(labels = kr-1) ORDER BY key ASC",
         "startAt": 0,
-        "maxResults": 50000,
+        "maxResults": 1000,
         "fields": ["status", STORY_POINTS],
     }
 
