@@ -98,16 +98,24 @@ def _flow_items(
     """The connection's items with their stored history; and how many had any. The store
     picks the measured levels' rows; `keys` then keeps exactly the items given."""
     by_key = {item.key: item for item in items}
-    histories = dict(store.iter_status_histories(connection, keys=by_key.keys(), levels=levels))
+    histories = {
+        ref[1]: changes
+        for ref, changes in store.iter_status_histories(
+            connection, keys=by_key.keys(), levels=levels
+        )
+    }
+    history_of = histories.pop
+    # Positional: one FlowItem per measured item (hundreds of thousands), in field order
+    # ref, type, created, status, status_category, changes, value_streams.
     flow_items = [
         FlowItem(
-            ref=(connection, item.key),
-            type=item.type,
-            created=item.created,
-            status=item.status,
-            status_category=item.status_category,
-            changes=histories.pop((connection, item.key), ()),
-            value_streams=streams_of(item),
+            (connection, item.key),
+            item.type,
+            item.created,
+            item.status,
+            item.status_category,
+            history_of(item.key, ()),
+            streams_of(item),
         )
         for item in items
     ]
