@@ -46,7 +46,7 @@ from connectors.base import (
 )
 from connectors.batches import chunked, completed_in_parallel
 from connectors.http import RetryPolicy, mount_policy
-from connectors.jira_client import BULKFETCH_LIMIT, Flavour, JiraClient
+from connectors.jira_client import BULKFETCH_LIMIT, Flavour, JiraClient, browse_url
 from connectors.jira_fields import FieldMap, resolve_fields
 from connectors.jira_history import StatusCategories
 from connectors.jira_history_reader import HistoryReader
@@ -118,6 +118,9 @@ class JiraConnector:
             pull_deadline=self._pull_deadline,
         )
         self.client = JiraClient(jira, self._base_url, max_pages=settings.limits.max_pages)
+        self._browse_url = self._base_url
+        """Where people open issues: the site, also when the API is reached through the
+        gateway (`https://api.atlassian.com/ex/jira/<cloudId>` has no /browse pages)."""
         self._facts: _RunFacts | None = None
         self._field_catalog: list[dict[str, Any]] = []
         self._writer: JiraWriter | None = None
@@ -267,6 +270,7 @@ class JiraConnector:
             # incremental windows (the safe direction).
             asked_at = self._clock()
             info = self.client.server_info()
+            self._browse_url = browse_url(self._base_url, info)
             flavour = self.flavour_of(info)
             self.client.use_flavour(flavour)
             self._field_catalog = self.client.fields()
@@ -388,7 +392,7 @@ class JiraConnector:
                     raw,
                     fields,
                     connection=self.name,
-                    base_url=self._base_url,
+                    base_url=self._browse_url,
                     levels=self.settings.levels,
                 )
             except MalformedIssue as problem:

@@ -17,10 +17,12 @@ Endpoints the library lacks or gets wrong for us are called on the session direc
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import requests
 from jira import JIRA, JIRAError
@@ -41,6 +43,43 @@ CHANGELOG_PAGE = 10000
 """`BulkChangelogRequestBean.maxResults` maximum: changelogs per page."""
 RANK_LIMIT = 50
 """`rankIssues`: "At most 50 issues may be ranked at once" (specs/jira-software-agile.json)."""
+GATEWAY_URL = "https://api.atlassian.com/ex/jira/{cloud_id}"
+"""Jira Cloud's API gateway: scoped API tokens (the only kind a service account gets, and
+OAuth 2.0 tokens) are accepted only here, not at the site's own address."""
+_GATEWAY_PATH = re.compile(r"/ex/jira/([A-Za-z0-9-]+)/?$")
+
+
+def gateway_cloud_id(base_url: str) -> str | None:
+    """The cloud id when `base_url` is the API gateway address of a site
+    (`…/ex/jira/<cloudId>`), else None (the site's own address, or Data Center)."""
+    match = _GATEWAY_PATH.search(urlsplit(base_url).path)
+    return match.group(1) if match else None
+
+
+def tenant_cloud_id(site_url: str, *, timeout: float, verify: bool = True) -> str | None:
+    """The cloud id a Jira Cloud site announces at `/_edge/tenant_info` (no credentials
+    needed), or None when the address answers no such thing (Data Center, a typo, offline).
+    Asked only to explain a refused sign-in, so it is a plain request outside the counted
+    session, and it never sends the credentials."""
+    try:
+        response = requests.get(
+            f"{site_url.rstrip('/')}/_edge/tenant_info", timeout=timeout, verify=verify
+        )
+        body = response.json() if response.ok else None
+    except (requests.RequestException, ValueError):
+        return None
+    cloud_id = body.get("cloudId") if isinstance(body, dict) else None
+    return cloud_id if isinstance(cloud_id, str) and cloud_id.strip() else None
+
+
+def browse_url(base_url: str, info: Mapping[str, Any]) -> str:
+    """The address of issue pages: the site's `baseUrl` from serverInfo when `base_url` is
+    the API gateway, else `base_url` itself (a Data Center behind a proxy may report an
+    internal `baseUrl`, so it is only trusted where it is needed)."""
+    site = info.get("baseUrl")
+    if gateway_cloud_id(base_url) is not None and isinstance(site, str) and site.strip():
+        return site.strip().rstrip("/")
+    return base_url.rstrip("/")
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,9 +314,15 @@ class JiraClient:
         status = response.status_code
         text = error_text(response)
         if status == 401:
+            scoped = (
+                ""
+                if gateway_cloud_id(self.base_url) or ".atlassian.net" not in self.base_url
+                else "; a scoped API token works only through "
+                + GATEWAY_URL.format(cloud_id="<cloudId>")
+            )
             return (
                 f"{what}: Jira at {self.base_url} rejected the credentials (HTTP 401); check "
-                "the user and token in the configured environment variables"
+                f"the user and token in the configured environment variables{scoped}"
             )
         if status == 403:
             return f"{what}: not allowed (HTTP 403): {text}"
@@ -288,6 +333,13 @@ class JiraClient:
                 "`deployment: cloud` (or `auto`)"
             )
         if status == 404:
+            cloud_id = gateway_cloud_id(self.base_url)
+            if cloud_id is not None:
+                return (
+                    f"{what}: the API gateway knows no Jira site with cloud id {cloud_id} "
+                    "(HTTP 404); the site's cloud id is at https://<site>.atlassian.net"
+                    "/_edge/tenant_info"
+                )
             return f"{what}: {response.url} not found (HTTP 404); is the URL Jira's base URL?"
         if status in (429, 503):
             return f"{what}: Jira kept answering {status} after every retry: {text}"

@@ -12,6 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from connectors.settings import PASTED_TOKEN, shown_env
 from spm_sync.config import (
     Config,
     ConfigError,
@@ -25,13 +26,17 @@ from spm_sync.okrs import OkrSet, load_okrs
 
 @dataclass(frozen=True, slots=True)
 class CheckLine:
+    """One check: passed (✓), failed (✗, with the fix), or passed with a warning (!): a
+    warning does not fail the check, but a ✓ in front of it would hide it."""
+
     ok: bool
     message: str
     fix: str | None = None
+    warning: bool = False
 
     def render(self) -> str:
-        mark = "✓" if self.ok else "✗"
-        hint = f" (fix: {self.fix})" if not self.ok and self.fix else ""
+        mark = "✗" if not self.ok else "!" if self.warning else "✓"
+        hint = f" (fix: {self.fix})" if (not self.ok or self.warning) and self.fix else ""
         return f"{mark} {self.message}{hint}"
 
 
@@ -100,14 +105,17 @@ def _rule_checks(config: Config, okr_set: OkrSet, display: str) -> list[CheckLin
 def _env_checks(config: Config) -> list[CheckLine]:
     lines = []
     for need in config.required_env():
+        name = shown_env(need.env)  # a name that looks like a pasted secret is never echoed
         if need.is_set:
-            lines.append(CheckLine(True, f"{need.env} is set ({need.key_path})"))
+            lines.append(CheckLine(True, f"{name} is set ({need.key_path})"))
+        elif name != need.env:
+            lines.append(CheckLine(False, f"{need.key_path}: {PASTED_TOKEN}"))
         else:
             lines.append(
                 CheckLine(
                     False,
-                    f"{need.env} is not set ({need.key_path})",
-                    f"export {need.env}=... in the environment spm-sync runs in",
+                    f"{name} is not set ({need.key_path})",
+                    f"export {name}=... in the environment spm-sync runs in",
                 )
             )
     return lines

@@ -8,6 +8,10 @@ defaulting to `$SPM_SYNC_CONFIG`, else `spm-sync.yaml` in the working directory.
 A failure of the environment that escapes a command (the database went away, a folder that
 is a file) is one line on stderr and exit status 1; its traceback is shown only with -v.
 
+Conventions, the same for every command: results on stdout, diagnostics (failures, progress,
+log lines) on stderr; `-v`/`-q` work before or after the command name; a reader that closes
+the pipe early (`spm-sync check | head -1`) is not an error; `--version` says which version.
+
 The commands that drive the pipeline import it only when they run, so `--help` and `check` work
 in any install and a missing part is one clear line instead of a traceback.
 """
@@ -34,6 +38,7 @@ from spm_sync.config import (
     WriteMode,
     load_config,
 )
+from spm_sync.terminal import detach_stdout, is_quiet, say, set_quiet, warn
 
 USAGE_ERROR = exit_codes.CANNOT_START
 EXIT_STATUS_HELP = (
@@ -58,6 +63,56 @@ def config_option(function: Callable[..., Any]) -> Callable[..., Any]:
     )(function)
 
 
+VERBOSITY_KEY = "spm_sync.verbosity"
+
+
+def _count_verbose(ctx: click.Context, _param: click.Parameter, value: int) -> None:
+    _apply_verbosity(ctx, verbose=value)
+
+
+def _set_quiet(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    _apply_verbosity(ctx, quiet=value)
+
+
+def _apply_verbosity(ctx: click.Context, *, verbose: int = 0, quiet: bool = False) -> None:
+    """-v and -q count wherever they are given (`spm-sync -v run` = `spm-sync run -v`)."""
+    meta = ctx.find_root().meta
+    level = meta.setdefault(VERBOSITY_KEY, {"verbose": 0, "quiet": False})
+    level["verbose"] += verbose
+    level["quiet"] = level["quiet"] or quiet
+    set_quiet(level["quiet"] and not level["verbose"])
+    if level["verbose"]:
+        root_level = logging.INFO if level["verbose"] == 1 else logging.DEBUG
+    else:
+        root_level = logging.ERROR if level["quiet"] else logging.WARNING
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger().setLevel(root_level)
+
+
+def verbosity_options(function: Callable[..., Any]) -> Callable[..., Any]:
+    """-v/--verbose (repeatable) and -q/--quiet, on the group and on every command."""
+    function = click.option(
+        "-q",
+        "--quiet",
+        is_flag=True,
+        expose_value=False,
+        callback=_set_quiet,
+        help="Print only failures and warnings (and what a command exists to print).",
+    )(function)
+    return click.option(
+        "-v",
+        "--verbose",
+        count=True,
+        expose_value=False,
+        callback=_count_verbose,
+        help="Log progress (-v) or debug details (-vv); tracebacks of failures.",
+    )(function)
+
+
+def verbosity(ctx: click.Context) -> int:
+    return int(ctx.find_root().meta.get(VERBOSITY_KEY, {}).get("verbose", 0))
+
+
 def load_or_exit(config_path: Path, *, secrets: bool = True, email: bool = True) -> Config:
     """The config and its OKR file, or exit 2 with one line per problem on stderr.
 
@@ -77,7 +132,7 @@ def load_or_exit(config_path: Path, *, secrets: bool = True, email: bool = True)
 
 def _exit_with_problems(problems: Iterable[str]) -> NoReturn:
     for problem in problems:
-        click.echo(problem, err=True)
+        warn(problem)
     raise SystemExit(USAGE_ERROR)
 
 
@@ -92,7 +147,7 @@ def later_part(command: str, module: str, function: str) -> Callable[..., Any]:
         loaded = None
     target = getattr(loaded, function, None)
     if not callable(target):
-        click.echo(f"{command}: not available yet", err=True)
+        warn(f"{command}: not available yet")
         raise SystemExit(USAGE_ERROR)
     return target
 
@@ -114,23 +169,32 @@ class Commands(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except BrokenPipeError:
+            detach_stdout()  # the reader has all it wanted: not a failure of the command
+            raise SystemExit(0) from None
         except (SQLAlchemyError, OSError) as error:
-            if ctx.params.get("verbose"):
+            if verbosity(ctx):
                 traceback.print_exc()
-            first = (str(error).strip().splitlines() or [""])[0]
-            click.echo(f"spm-sync: {type(error).__name__}: {first}", err=True)
+            text = " ".join(str(error).split())  # the whole message, on one line
+            warn(f"spm-sync: {type(error).__name__}: {text}")
             raise SystemExit(exit_codes.FAILED) from None
+
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        """Every command takes -v/-q after its name too."""
+        verbosity_options(cmd)
+        super().add_command(cmd, name)
 
 
 @click.group(
     cls=Commands, context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXIT_STATUS_HELP
 )
-@click.option("-v", "--verbose", count=True, help="Log progress (-v) or debug details (-vv).")
-def main(verbose: int) -> None:
+@click.version_option(package_name="spm-sync", prog_name="spm-sync", message="%(prog)s %(version)s")
+@verbosity_options
+def main() -> None:
     """spm-sync: align Jira and Azure DevOps work to OKRs, rank it by WSJF, write the ranking
     back, and mail the alignment report."""
-    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    ctx = click.get_current_context()
+    _apply_verbosity(ctx)  # the defaults, when neither -v nor -q was given
 
 
 @main.command(epilog=EXIT_STATUS_HELP)
@@ -141,8 +205,9 @@ def main(verbose: int) -> None:
 @click.option(
     "--json",
     "json_path",
-    type=click.Path(path_type=Path, dir_okay=False, writable=True),
-    help="Also write the cycle's result as JSON to FILE.",
+    type=click.Path(path_type=Path, dir_okay=False, writable=True, allow_dash=True),
+    help="Also write the cycle's result as JSON to FILE ('-': stdout, instead of the tables, "
+    "which then go to stderr).",
 )
 def run(config_path: Path, mode: str | None, no_email: bool, json_path: Path | None) -> None:
     """Run one cycle now: pull, align, score, plan, write back (apply mode), report.
@@ -224,9 +289,11 @@ def check(config_path: Path, online: bool) -> None:
 
 
 def _print_checks(lines: Iterable[CheckLine]) -> bool:
+    """The check lines are the command's result: stdout (under -q only ✗ and ! lines)."""
     failed = False
     for line in lines:
-        click.echo(line.render())
+        if not (is_quiet() and line.ok and not line.warning):
+            say(line.render())
         failed = failed or not line.ok
     return failed
 
@@ -240,11 +307,18 @@ def _print_checks(lines: Iterable[CheckLine]) -> bool:
     help="Run to report on [default: the latest finished run].",
 )
 @click.option("--send", is_flag=True, help="Also email it as configured in report.email.")
-def report(config_path: Path, run_id: int | None, send: bool) -> None:
+@click.option(
+    "--audit",
+    "full_audit",
+    is_flag=True,
+    help="Print the run's whole audit log, one line per write (default: counts by "
+    "connection, field and outcome).",
+)
+def report(config_path: Path, run_id: int | None, send: bool, full_audit: bool) -> None:
     """Render the report of a stored run again (and send it)."""
     config = load_or_exit(config_path, secrets=False)  # the SMTP login is checked when sending
     report_command = later_part("report", "spm_sync.pipeline", "report_command")
-    _exit_with(report_command(config, run_id=run_id, send=send))
+    _exit_with(report_command(config, run_id=run_id, send=send, full_audit=full_audit))
 
 
 @main.command(epilog=EXIT_STATUS_HELP)

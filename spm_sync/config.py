@@ -27,7 +27,7 @@ from pydantic import (
     model_validator,
 )
 
-from connectors.settings import StrictModel
+from connectors.settings import StrictModel, shown_env
 from spm_sync.config_flow import FlowConfig
 from spm_sync.config_portfolio import CapacitySettings, portfolio_reference_problems
 from spm_sync.config_sections import (
@@ -281,7 +281,7 @@ class Config(StrictModel):
     def env_problems(self, *, include_email: bool = True) -> list[str]:
         """One line per environment variable that is named but unset (values never shown)."""
         return [
-            f"{need.key_path}: environment variable {need.env} is not set"
+            f"{need.key_path}: environment variable {shown_env(need.env)} is not set"
             for need in self.required_env(include_email=include_email)
             if not need.is_set
         ]

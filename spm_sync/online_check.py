@@ -2,7 +2,8 @@
 
 One `CheckLine` per check, each with the fix when it fails:
 - the store opens and its schema is current;
-- per Jira connection: who the credentials sign in as (`GET /myself`), the JQL scope runs
+- per Jira connection (`spm_sync.online_jira`): who the credentials sign in as (`GET
+  /myself`; for a refused scoped token, the API gateway address to use), the JQL scope runs
   (Cloud `POST /search/approximate-count`, Data Center `POST /search` with `maxResults: 0`),
   every configured field name exists (`GET /field`) and resolves with the expected type, the
   rank field exists, every OKR link type exists (`GET /issueLinkType`); with write-back on,
@@ -13,18 +14,23 @@ One `CheckLine` per check, each with the fix when it fails:
   every OKR relation type exists (`GET _apis/wit/workitemrelationtypes`); with write-back on,
   one work item in scope accepts the fields it writes (`PATCH …?validateOnly=true`);
 - SMTP, when email is on: connect, EHLO, STARTTLS and login as configured.
-Nothing is written anywhere; secrets are read from their environment variables and never shown.
+Nothing is written anywhere, the store included: a SQLite file that does not exist yet is not
+created and no store is migrated. Secrets are read from their environment variables and never
+shown.
 """
 
 from __future__ import annotations
 
-import difflib
 import os
 import smtplib
 import ssl
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from functools import partial
-from typing import Any
+from functools import cache, partial
+from pathlib import Path
+
+from alembic.config import Config as AlembicConfig
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import make_url
 
 from connectors.azure_devops_client import AzureDevOpsClient
 from connectors.azure_devops_fields import (
@@ -38,11 +44,8 @@ from connectors.azure_devops_fields import (
 )
 from connectors.azure_devops_fields import FieldMap as AdoFieldMap
 from connectors.azure_devops_writes import field_operation, patch_document, target_field
-from connectors.base import ConnectorError, RequestStats, UnknownFieldError
+from connectors.base import ConnectorError, RequestStats
 from connectors.http import RetryPolicy
-from connectors.jira import JiraConnector
-from connectors.jira_fields import FieldMap as JiraFieldMap
-from connectors.jira_fields import resolve_fields
 from connectors.settings import connection_secret, read_secret
 from connectors.wiql_builder import WiqlScope, build_scope_query
 from reports.email import SmtpFactory, default_smtp_factory, refuse_login_in_clear
@@ -54,9 +57,13 @@ from spm_sync.connection_config import (
     ConnectionWriteBack,
     JiraConnection,
 )
-from spm_sync.domain import WriteField
+from spm_sync.online_jira import jira_checks
+from spm_sync.online_names import okr_link_types
 from spm_sync.pull import describe
 from spm_sync.store import Store
+from spm_sync.store.engine import MIGRATIONS_DIR
+
+__all__ = ["ado_checks", "check_online", "jira_checks", "smtp_checks", "store_checks"]
 
 Check = Callable[[], Iterable[CheckLine]]
 
@@ -90,8 +97,14 @@ def _guarded(what: str, check: Check) -> Iterator[CheckLine]:
 
 
 def store_checks(config: Config) -> Iterator[CheckLine]:
+    """Can the store be opened, and at which schema revision is it? Opened without migrating;
+    a SQLite file that does not exist yet is left for the first run to create."""
+    missing = _sqlite_file_to_create(config)
+    if missing is not None:
+        yield missing
+        return
     try:
-        store = Store.from_settings(config.store)
+        store = Store.from_settings(config.store, migrate=False)
     except Exception as error:
         yield CheckLine(
             False,
@@ -100,185 +113,63 @@ def store_checks(config: Config) -> Iterator[CheckLine]:
         )
         return
     with store:
-        revision = store.schema_revision()
-        yield CheckLine(True, f"store {store.url} is reachable (schema revision {revision})")
+        yield _schema_line(store.url, store.schema_revision())
 
 
-# -- Jira ------------------------------------------------------------------------------------
-
-
-def jira_checks(settings: JiraConnection, environ: Mapping[str, str]) -> Iterator[CheckLine]:
-    name = settings.name
-    connector = JiraConnector(settings, environ=environ)
-    client = connector.client
-    try:
-        response = client.send("GET", "/rest/api/2/myself")  # the same on Cloud and DC
-        me = client.parse(response, "read the signed-in user (GET /myself)")
-        who = me.get("displayName") or me.get("name") or "an unnamed user"
-        yield CheckLine(True, f"{name}: signed in to {settings.url} as {who}")
-        flavour = connector.flavour_of(client.server_info())
-        client.use_flavour(flavour)
-        for warning in connector.warnings:
-            yield CheckLine(False, f"{name}: {warning}", "set `deployment` to what the server is")
-        yield _jira_scope(settings, client, flavour)
-        catalog = client.fields()
-        names = list(_jira_field_names(settings, catalog))
-        yield from names
-        if all(line.ok for line in names):  # else the resolver repeats the first problem
-            line, fields = _jira_field_types(settings, catalog, flavour)
-            yield line
-            if fields is not None:
-                yield from _jira_write_access(settings, client, fields, flavour)
-        yield from _jira_link_types(settings, client)
-    finally:
-        connector.close()
-
-
-def _jira_scope(settings: JiraConnection, client: Any, flavour: str) -> CheckLine:
-    jql = f"({settings.jql})"
-    if flavour == "cloud":
-        response = client.send("POST", "/rest/api/3/search/approximate-count", {"jql": jql})
-        what = "about {} issues"
-    else:
-        body = {"jql": jql, "startAt": 0, "maxResults": 0, "fields": ["key"]}
-        response = client.send("POST", "/rest/api/2/search", body)
-        what = "{} issues"
-    if not response.ok:
+def _sqlite_file_to_create(config: Config) -> CheckLine | None:
+    """The line for a SQLite store whose file is not there yet (None for any other store)."""
+    url = make_url(config.store.url)
+    database = url.database or ""
+    if url.get_backend_name() != "sqlite" or database in ("", ":memory:") or (
+        database.startswith("file:")
+    ):
+        return None
+    path = Path(database)
+    if path.exists():
+        return None
+    folder = next((parent for parent in path.parents if parent.exists()), Path("."))
+    if not os.access(folder, os.W_OK):
         return CheckLine(
             False,
-            f"{settings.name}: the jql scope does not run: {client.explain(response, 'search')}",
-            "correct `jql` (try it in Jira's issue search first)",
+            f"store {config.store.url} does not exist and {folder} is not writable",
+            "point store.url at a folder spm-sync may write to",
         )
-    page = response.json()
-    count = page.get("count", page.get("total"))
-    return CheckLine(True, f"{settings.name}: the jql scope runs ({what.format(count)})")
+    return CheckLine(True, f"store {config.store.url} does not exist yet: the first run creates it")
 
 
-def _jira_field_names(
-    settings: JiraConnection, catalog: Sequence[Mapping[str, Any]]
-) -> Iterator[CheckLine]:
-    known: dict[str, str] = {}
-    for entry in catalog:
-        if "id" in entry:
-            known.setdefault(str(entry["id"]).casefold(), str(entry["id"]))
-            known.setdefault(str(entry.get("name") or "").casefold(), str(entry["id"]))
-    wsjf = settings.wsjf_fields
-    wanted = [(f"wsjf_fields.{key}", getattr(wsjf, key)) for key in type(wsjf).model_fields]
-    wanted.append(("rank_field", settings.rank_field))
-    for setting, field_name in wanted:
-        if field_name is None:
-            continue
-        field_id = known.get(field_name.casefold())
-        if field_id is not None:
-            yield CheckLine(True, f"{settings.name}: {setting} {field_name!r} is {field_id}")
-        else:
-            yield CheckLine(
-                False,
-                f"{settings.name}: {setting}: no field {field_name!r}",
-                _suggest(field_name, (str(e.get("name")) for e in catalog if e.get("name"))),
-            )
+@cache
+def _scripts() -> ScriptDirectory:
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return ScriptDirectory.from_config(config)
 
 
-def _jira_field_types(
-    settings: JiraConnection, catalog: Sequence[Mapping[str, Any]], flavour: str
-) -> tuple[CheckLine, JiraFieldMap | None]:
-    try:
-        fields, warnings = resolve_fields(catalog, settings, datacenter=flavour == "datacenter")
-    except UnknownFieldError as error:
-        line = CheckLine(
+def head_revision() -> str | None:
+    return _scripts().get_current_head()
+
+
+def known_revisions() -> set[str]:
+    return {script.revision for script in _scripts().walk_revisions()}
+
+
+def _schema_line(url: str, revision: str | None) -> CheckLine:
+    head = head_revision()
+    if revision == head:
+        return CheckLine(True, f"store {url} is reachable (schema revision {revision})")
+    if revision is None:
+        return CheckLine(True, f"store {url} is reachable (empty: the first run creates tables)")
+    if revision not in known_revisions():
+        return CheckLine(
             False,
-            f"{settings.name}: {error}",
-            "name a field of the expected type (or give its id, e.g. customfield_10016)",
+            f"store {url} was written by a newer spm-sync (schema revision {revision})",
+            "upgrade spm-sync, or point store.url at another database",
         )
-        return line, None
-    extra = f" ({'; '.join(warnings)})" if warnings else ""
-    line = CheckLine(True, f"{settings.name}: configured fields resolve with usable types{extra}")
-    return line, fields
-
-
-def _jira_write_access(
-    settings: JiraConnection, client: Any, fields: JiraFieldMap, flavour: str
-) -> Iterator[CheckLine]:
-    """Can write-back do what it is switched on for? Asked of one issue in scope: the
-    permissions (`GET /mypermissions`: Edit Issues for fields, Schedule Issues for rank) and
-    the edit screen (`GET /issue/{key}/editmeta`), since Jira refuses a field that is not on
-    the screen of the issue's type. Nothing is written."""
-    name, write_back = settings.name, settings.write_back
-    if not write_back.enabled:
-        return
-    key = _first_issue_key(settings, client, flavour)
-    if key is None:
-        yield CheckLine(True, f"{name}: write access not checked: no issue in scope yet")
-        return
-    targets = {  # setting -> (field id, how to name it); rank moves through the agile API
-        setting: _jira_edit_target(write_field, fields)
-        for setting, write_field in write_back.switched_on.items()
-        if write_field is not WriteField.RANK
-    }
-    needed = {"EDIT_ISSUES": "Edit Issues"} if targets else {}
-    if write_back.rank:
-        needed["SCHEDULE_ISSUES"] = "Schedule Issues"
-    params = {"issueKey": key, "permissions": ",".join(needed)}
-    response = client.send("GET", f"/rest/api/{client.api}/mypermissions", params=params)
-    granted = client.parse(response, "read the permissions (GET /mypermissions)")
-    permissions = granted.get("permissions") or {}
-    for permission, label in needed.items():
-        if (permissions.get(permission) or {}).get("havePermission"):
-            yield CheckLine(True, f"{name}: may {_purpose(permission)} ({label} on {key})")
-        else:
-            yield CheckLine(
-                False,
-                f"{name}: lacks the {label} permission on {key}: write-back would be refused",
-                f"grant the {label} permission in the project's permission scheme",
-            )
-    if not targets or not (permissions.get("EDIT_ISSUES") or {}).get("havePermission"):
-        return  # without Edit Issues the screen is empty: the line above says why
-    response = client.send("GET", f"/rest/api/{client.api}/issue/{key}/editmeta")
-    screen = client.parse(response, f"read the edit screen of {key} (GET /editmeta)")
-    on_screen = screen.get("fields") or {}
-    shown = [label for field_id, label in targets.values() if field_id in on_screen]
-    if shown:
-        yield CheckLine(True, f"{name}: on the edit screen of {key}: {', '.join(shown)}")
-    for setting, (field_id, label) in targets.items():
-        if field_id not in on_screen:
-            yield CheckLine(
-                False,
-                f"{name}: {setting}: {label} is not on the edit screen of {key}; Jira "
-                "would refuse the write",
-                "add the field to the edit screen of the project's issue types",
-            )
-
-
-def _jira_edit_target(write_field: WriteField, fields: JiraFieldMap) -> tuple[str, str]:
-    """(field id, how to name it) of a field edit: a resolved custom field for the WSJF
-    values, the system fields for priority and labels."""
-    custom = {WriteField.WSJF_SCORE: fields.score, WriteField.COST_OF_DELAY: fields.cost_of_delay}
-    resolved = custom.get(write_field)
-    if resolved is not None:
-        return resolved.id, f"{resolved.name!r} ({resolved.id})"
-    system = {WriteField.PRIORITY: "priority", WriteField.LABELS: "labels"}[write_field]
-    return system, system.capitalize()
-
-
-def _purpose(permission: str) -> str:
-    return "rank issues" if permission == "SCHEDULE_ISSUES" else "edit issues"
-
-
-def _first_issue_key(settings: JiraConnection, client: Any, flavour: str) -> str | None:
-    body = {"jql": f"({settings.jql})", "maxResults": 1, "fields": ["summary"]}
-    path = "/rest/api/3/search/jql" if flavour == "cloud" else "/rest/api/2/search"
-    page = client.parse(client.send("POST", path, body), "find an issue in scope")
-    issues = page.get("issues") or []
-    return str(issues[0]["key"]) if issues and issues[0].get("key") else None
-
-
-def _jira_link_types(settings: JiraConnection, client: Any) -> Iterator[CheckLine]:
-    if not settings.okr.link_types:
-        return
-    response = client.send("GET", f"/rest/api/{client.api}/issueLinkType")
-    types = client.parse(response, "list issue link types (GET /issueLinkType)")
-    names = [str(t.get("name")) for t in types.get("issueLinkTypes") or [] if t.get("name")]
-    yield from _okr_link_types(settings, names, "link type", "issue link type")
+    return CheckLine(
+        True,
+        f"store {url} is reachable (schema revision {revision}; the next run upgrades it "
+        f"to {head})",
+        warning=True,
+    )
 
 
 # -- Azure DevOps ----------------------------------------------------------------------------
@@ -318,7 +209,9 @@ def ado_checks(settings: AzureDevOpsConnection, environ: Mapping[str, str]) -> I
             fields = resolve_from_catalog(configured_fields(settings), catalog)
             yield from _ado_write_access(settings, client, fields, answer.ids[0])
         elif settings.write_back.enabled and not answer.ids:
-            yield CheckLine(True, f"{name}: write access not checked: no work item in scope yet")
+            yield CheckLine(
+                True, f"{name}: write access not checked: no work item in scope yet", warning=True
+            )
         yield from _ado_relation_types(settings, client)
     finally:
         client.close()
@@ -404,27 +297,7 @@ def _ado_relation_types(
     data = client.read_json("_apis/wit/workitemrelationtypes", "list the relation types")
     names = [str(r.get("referenceName")) for r in data.get("value") or []]
     names += [str(r.get("name")) for r in data.get("value") or []]
-    yield from _okr_link_types(settings, names, "relation type", "relation type")
-
-
-def _okr_link_types(
-    settings: JiraConnection | AzureDevOpsConnection,
-    names: Sequence[str],
-    noun: str,
-    missing_noun: str,
-) -> Iterator[CheckLine]:
-    """One line per configured OKR link type: found among the tracker's `names` (ignoring
-    case), or missing with the closest names as the fix."""
-    folded = {name.casefold() for name in names}
-    for link_type in settings.okr.link_types:
-        if link_type.casefold() in folded:
-            yield CheckLine(True, f"{settings.name}: {noun} {link_type!r} exists")
-        else:
-            yield CheckLine(
-                False,
-                f"{settings.name}: okr.link_types: no {missing_noun} {link_type!r}",
-                _suggest(link_type, names),
-            )
+    yield from okr_link_types(settings, names, "relation type", "relation type")
 
 
 # -- SMTP ------------------------------------------------------------------------------------
@@ -457,10 +330,3 @@ def smtp_checks(config: Config, smtp_factory: SmtpFactory) -> Iterator[CheckLine
         )
         return
     yield CheckLine(True, f"{where} answers ({', '.join(steps)} ok)")
-
-
-def _suggest(wanted: str, known: Iterable[str]) -> str:
-    matches = difflib.get_close_matches(wanted, list(dict.fromkeys(known)), n=3, cutoff=0.5)
-    if matches:
-        return "close matches: " + ", ".join(repr(m) for m in matches)
-    return "use a name that exists on the tracker"

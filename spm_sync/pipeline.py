@@ -44,7 +44,8 @@ from spm_sync.pull import ConnectionRun, describe, pull_all
 from spm_sync.results import SCHEMA_VERSION, CycleResult, ListCaps
 from spm_sync.stopping import CycleStopped, StopSignal, stop_on_signals
 from spm_sync.store import AuditRow, RunRecord, RunStatus, Store, StoreBusy, StoreTooNew
-from spm_sync.summary import audit_table, output_console, print_cycle
+from spm_sync.summary import audit_summary, audit_table, output_console, print_cycle
+from spm_sync.terminal import diagnostics_console, say
 from spm_sync.undo import old_orders, plan_undo, written_rows
 
 __all__ = ["report_command", "run_command", "run_cycle", "run_undo", "undo_command"]
@@ -76,8 +77,10 @@ def open_store(config: Config) -> Iterator[Store]:
 def run_command(
     config: Config, *, mode: WriteMode | None, send_email: bool, json_path: Path | None
 ) -> int:
-    """`spm-sync run`: one cycle now, a summary table at the end."""
-    console = output_console()
+    """`spm-sync run`: one cycle now, a summary table at the end (on stderr when the JSON
+    result goes to stdout: `--json -`)."""
+    json_to_stdout = json_path is not None and str(json_path) == "-"
+    console = diagnostics_console() if json_to_stdout else output_console()
     progress = make_progress(Console(stderr=True), show_log=True)
     stop = StopSignal()
     try:
@@ -125,7 +128,10 @@ def write_json(console: Console, path: Path, outcome: CycleOutcome) -> bool:
     else:
         return True  # stopped before a result: the run's record in the store says so
     try:
-        path.write_text(text + "\n", encoding="utf-8")
+        if str(path) == "-":
+            say(text)  # the result itself: printed even under -q
+        else:
+            path.write_text(text + "\n", encoding="utf-8")
     except OSError as error:
         say_failure(console, f"--json {path}: not written: {describe(error)}")
         return False
@@ -133,8 +139,9 @@ def write_json(console: Console, path: Path, outcome: CycleOutcome) -> bool:
 
 
 def say_failure(console: Console, message: str) -> None:
-    """One line, however long: a log or a cron mail should not break it in the middle."""
-    console.print(f"[red]✗[/red] {message}", soft_wrap=True)
+    """One line on stderr, however long: a log or a cron mail should not break it in the
+    middle, and stdout keeps only results (`console` is the results console, not used)."""
+    diagnostics_console().print(f"[red]✗[/red] {message}", soft_wrap=True, highlight=False)
 
 
 def print_outcome(console: Console, outcome: CycleOutcome) -> None:
@@ -161,7 +168,9 @@ def _reported_run(store: Store, run_id: int | None) -> RunRecord | None:
     return store.get_run(run_id) if run_id is not None else None
 
 
-def report_command(config: Config, *, run_id: int | None, send: bool) -> int:
+def report_command(
+    config: Config, *, run_id: int | None, send: bool, full_audit: bool = False
+) -> int:
     """`spm-sync report`: render a stored run's report again (and send it), show its audit."""
     console = output_console()
     try:
@@ -176,9 +185,10 @@ def report_command(config: Config, *, run_id: int | None, send: bool) -> int:
         say_failure(console, f"the store has no {which}")
         return CANNOT_START
     if not record.result:
-        console.print(
-            f"[red]✗[/red] run {record.id} ({record.status}) has no stored result to render"
-            + (f": {record.error}" if record.error else "")
+        say_failure(
+            console,
+            f"run {record.id} ({record.status}) has no stored result to render"
+            + (f": {record.error}" if record.error else ""),
         )
         return 1
     try:
@@ -192,7 +202,11 @@ def report_command(config: Config, *, run_id: int | None, send: bool) -> int:
         log_traceback("writing the report failed")
         say_failure(console, f"run {record.id}'s report not written: {describe(error)}")
         return exit_codes.FAILED
-    console.print(audit_table(audit, f"Audit log of run {record.id}"))
+    if full_audit:
+        console.print(audit_table(audit, f"Audit log of run {record.id}"))
+    else:
+        console.print(audit_summary(audit, f"Writes of run {record.id}"))
+        console.print(f"full audit log: spm-sync report --run {record.id} --audit")
     console.print(f"report: {published.paths.html}")
     delivery = published.delivery
     if send:

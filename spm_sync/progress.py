@@ -24,6 +24,8 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
+from spm_sync.terminal import is_quiet
+
 log = logging.getLogger("spm_sync.cycle")
 
 PULL_LOG_EVERY = 5000
@@ -147,6 +149,8 @@ def make_progress(console: Console | None = None, *, show_log: bool = False) -> 
     """Rich progress on an interactive terminal, log lines otherwise; `show_log` makes sure
     those lines are emitted even when logging is left at its quiet default (WARNING)."""
     console = console or Console(stderr=True)
+    if is_quiet():  # -q: neither bars nor log lines, only failures
+        return LogProgress()
     if console.is_terminal and not console.is_dumb_terminal:
         return RichProgress(console)
     if show_log and log.getEffectiveLevel() > logging.INFO:

@@ -1,10 +1,13 @@
 """What `spm-sync run`, `demo`, `report` and `undo` print at the end: rich tables.
 
-On a terminal they are coloured; piped into a log they degrade to plain text columns.
+On a terminal they are coloured; piped into a log they degrade to plain text columns. Cells
+fold instead of ending in "…", so no name or message is cut off on a narrow terminal. The
+run's problems go to stderr with the other diagnostics (`spm_sync.terminal`).
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Sequence
 
 from rich.console import Console
@@ -12,16 +15,15 @@ from rich.table import Table
 
 from spm_sync.results import CycleResult
 from spm_sync.store import AuditRow
+from spm_sync.terminal import diagnostics_console, results_console
 
 STATUS_STYLE = {"ok": "green", "partial": "yellow", "failed": "red"}
-LOG_WIDTH = 120
-"""Width of the tables when the output is not a terminal (rich would assume 80 columns)."""
+AUDIT_STATUSES = ("written", "unchanged", "conflict", "failed", "planned")
 
 
 def output_console() -> Console:
-    """stdout; piped into a log, wide enough that the tables keep every column."""
-    console = Console()
-    return console if console.is_terminal else Console(width=LOG_WIDTH)
+    """The results console (`spm_sync.terminal`): stdout, pipe-safe, silent under -q."""
+    return results_console()
 
 
 def connections_table(result: CycleResult) -> Table:
@@ -29,11 +31,11 @@ def connections_table(result: CycleResult) -> Table:
     table = Table(
         title=f"Run {result.run_id}: [{style}]{result.status}[/{style}] ({result.mode} mode)"
     )
-    table.add_column("connection", no_wrap=True)
-    table.add_column("sync", no_wrap=True)
+    table.add_column("connection", overflow="fold")
+    table.add_column("sync", overflow="fold")
     for column in ("items", "gone", "requests", "retries", "seconds"):
         table.add_column(column, justify="right")
-    table.add_column("status")
+    table.add_column("status", overflow="fold")
     for health in result.connections:
         status = "[red]failed[/red]" if health.error else "[green]ok[/green]"
         if health.deletions_held_back and not health.error:
@@ -55,8 +57,8 @@ def headline_table(result: CycleResult) -> Table:
     headline = result.headline
     counts = result.writes.counts
     table = Table(show_header=False, title="Headline")
-    table.add_column("figure")
-    table.add_column("value", justify="right")
+    table.add_column("figure", overflow="fold")
+    table.add_column("value", justify="right", no_wrap=True)
     rows = [
         ("aligned (items)", _percent(headline.alignment_pct_items)),
         ("aligned (job size)", _percent(headline.alignment_pct_job_size)),
@@ -101,18 +103,49 @@ def audit_table(rows: Sequence[AuditRow], title: str) -> Table:
     return table
 
 
+def audit_summary(rows: Sequence[AuditRow], title: str) -> Table:
+    """The audit log of one run in a few lines: writes by connection and field, one column
+    per outcome (a run of thousands of writes would otherwise fill the terminal)."""
+    counts: Counter[tuple[str, str, str]] = Counter(
+        (row.write.connection, row.write.field.value, str(row.status)) for row in rows
+    )
+    pairs = sorted({(connection, field) for connection, field, _ in counts})
+    statuses = [status for status in AUDIT_STATUSES if any(k[2] == status for k in counts)]
+    statuses += sorted({k[2] for k in counts} - set(AUDIT_STATUSES))
+    table = Table(title=title)
+    table.add_column("connection", overflow="fold")
+    table.add_column("field", overflow="fold")
+    for status in statuses:
+        table.add_column(status, justify="right")
+    for connection, field in pairs:
+        figures = [f"{counts[(connection, field, status)]:,}" for status in statuses]
+        table.add_row(connection, field, *figures)
+    return table
+
+
 def _show(value: object) -> str:
     if value is None:
         return "∅"
     if isinstance(value, tuple | list):
-        return ", ".join(str(part) for part in value) or "(none)"
+        return ", ".join(_show(part) for part in value) or "(none)"
+    if isinstance(value, float):
+        return _number(value)
     return str(value)
+
+
+def _number(value: float) -> str:
+    """A float as a person reads it: Azure DevOps ranks chosen between two neighbours are
+    15666.666666666666 to Python; four decimals tell any two of them apart."""
+    if value.is_integer():
+        return str(int(value))
+    return f"{value:.4f}".rstrip("0").rstrip(".")
 
 
 def print_cycle(console: Console, result: CycleResult, lines: Iterable[str] = ()) -> None:
     console.print(connections_table(result))
     console.print(headline_table(result))
+    diagnostics = diagnostics_console()  # problems are diagnostics: stderr, even under -q
     for problem in result.problems:
-        console.print(f"[red]✗[/red] {problem}", highlight=False)
+        diagnostics.print(f"[red]✗[/red] {problem}", highlight=False, soft_wrap=True)
     for line in lines:
-        console.print(line)
+        console.print(line, highlight=False, soft_wrap=True)

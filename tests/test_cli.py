@@ -200,10 +200,10 @@ def test_config_comes_from_env_var_then_working_directory(
     ("args", "module", "function", "expected"),
     [
         (
-            ["report", "--run", "4", "--send"],
+            ["report", "--run", "4", "--send", "--audit"],
             "spm_sync.pipeline",
             "report_command",
-            {"run_id": 4, "send": True},
+            {"run_id": 4, "send": True, "full_audit": True},
         ),
         (
             ["undo", "--run", "4", "--plan"],

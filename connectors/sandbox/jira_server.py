@@ -24,11 +24,18 @@ Decisions taken from the spec where behaviour is ambiguous:
 - A rank move changes the Rank field like any field edit, so it moves `updated` (Jira records
   it in the issue history).
 - Wrong or missing credentials answer 401 on every route, including serverInfo.
+- Cloud only, as Atlassian serves them: `GET /_edge/tenant_info` (no credentials) answers the
+  site's `{"cloudId": …}`, and the same API is served below `/ex/jira/<cloudId>`, standing in
+  for the gateway `https://api.atlassian.com/ex/jira/<cloudId>`. A `scoped_token` (what a
+  service account gets) is accepted only through that gateway path; serverInfo's `baseUrl`
+  stays the site's address either way.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -65,6 +72,8 @@ READ_ONLY_KINDS = frozenset(
     {"issuekey", "issuelinks", "rank", "created", "updated", "project", "statusCategory"}
 )
 QUERY_CACHE_SIZE = 16
+GATEWAY_PREFIX = "/ex/jira/"
+CLOUD_ID = "4c7f3b2a-9d1e-4f6a-8b5c-2e0d9a7f1c63"
 
 
 class JiraSandbox(SandboxServer):
@@ -87,8 +96,12 @@ class JiraSandbox(SandboxServer):
         time_zone: str = "UTC",
         clock: Callable[[], datetime] | None = None,
         deployment_type: Literal["Server", "DataCenter"] = "Server",
+        cloud_id: str = CLOUD_ID,
+        scoped_token: str | None = None,
     ) -> None:
         super().__init__(faults)
+        self.cloud_id, self.scoped_token = cloud_id, scoped_token
+        self._gateway = threading.local()
         if flavour not in ("cloud", "datacenter"):
             raise ValueError(f"flavour must be 'cloud' or 'datacenter', not {flavour!r}")
         self.flavour: Flavour = flavour
@@ -121,7 +134,11 @@ class JiraSandbox(SandboxServer):
         return self.token
 
     def authenticate(self, request: SandboxRequest) -> None:
-        if request.basic_credentials() == self.basic_auth:
+        credentials = request.basic_credentials()
+        if credentials == self.basic_auth:
+            return
+        through_gateway = getattr(self._gateway, "active", False)
+        if through_gateway and credentials == (self.user, self.scoped_token):
             return
         scheme, _, credential = (request.headers.get("Authorization") or "").partition(" ")
         # A Cloud API token is not a bearer token; Data Center takes personal access tokens.
@@ -134,6 +151,23 @@ class JiraSandbox(SandboxServer):
             {"errorMessages": [NOT_AUTHENTICATED], "errors": {}},
             {"WWW-Authenticate": challenge},
         )
+
+    def dispatch(self, request: SandboxRequest) -> tuple[SandboxResponse, str]:
+        """The site's tenant info, and the API below the gateway path (see module doc)."""
+        cloud = self.flavour == "cloud"
+        if cloud and request.method == "GET" and request.path == "/_edge/tenant_info":
+            return SandboxResponse(200, {"cloudId": self.cloud_id}), "GET /_edge/tenant_info"
+        if not request.path.startswith(GATEWAY_PREFIX):
+            return super().dispatch(request)
+        cloud_id, _, below = request.path.removeprefix(GATEWAY_PREFIX).partition("/")
+        if not cloud or cloud_id != self.cloud_id:
+            body = {"errorMessages": [f"No Jira site with cloud id {cloud_id}"]}
+            return SandboxResponse(404, body), f"{request.method} (gateway: unknown site)"
+        self._gateway.active = True
+        try:
+            return super().dispatch(replace(request, path=f"/{below}"))
+        finally:
+            self._gateway.active = False
 
     def throttled_response(self, status: int) -> SandboxResponse:
         if status == 429:
