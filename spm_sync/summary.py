@@ -34,7 +34,7 @@ def connections_table(result: CycleResult) -> Table:
     table.add_column("connection", overflow="fold")
     table.add_column("sync", overflow="fold")
     for column in ("items", "gone", "requests", "retries", "seconds"):
-        table.add_column(column, justify="right")
+        table.add_column(column, justify="right", overflow="fold")
     table.add_column("status", overflow="fold")
     for health in result.connections:
         status = "[red]failed[/red]" if health.error else "[green]ok[/green]"
@@ -58,7 +58,7 @@ def headline_table(result: CycleResult) -> Table:
     counts = result.writes.counts
     table = Table(show_header=False, title="Headline")
     table.add_column("figure", overflow="fold")
-    table.add_column("value", justify="right", no_wrap=True)
+    table.add_column("value", justify="right", overflow="fold")
     rows = [
         ("aligned (items)", _percent(headline.alignment_pct_items)),
         ("aligned (job size)", _percent(headline.alignment_pct_job_size)),
@@ -116,7 +116,7 @@ def audit_summary(rows: Sequence[AuditRow], title: str) -> Table:
     table.add_column("connection", overflow="fold")
     table.add_column("field", overflow="fold")
     for status in statuses:
-        table.add_column(status, justify="right")
+        table.add_column(status, justify="right", overflow="fold")
     for connection, field in pairs:
         figures = [f"{counts[(connection, field, status)]:,}" for status in statuses]
         table.add_row(connection, field, *figures)
