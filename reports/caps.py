@@ -48,6 +48,12 @@ class Caps:
     """Items named per cut line (best WSJF below it, in progress below it)."""
     portfolio_flags: int = ALL
     """Dependency flags per kind, and OKR tree problems."""
+    wsjf_rows: int = ALL
+    """Rows of the WSJF table per connection (at most `ReportOptions.top_n`)."""
+    digest_objectives: int = ALL
+    """Top objectives in the digest (all of them in the objective tree)."""
+    digest_orphans: int = ALL
+    """New orphans named in the digest (all of them in the orphan section)."""
 
 
 UNCAPPED = Caps()
@@ -71,6 +77,9 @@ EMAIL_CAPS: tuple[Caps, ...] = (
         portfolio_rows=40,
         portfolio_cuts=12,
         portfolio_named=3,
+        wsjf_rows=25,
+        digest_objectives=12,
+        digest_orphans=8,
         portfolio_flags=10,
     ),
     Caps(
@@ -92,6 +101,9 @@ EMAIL_CAPS: tuple[Caps, ...] = (
         portfolio_rows=30,
         portfolio_cuts=8,
         portfolio_named=2,
+        wsjf_rows=15,
+        digest_objectives=10,
+        digest_orphans=6,
         portfolio_flags=6,
     ),
     Caps(
@@ -113,6 +125,9 @@ EMAIL_CAPS: tuple[Caps, ...] = (
         portfolio_rows=20,
         portfolio_cuts=6,
         portfolio_named=2,
+        wsjf_rows=10,
+        digest_objectives=8,
+        digest_orphans=5,
         portfolio_flags=4,
     ),
     # Last resort for a very large OKR tree: Key Results with their counts, no items.
@@ -135,6 +150,9 @@ EMAIL_CAPS: tuple[Caps, ...] = (
         portfolio_rows=12,
         portfolio_cuts=4,
         portfolio_named=1,
+        wsjf_rows=5,
+        digest_objectives=5,
+        digest_orphans=3,
         portfolio_flags=3,
     ),
 )

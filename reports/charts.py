@@ -18,7 +18,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 from matplotlib.axes import Axes
-from matplotlib.dates import AutoDateLocator, DateFormatter
+from matplotlib.dates import date2num
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 
@@ -32,6 +32,7 @@ JOB_SIZE = "#0f766e"
 ORPHANS = "#d97706"
 RISK = "#b91c1c"
 WIDTH_INCHES, HEIGHT_INCHES, DPI = 7.2, 2.6, 160
+MAX_TICKS = 8
 
 
 def trend_chart(points: Sequence[TrendPoint]) -> bytes:
@@ -63,9 +64,10 @@ def trend_chart(points: Sequence[TrendPoint]) -> bytes:
     left.yaxis.set_major_formatter(PercentFormatter(decimals=0))
     right.yaxis.set_major_locator(MaxNLocator(nbins=4, integer=True))
     right.set_ylim(0, max(1, *orphans) * 1.6)
-    locator = AutoDateLocator(minticks=3, maxticks=8)
-    left.xaxis.set_major_locator(locator)
-    left.xaxis.set_major_formatter(DateFormatter("%d %b"))
+    ticks, labels = run_ticks(when)
+    left.set_xticks(date2num(ticks), labels)
+    right.set_ylabel("Orphan items", color=MUTED, fontsize=8)
+    left.set_ylabel("Aligned", color=MUTED, fontsize=8)
     _style(left, right)
     handles = [*left.get_legend_handles_labels()[0], *right.get_legend_handles_labels()[0]]
     left.legend(
@@ -77,8 +79,24 @@ def trend_chart(points: Sequence[TrendPoint]) -> bytes:
         labelcolor=INK,
         bbox_to_anchor=(0, 1.2),
     )
-    figure.subplots_adjust(left=0.07, right=0.89, top=0.84, bottom=0.14)
+    figure.subplots_adjust(left=0.09, right=0.88, top=0.84, bottom=0.14)
     return to_png(figure)
+
+
+def run_ticks(when: Sequence[datetime], most: int = MAX_TICKS) -> tuple[list[datetime], list[str]]:
+    """Ticks on the runs themselves (at most `most`, evenly picked, the last run always), each
+    labelled by its day, or by day and time when two runs share a day: a date axis left to
+    itself labels five "02 Dec" ticks for two runs of one day."""
+    if len(when) <= most:
+        picked = list(when)
+    else:
+        step = (len(when) - 1) / (most - 1)
+        picked = [when[round(index * step)] for index in range(most)]
+    for pattern in ("%d %b", "%d %b %H:%M", "%d %b %H:%M:%S"):
+        labels = [f"{moment:{pattern}}" for moment in picked]
+        if len(set(labels)) == len(labels):
+            break
+    return picked, labels
 
 
 def to_png(figure: Figure) -> bytes:

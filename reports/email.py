@@ -41,6 +41,7 @@ from connectors.settings import read_secret
 from reports.bidi import neutralise_bidi
 from reports.render import RenderedReport
 from reports.settings import DEFAULT_SUBJECT, EmailSettings
+from reports.subject import subject_line
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +86,7 @@ def compose_email(
     is only written to disk as the `.eml` copy of the report."""
     message = EmailMessage()
     template = settings.subject if settings else DEFAULT_SUBJECT
-    subject = " ".join(template.format_map(rendered.subject_fields).split())
+    subject = subject_line(template, dict(rendered.subject_fields))
     message["Subject"] = neutralise_bidi(subject)
     sender = settings.sender if settings else NO_REPLY
     message["From"] = sender

@@ -37,6 +37,8 @@ class ReportImage:
 def report_images(result: CycleResult, stem: str) -> tuple[ReportImage, ...]:
     """Every chart this run has, in page order."""
     charts: list[tuple[str, bytes]] = []
+    if len(result.trend) >= 2:  # right below the headline figures
+        charts.append(("trend", trend_chart(result.trend)))
     coverage = key_result_coverage(result)
     if coverage is not None:
         charts.append(("coverage", coverage_chart(coverage.charted)))
@@ -46,8 +48,6 @@ def report_images(result: CycleResult, stem: str) -> tuple[ReportImage, ...]:
             charts.append(("flow_time", flow_time_chart(streams)))
         if charted_throughputs(streams):
             charts.append(("throughput", throughput_chart(streams)))
-    if len(result.trend) >= 2:
-        charts.append(("trend", trend_chart(result.trend)))
     run = _UNSAFE.sub("-", result.run_id)
     return tuple(
         ReportImage(name, f"{stem}-{name}.png", f"{name}.{run}@{CID_DOMAIN}", png)

@@ -7,8 +7,11 @@ run-specific stem (`reports.render.report_stem`):
 - `<stem>.txt`: the plain-text version;
 - `<stem>-<chart>.png`: the charts the HTML files show;
 - `<stem>.eml`: the complete email as it is (or would be) sent, images included;
-- `latest.html`: a copy of the newest `<stem>.html` (a copy, not a symlink, so it survives
-  being synced to a share or served from object storage).
+- `latest.html`: a copy of `<stem>.html` of the newest completed sync cycle (a copy, not a
+  symlink, so it survives being synced to a share or served from object storage). Only that
+  run may replace it: re-rendering an older run, an undo (dry run or not) or a failed cycle
+  writes its own files and leaves `latest.html` alone (`is_latest_candidate`; the caller that
+  knows the store says whether a re-rendered run is still the newest).
 Every file is written to a temporary name and renamed, so a reader never sees half a file.
 """
 
@@ -32,7 +35,7 @@ from reports.email import (
     send_email,
     utc_now,
 )
-from reports.render import RenderedReport, full_report_filename, render_report, report_stem
+from reports.render import RenderedReport, render_report
 from reports.settings import EmailSettings, ReportOptions
 from spm_sync.results import CycleResult
 
@@ -45,7 +48,8 @@ class ReportPaths:
     full_html: Path
     text: Path
     images: tuple[Path, ...]
-    latest: Path
+    latest: Path | None
+    """`latest.html` when this run refreshed it; None when it was left alone."""
     eml: Path | None = None
 
 
@@ -56,8 +60,15 @@ class PublishedReport:
     delivery: DeliveryResult
 
 
-def write_report(rendered: RenderedReport, out_dir: Path) -> ReportPaths:
-    """Write the HTML, full HTML, text and chart files and refresh `latest.html`."""
+def is_latest_candidate(result: CycleResult) -> bool:
+    """Whether this run's report may become `latest.html`: a sync cycle that completed (ok or
+    partial). An undo restores a past run and aligns nothing; a failed cycle has no figures."""
+    return result.undoes is None and result.status != "failed"
+
+
+def write_report(rendered: RenderedReport, out_dir: Path, *, latest: bool = True) -> ReportPaths:
+    """Write the HTML, full HTML, text and chart files, and refresh `latest.html` when
+    `latest` says this run is the newest completed cycle."""
     out_dir.mkdir(parents=True, exist_ok=True)
     images = tuple(_write_atomic(out_dir / image.filename, image.png) for image in rendered.images)
     html = _write_atomic(out_dir / f"{rendered.stem}.html", rendered.file_html.encode("utf-8"))
@@ -68,7 +79,9 @@ def write_report(rendered: RenderedReport, out_dir: Path) -> ReportPaths:
         ),
         text=_write_atomic(out_dir / f"{rendered.stem}.txt", rendered.text.encode("utf-8")),
         images=images,
-        latest=_write_atomic(out_dir / LATEST, rendered.file_html.encode("utf-8")),
+        latest=(
+            _write_atomic(out_dir / LATEST, rendered.file_html.encode("utf-8")) if latest else None
+        ),
     )
 
 
@@ -87,18 +100,20 @@ def publish_report(
     ssl_context: ssl.SSLContext | None = None,
     clock: Clock = utc_now,
     sleep: Callable[[float], None] = time.sleep,
+    as_latest: bool | None = None,
 ) -> PublishedReport:
     """Render, write every file, then send when `email` is enabled and `send` is true.
 
-    Without `options.full_report_url`, the email points readers at the full report by its
-    absolute path in `out_dir`, which is where an operator will look for it.
+    `as_latest`: whether this run's page becomes `latest.html`; None decides from the document
+    alone (`is_latest_candidate`), which is right for the run that just finished. Re-rendering
+    a stored run must say, since only the store knows whether a newer cycle finished since.
+    Without `options.full_report_url` the email says where the full file is on the machine
+    that wrote it, and that it is no link (`reports.render.full_link`).
     """
     options = options or ReportOptions()
-    if options.full_report_url is None:
-        full_path = (out_dir / full_report_filename(report_stem(result))).resolve()
-        options = replace(options, full_report_url=str(full_path))
-    rendered = render_report(result, options)
-    paths = write_report(rendered, out_dir)
+    rendered = render_report(result, options, out_dir=out_dir.resolve())
+    latest = is_latest_candidate(result) if as_latest is None else as_latest
+    paths = write_report(rendered, out_dir, latest=latest and is_latest_candidate(result))
     message = compose_email(rendered, email, clock)
     paths = replace(paths, eml=write_eml(message, out_dir, rendered.stem))
     if email is None:

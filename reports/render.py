@@ -28,6 +28,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import css_inline
@@ -40,6 +41,7 @@ from reports.flow_view import format_days
 from reports.formatting import format_count, format_pct, format_seconds
 from reports.images import ReportImage, report_images
 from reports.settings import ReportOptions
+from reports.subject import subject_fields
 from reports.view import ReportView, build_view
 from spm_sync.results import CycleResult
 
@@ -61,6 +63,8 @@ class FullLink:
 
     href: str | None
     label: str
+    where: str | None = None
+    """Without a link: where the full file is, said once at the foot of the email."""
 
 
 @dataclass(frozen=True)
@@ -92,14 +96,18 @@ def full_report_filename(stem: str) -> str:
     return f"{stem}-full.html"
 
 
-def render_report(result: CycleResult, options: ReportOptions | None = None) -> RenderedReport:
+def render_report(
+    result: CycleResult, options: ReportOptions | None = None, *, out_dir: Path | None = None
+) -> RenderedReport:
+    """`out_dir`: the folder the files go to, named in the email when there is no
+    `full_report_url` to link the full report to."""
     options = options or ReportOptions()
     stem = report_stem(result)
     images = report_images(result, stem)
     by_file = {image.name: image.filename for image in images}
     by_cid = {image.name: f"cid:{image.cid}" for image in images}
     full_name = full_report_filename(stem)
-    email_full = _email_full_link(options, full_name)
+    email_full = email_full_link(options, full_name, out_dir)
 
     for caps in EMAIL_CAPS:
         view = build_view(result, options, caps)
@@ -124,17 +132,29 @@ def render_report(result: CycleResult, options: ReportOptions | None = None) -> 
         # Never emailed, so it keeps its <style> block instead of inlined CSS: inlining every
         # row of an uncapped report costs more memory than the rest of a 200,000-item cycle.
         full_html=_render_html(build_view(result, options, UNCAPPED), by_file, None, inline=False),
-        subject_fields=_subject_fields(result),
+        subject_fields=subject_fields(result),
     )
 
 
-def _email_full_link(options: ReportOptions, full_name: str) -> FullLink:
+def email_full_link(options: ReportOptions, full_name: str, out_dir: Path | None) -> FullLink:
+    """Where the email sends readers for the full report. Only an http(s) URL is a link; a
+    path or nothing is said as such once, at the foot ("see the end of this email"), instead
+    of "and 12 more, all in /var/..." on every capped list, which reads like a link and is
+    none in a mail client."""
     url = options.full_report_url
     if url and url.endswith("/"):
         url += full_name  # the URL of the output folder: point at this run's full file
     if url and _SAFE_URL.match(url):
         return FullLink(url, url)
-    return FullLink(None, url or full_name)
+    if url:
+        where = f"{url} (report.full_report_url, not a web address, so not a link)"
+    else:
+        path = str(out_dir / full_name) if out_dir is not None else full_name
+        where = (
+            f"the file {path} on the machine that ran spm-sync, not a link (set "
+            "report.full_report_url to link to it from here)"
+        )
+    return FullLink(None, "the full report (see the end of this email)", where)
 
 
 def _render_html(
@@ -154,19 +174,6 @@ def _keep_media_classes(match: re.Match[str]) -> str:
 
 def _context(view: ReportView, images: Mapping[str, str], full: FullLink | None) -> dict[str, Any]:
     return {"v": view, "r": view.result, "images": images, "full": full if view.truncated else None}
-
-
-def _subject_fields(result: CycleResult) -> dict[str, str]:
-    headline = result.headline
-    return {
-        "run_id": result.run_id,
-        "date": f"{result.finished:%Y-%m-%d}",
-        "status": result.status,
-        "alignment_pct": format_pct(headline.alignment_pct_items),
-        "alignment_pct_job_size": format_pct(headline.alignment_pct_job_size),
-        "orphans": format_count(headline.orphans),
-        "uncovered_key_results": format_count(headline.uncovered_key_results),
-    }
 
 
 # --- filters ---------------------------------------------------------------------------------

@@ -28,8 +28,13 @@ SUBJECT_FIELDS = (
     "alignment_pct_job_size",
     "orphans",
     "uncovered_key_results",
+    "change",
+    "outcome",
 )
-DEFAULT_SUBJECT = "Strategy alignment {date}: {alignment_pct} aligned, {orphans} orphans"
+DEFAULT_SUBJECT = "Strategy alignment {date}: {alignment_pct} aligned, {orphans} orphans ({change})"
+"""`change`: since the previous completed cycle ("+1.2 pts, 3 new orphans"); `outcome`: a
+partial or failed run and what its figures cover, put in front of any subject that does not
+place it (`reports.subject`)."""
 
 
 def subject_problem(subject: str) -> str | None:

@@ -13,12 +13,14 @@ from itertools import groupby
 
 from reports.caps import ALL, UNCAPPED, Caps, Shown
 from reports.coverage import Coverage, key_result_coverage
+from reports.digest import Digest, build_digest
 from reports.flow_view import FlowView, build_flow_view
 from reports.formatting import format_count, format_pct, format_seconds
 from reports.portfolio_view import PortfolioView, build_portfolio_view
 from reports.settings import ReportOptions
 from spm_sync.domain import StatusCategory
 from spm_sync.results import (
+    WRITE_STATUS_ORDER,
     AlignedItem,
     ConnectionHealth,
     CycleResult,
@@ -80,6 +82,16 @@ class RankedRow:
 
 
 @dataclass(frozen=True)
+class RankingGroup:
+    """One connection's WSJF ranking: ranks are positions in that tracker's own backlog, so
+    rows of two trackers are never interleaved by rank."""
+
+    connection: str
+    scored: int
+    rows: list[RankedRow]
+
+
+@dataclass(frozen=True)
 class LaneCell:
     count: int
     limit: int | None
@@ -95,7 +107,7 @@ class ReportView:
     objectives: list[ObjectiveView]
     orphan_groups: Shown[OrphanGroup]
     orphan_count: int
-    ranking: list[RankedRow]
+    ranking: list[RankingGroup]
     scored_count: int
     unscored: Shown[WsjfRow]
     lanes: list[tuple[str, str | None, list[LaneCell]]]
@@ -113,6 +125,8 @@ class ReportView:
     """Flow metrics, Portfolio Kanban, forecasts; None for documents without a flow section."""
     portfolio: PortfolioView | None = None
     """The objective tree, capacity and dependency risk; None without a portfolio section."""
+    digest: Digest | None = None
+    """The summary at the top (None for an undo run's document, which aligns nothing)."""
     categories: tuple[StatusCategory, ...] = tuple(StatusCategory)
     write_badges: dict[str, str] = field(default_factory=lambda: dict(WRITE_BADGES))
 
@@ -130,7 +144,14 @@ class ReportView:
         lists += [kr.items for objective in self.objectives for kr in objective.key_results]
         lists += self.flow.lists if self.flow else []
         lists += self.portfolio.lists if self.portfolio else []
+        lists += [self.digest.objectives, self.digest.new_orphans] if self.digest else []
         return any(shown.more > 0 for shown in lists)
+
+    @property
+    def write_statuses(self) -> list[str]:
+        """The statuses the run's writes have, failures first: the write tally's columns."""
+        found = {s for t in self.result.writes.by_target for s, n in t.counts.items() if n}
+        return sorted(found, key=WRITE_STATUS_ORDER.__getitem__)
 
     @property
     def breaches(self) -> int:
@@ -138,10 +159,11 @@ class ReportView:
 
 
 def build_view(result: CycleResult, options: ReportOptions, caps: Caps = UNCAPPED) -> ReportView:
-    scored = sorted((r for r in result.wsjf if r.scored), key=_rank_order)
+    scored = [r for r in result.wsjf if r.scored]
     unscored = [row for row in result.wsjf if not row.scored]
     previous = result.previous
     trend = list(reversed(result.trend))
+    portfolio = _portfolio(result, caps)
     return ReportView(
         result=result,
         options=options,
@@ -152,7 +174,7 @@ def build_view(result: CycleResult, options: ReportOptions, caps: Caps = UNCAPPE
         objectives=[_objective(objective, caps) for objective in result.alignment.objectives],
         orphan_groups=Shown.cap(_orphan_groups(result.alignment.orphans, caps), caps.orphan_groups),
         orphan_count=len(result.alignment.orphans),
-        ranking=[_ranked(row) for row in scored[: options.top_n]],
+        ranking=_ranking(result, scored, min(options.top_n, caps.wsjf_rows)),
         scored_count=len(scored),
         unscored=Shown.cap(unscored, caps.unscored),
         lanes=[(lane.team, lane.connection, _lane_cells(lane)) for lane in result.wip],
@@ -171,7 +193,8 @@ def build_view(result: CycleResult, options: ReportOptions, caps: Caps = UNCAPPE
             if result.flow is not None
             else None
         ),
-        portfolio=_portfolio(result, caps),
+        portfolio=portfolio,
+        digest=None if result.undoes is not None else build_digest(result, portfolio, caps),
     )
 
 
@@ -300,6 +323,19 @@ def _orphan_groups(orphans: Sequence[Orphan], caps: Caps) -> list[OrphanGroup]:
         total = sum(orphan.job_size or 0.0 for orphan in rows)
         groups.append(OrphanGroup(connection, team, total, Shown.cap(rows, caps.orphans_per_group)))
     return sorted(groups, key=lambda g: (-g.job_size, -g.orphans.total, g.connection, g.team))
+
+
+def _ranking(result: CycleResult, scored: list[WsjfRow], top: int) -> list[RankingGroup]:
+    """Per connection (in the run's connection order), its first `top` rows by its own rank."""
+    order = {health.name: place for place, health in enumerate(result.connections)}
+    by_connection: dict[str, list[WsjfRow]] = {}
+    for row in scored:
+        by_connection.setdefault(row.connection, []).append(row)
+    groups = []
+    for connection in sorted(by_connection, key=lambda name: (order.get(name, len(order)), name)):
+        rows = sorted(by_connection[connection], key=_rank_order)
+        groups.append(RankingGroup(connection, len(rows), [_ranked(row) for row in rows[:top]]))
+    return groups
 
 
 def _rank_order(row: WsjfRow) -> tuple[int, float, str]:

@@ -25,7 +25,7 @@ from connectors.base import RequestStats
 from spm_sync.alignment import AlignmentResult, ItemRef, usable_job_size
 from spm_sync.analysis import Analysis
 from spm_sync.config import Config
-from spm_sync.domain import KeyResult, StatusCategory, WorkItem
+from spm_sync.domain import KeyResult, StatusCategory, WorkItem, WriteField
 from spm_sync.portfolio_document import with_measured_values
 from spm_sync.pull import ConnectionRun, describe
 from spm_sync.results import (
@@ -49,6 +49,7 @@ from spm_sync.results import (
     aligned_item_order,
     write_row_order,
 )
+from spm_sync.results_change import OrphanChanges, WriteTally, orphan_changes
 from spm_sync.results_connections import connection_figures
 from spm_sync.results_flow import FlowSection, HistorySync
 from spm_sync.results_portfolio import PortfolioSection
@@ -244,7 +245,36 @@ def read_write_log(store: Store, run_id: int, cap: int = ListCaps().writes) -> W
             break
         if counts[AuditStatus(status)]:
             rows += store.audit_rows(run_id, status=status, limit=room, order="item")
-    return write_log(rows, counts, cap)
+    found = write_log(rows, counts, cap)
+    found.by_target = write_tally(store, run_id)
+    return found
+
+
+def write_tally(store: Store, run_id: int) -> list[WriteTally]:
+    """The run's writes per connection and field, every status counted by the store."""
+    tally: dict[tuple[str, str], dict[str, int]] = defaultdict(dict)
+    for connection, field, status, count in store.audit_tally(run_id):
+        tally[(connection, field)][status.value] = count
+    return [
+        WriteTally(connection=connection, field=WriteField(field), counts=counts)
+        for (connection, field), counts in sorted(tally.items())
+    ]
+
+
+def read_orphan_changes(store: Store, result: CycleResult) -> OrphanChanges | None:
+    """New and resolved orphans against the previous completed cycle (`result.previous`),
+    over the connections read cleanly in both runs; None on a first run."""
+    if result.previous is None or not result.previous.run_id.isdigit():
+        return None
+    previous_run = int(result.previous.run_id)
+    clean_before = {stats.connection for stats in store.sync_stats(previous_run) if not stats.error}
+    clean_now = {health.name for health in result.connections if health.problem is None}
+    return orphan_changes(
+        [(orphan.connection, orphan.key) for orphan in result.alignment.orphans],
+        [(orphan.connection, orphan.key) for orphan in store.orphans(previous_run)],
+        result.previous.run_id,
+        clean_before & clean_now,
+    )
 
 
 def write_failures(writes: WriteLog) -> list[str]:

@@ -47,6 +47,7 @@ from spm_sync.assemble import (
     build_result,
     headline_json,
     read_history,
+    read_orphan_changes,
     read_write_log,
     result_json,
     summarize_analysis,
@@ -306,7 +307,7 @@ def _result(
     findings: Findings,
 ) -> CycleResult:
     store = deps.store
-    return build_result(
+    result = build_result(
         run_id=run_id,
         started=started,
         finished=deps.clock(),
@@ -316,6 +317,8 @@ def _result(
         writes=read_write_log(store, run_id, findings.caps.writes),
         history=read_history(store, run_id),
     )
+    result.orphan_changes = read_orphan_changes(store, result)
+    return result
 
 
 def _publish(
@@ -348,8 +351,10 @@ def publish_as_configured(
     send: bool,
     smtp_factory: SmtpFactory = default_smtp_factory,
     sleep: Callable[[float], None] = time.sleep,
+    as_latest: bool | None = None,
 ) -> PublishedReport:
-    """The report files in the configured folder, then the email as `report.email` says."""
+    """The report files in the configured folder, then the email as `report.email` says.
+    `as_latest`: see `reports.publish.publish_report`."""
     return publish_report(
         result,
         config.report.output_dir,
@@ -358,6 +363,7 @@ def publish_as_configured(
         send=send,
         smtp_factory=smtp_factory,
         sleep=sleep,
+        as_latest=as_latest,
     )
 
 

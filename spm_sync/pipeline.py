@@ -162,10 +162,14 @@ def print_outcome(console: Console, outcome: CycleOutcome) -> None:
     print_cycle(console, outcome.result, lines)
 
 
-def _reported_run(store: Store, run_id: int | None) -> RunRecord | None:
+def _reported_run(store: Store, run_id: int | None) -> tuple[RunRecord | None, bool]:
+    """The run to render (the newest completed sync cycle unless one is named), and whether
+    it is that newest cycle: only then does its page replace `latest.html`."""
+    latest = store.latest_cycle_with_result()
     if run_id is None:
-        run_id = store.latest_run_with_result()
-    return store.get_run(run_id) if run_id is not None else None
+        run_id = latest
+    record = store.get_run(run_id) if run_id is not None else None
+    return record, record is not None and record.id == latest
 
 
 def report_command(
@@ -175,13 +179,13 @@ def report_command(
     console = output_console()
     try:
         with open_store(config) as store:
-            record = _reported_run(store, run_id)
+            record, is_latest = _reported_run(store, run_id)
             audit = store.audit_rows(record.id) if record is not None else []
     except StoreUnavailable as error:
         say_failure(console, f"{error}")
         return CANNOT_START
     if record is None:
-        which = f"run {run_id}" if run_id is not None else "any run with a result"
+        which = f"run {run_id}" if run_id is not None else "completed sync cycle with a result"
         say_failure(console, f"the store has no {which}")
         return CANNOT_START
     if not record.result:
@@ -197,7 +201,7 @@ def report_command(
         say_failure(console, f"run {record.id}'s stored result cannot be read: {error}")
         return 1
     try:
-        published = publish_as_configured(config, result, send=send)
+        published = publish_as_configured(config, result, send=send, as_latest=is_latest)
     except OSError as error:
         log_traceback("writing the report failed")
         say_failure(console, f"run {record.id}'s report not written: {describe(error)}")
@@ -345,6 +349,7 @@ def _undo_stages(
         connections=[connection_health(run) for run in runs],
         writes=writes,
         caps=caps,
+        undoes=str(job.undone_run),
     )
     finish_with_result(store, undo_run, result)
     log.info(kv("undo.done", run=undo_run, undone=job.undone_run, status=result.status))

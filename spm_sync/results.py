@@ -35,6 +35,7 @@ from pydantic import BeforeValidator, Field, computed_field, model_validator
 from connectors.base import RequestStats
 from spm_sync.domain import Level, PlannedWrite, StatusCategory, WorkItem, WriteField, WriteResult
 from spm_sync.result_types import Count, Percent, ResultModel, UtcDatetime
+from spm_sync.results_change import OrphanChanges, WriteTally
 from spm_sync.results_connections import ConnectionFigures
 from spm_sync.results_flow import CoverageBar, FlowSection
 from spm_sync.results_portfolio import PortfolioSection
@@ -479,6 +480,8 @@ class WriteLog(ResultModel):
     """The first writes in `write_row_order`, at most `caps.writes`."""
     counts: dict[WriteRowStatus, Count] = Field(default_factory=dict)
     """Writes per status, every status present."""
+    by_target: list[WriteTally] = Field(default_factory=list)
+    """Every write counted per connection and field (empty in older documents)."""
 
     @model_validator(mode="before")
     @classmethod
@@ -628,6 +631,13 @@ class CycleResult(ResultModel):
     portfolio: PortfolioSection | None = None
     """The OKR tree with measured progress, capacity cut lines and dependency risk
     (`spm_sync.results_portfolio`); None in older documents, or when it could not be built."""
+    orphan_changes: OrphanChanges | None = None
+    """New and resolved orphans since `previous` (`spm_sync.results_change`); None on a first
+    run and in older documents."""
+    undoes: str | None = None
+    """Set on the document of an undo run: the run whose writes it restores. Such a run
+    aligns and scores nothing, so its report shows only its writes and never becomes the
+    latest report (`reports.publish.is_latest_candidate`)."""
 
     @model_validator(mode="after")
     def _finished_after_started(self) -> CycleResult:

@@ -271,13 +271,19 @@ def _wsjf(objectives: list[ObjectiveAlignment], orphans: list[Orphan], rng: rand
                     wsjf=round((bv + tc + rr) / size, 2),
                 )
             )
-    scored = sorted((row for row in rows if row.scored), key=lambda row: (-row.wsjf, row.key))
-    old_order = list(range(1, len(scored) + 1))
-    rng.shuffle(old_order)
-    ranked = [
-        row.model_copy(update={"new_rank": position, "old_rank": old_order[position - 1]})
-        for position, row in enumerate(scored, start=1)
-    ]
+    # Ranked per connection, as a cycle ranks each tracker's backlog on its own.
+    ranked = []
+    for connection in (JIRA, ADO):
+        scored = sorted(
+            (row for row in rows if row.scored and row.connection == connection),
+            key=lambda row: (-(row.wsjf or 0.0), row.key),
+        )
+        old_order = list(range(1, len(scored) + 1))
+        rng.shuffle(old_order)
+        ranked += [
+            row.model_copy(update={"new_rank": position, "old_rank": old_order[position - 1]})
+            for position, row in enumerate(scored, start=1)
+        ]
     return ranked + [row for row in rows if not row.scored]
 
 

@@ -130,7 +130,10 @@ def test_the_email_subject_and_parts_carry_no_control(rendered: RenderedReport) 
     )
     message = compose_email(rendered, settings, clock=lambda: datetime(2026, 3, 2, tzinfo=UTC))
     aligned = rendered.subject_fields["alignment_pct"]
-    assert message["Subject"] == f"Alignment ⟨U+202E⟩2026-03-02: {aligned} aligned"
+    # The run was partial: the subject says so first, whatever the template.
+    outcome = rendered.subject_fields["outcome"]
+    assert outcome.startswith("PARTIAL")
+    assert message["Subject"] == f"{outcome}: Alignment ⟨U+202E⟩2026-03-02: {aligned} aligned"
     for part in message.walk():
         if part.get_content_maintype() == "text":
             content = part.get_content()

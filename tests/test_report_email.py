@@ -106,7 +106,9 @@ def test_report_arrives_with_headers_parts_and_inline_chart(
         "spm-sync@acme.example",
         ["vp-product@acme.example", "pmo@acme.example"],
     )
-    assert message["Subject"] == "Strategy alignment 2026-03-02: 41.9% aligned, 18 orphans"
+    assert message["Subject"] == (
+        "Strategy alignment 2026-03-02: 41.9% aligned, 18 orphans (+2.5 pts, -3 orphans)"
+    )
     assert parsedate_to_datetime(message["Date"]) == SENT_AT
     assert re.fullmatch(r"<[^<>@\s]+@acme\.example>", message["Message-ID"])
     assert message["Message-ID"] == published.delivery.message_id

@@ -180,10 +180,10 @@ def test_charts_are_cid_parts_of_the_email_with_their_numbers_in_alt_text(
     flow_result: CycleResult, rendered: RenderedReport
 ) -> None:
     assert [image.name for image in rendered.images] == [
+        "trend",
         "coverage",
         "flow_time",
         "throughput",
-        "trend",
     ]
     images = [a for tag, a in Page(rendered.html).tags if tag == "img"]
     assert [a["src"] for a in images] == [f"cid:{image.cid}" for image in rendered.images]
@@ -230,7 +230,7 @@ def test_documents_without_flow_render_without_flow_sections() -> None:
     for heading in FLOW_HEADINGS:
         assert heading not in page
         assert heading.upper() not in rendered.text
-    assert [image.name for image in rendered.images] == ["coverage", "trend"]
+    assert [image.name for image in rendered.images] == ["trend", "coverage"]
 
 
 def test_a_flow_section_without_streams_or_board_still_renders() -> None:
@@ -241,7 +241,7 @@ def test_a_flow_section_without_streams_or_board_still_renders() -> None:
     assert "No value stream has items yet." in rendered.html
     assert "No value stream has items yet." in rendered.text
     assert "Portfolio Kanban by value stream" not in rendered.html
-    assert [image.name for image in rendered.images] == ["coverage", "trend"]
+    assert [image.name for image in rendered.images] == ["trend", "coverage"]
 
 
 def test_a_stream_without_done_work_has_no_flow_time_and_no_bar() -> None:

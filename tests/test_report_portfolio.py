@@ -64,12 +64,16 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RenderedRepor
 
 def test_the_objective_tree_leads_with_bars_and_evidence(rendered: RenderedReport) -> None:
     html = rendered.html
-    assert html.index('data-section="objective-tree"') < html.index("data-figure=")
+    # After the digest (which names the top objectives) and the headline figures, the tree is
+    # the first section of detail.
+    assert html.index('data-section="digest"') < html.index('data-section="objective-tree"')
+    assert html.index('data-section="objective-tree"') < html.index("Key Result coverage")
     page = Tags(html)
     objectives = page.attribute("data-objective")
     assert objectives[:4] == ["O1", "O2", "O3", "OBJ-9"]
     # Progress bars: O1 6.7% (drawn 7), KR-1 20%, KR-2 0%; KR-3's query failed: no bar.
-    assert page.attribute("data-bar")[:3] == ["7", "20", "0"]
+    tree = Tags(html[html.index('data-section="objective-tree"') :])
+    assert tree.attribute("data-bar")[:3] == ["7", "20", "0"]
     row = re.search(r'<tr data-key-result="KR-3".*?</tr>', html, re.DOTALL)
     assert row is not None and "not measured" in row.group(0) and "data-bar" not in row.group(0)
     # Evidence: each Key Result links to its aligned items in the OKR section, which exist.
@@ -87,7 +91,7 @@ def test_the_objective_tree_leads_with_bars_and_evidence(rendered: RenderedRepor
 def test_capacity_draws_the_cut_line_and_names_the_items(rendered: RenderedReport) -> None:
     html = rendered.html
     start = html.index('data-section="capacity"')
-    assert html.index('data-section="objective-tree"') < start < html.index("data-figure=")
+    assert html.index('data-section="objective-tree"') < start < html.index("Key Result coverage")
     cut = re.search(r'data-cut="Team A/2026-Q2"[^>]*>(.*?)</td>', html, re.DOTALL)
     assert cut is not None
     text = re.sub(r"<[^>]+>", "", cut.group(1))

@@ -182,6 +182,22 @@ class AuditStore(StoreBase):
             found = {AuditStatus(status): count for status, count in db.execute(query)}
         return {status: found.get(status, 0) for status in AuditStatus}
 
+    def audit_tally(self, run_id: int) -> list[tuple[str, str, AuditStatus, int]]:
+        """(connection, field, status, rows) of the run's audit log, counted by the database:
+        where a run's writes went, per tracker and field, without loading them."""
+        columns = (WRITES.c.connection, WRITES.c.field, WRITES.c.status)
+        query = (
+            select(*columns, func.count())
+            .where(WRITES.c.run_id == run_id)
+            .group_by(*columns)
+            .order_by(*columns)
+        )
+        with self._reading() as db:
+            return [
+                (connection, field, AuditStatus(status), count)
+                for connection, field, status, count in db.execute(query)
+            ]
+
     def _rows(
         self,
         run_id: int,

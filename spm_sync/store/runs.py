@@ -27,6 +27,8 @@ from spm_sync.store.tables import RunRow, StageProgressRow, SyncStatsRow
 RUNS: Table = RunRow.__table__  # type: ignore[attr-defined]
 STAGES: Table = StageProgressRow.__table__  # type: ignore[attr-defined]
 STATS: Table = SyncStatsRow.__table__  # type: ignore[attr-defined]
+NO_CYCLE_TRIGGERS = ("undo",)
+"""Triggers of runs that are no sync cycle: they never become the latest report."""
 WHOLE_RUN = ""
 """`connection` of a stage record that covers every connection."""
 
@@ -128,6 +130,20 @@ class RunStore(StoreBase):
     def latest_run_with_result(self) -> int | None:
         """The id of the newest run that has a stored result, without reading any result."""
         query = select(RUNS.c.id).where(RUNS.c.result.is_not(None)).order_by(RUNS.c.id.desc())
+        with self._reading() as db:
+            return db.execute(query.limit(1)).scalar()
+
+    def latest_cycle_with_result(self) -> int | None:
+        """The id of the newest sync cycle that finished (ok or partial) with a stored result:
+        the run `latest.html` and a plain `spm-sync report` show. An undo, dry run or not,
+        restores a past run and is no cycle; a failed cycle aligned nothing it could trust."""
+        query = (
+            select(RUNS.c.id)
+            .where(RUNS.c.result.is_not(None), RUNS.c.finished.is_not(None))
+            .where(RUNS.c.status.in_([RunStatus.SUCCEEDED.value, RunStatus.PARTIAL.value]))
+            .where(RUNS.c.trigger.not_in(list(NO_CYCLE_TRIGGERS)))
+            .order_by(RUNS.c.id.desc())
+        )
         with self._reading() as db:
             return db.execute(query.limit(1)).scalar()
 
