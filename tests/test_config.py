@@ -385,7 +385,7 @@ BROKEN_CASES: list[tuple[str, Any, list[str]]] = [
         [
             "report.email.subject: 'Report {when}' uses unknown placeholder(s) when; known: "
             "run_id, date, status, alignment_pct, alignment_pct_job_size, orphans, "
-            "uncovered_key_results"
+            "uncovered_key_results, change, outcome"
         ],
     ),
     (
