@@ -40,6 +40,11 @@ def trend_chart(points: Sequence[TrendPoint]) -> bytes:
 
     Needs at least two points; the caller shows a sentence instead on a first run.
     """
+    return to_png(trend_figure(points))
+
+
+def trend_figure(points: Sequence[TrendPoint]) -> Figure:
+    """The trend chart's figure (see `trend_chart`): ticks on the runs, both axes named."""
     if len(points) < 2:
         raise ValueError("a trend needs at least two runs")
     when = [point.finished for point in points]
@@ -80,7 +85,7 @@ def trend_chart(points: Sequence[TrendPoint]) -> bytes:
         bbox_to_anchor=(0, 1.2),
     )
     figure.subplots_adjust(left=0.09, right=0.88, top=0.84, bottom=0.14)
-    return to_png(figure)
+    return figure
 
 
 def run_ticks(when: Sequence[datetime], most: int = MAX_TICKS) -> tuple[list[datetime], list[str]]:
