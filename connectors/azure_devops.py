@@ -81,7 +81,7 @@ from connectors.azure_devops_push import (
     WorkItemWriter,
     pushed_in_batches,
 )
-from connectors.azure_devops_queries import WorkItemQueries
+from connectors.azure_devops_queries import WorkItemQueries, stored_field
 from connectors.azure_devops_revisions import RevisionFeed, RevisionReader
 from connectors.base import (
     ConnectorError,
@@ -397,6 +397,13 @@ class AzureDevOpsConnector:
             known_fields=self._columns or (),
         )
         return runner.run(queries)
+
+    def stored_field(self, name: str) -> str | None:
+        """`connectors.base.StoredFieldsConnector`, from the fields the run resolved (None
+        before the pull resolved them: no request to find out)."""
+        if self._fields is None:
+            return None
+        return stored_field(self._columns or (), self._fields, name)
 
     # -- push --------------------------------------------------------------------------------
     def push(self, plan: ConnectionPlan) -> Iterator[WriteResult]:

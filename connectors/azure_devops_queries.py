@@ -3,6 +3,7 @@
 Requests per distinct query (see `connectors.tracker_queries` for what counts as distinct):
 - `want="count"`: one flat WIQL query (`POST {org}/{project}/_apis/wit/wiql`); it answers ids
   only, so the count is the number of ids, exact;
+- `want="keys"`: the same query; its ids are the keys (nothing is read);
 - `want="items"`: the same query; then the matched ids of all items queries of the call
   together, each id once, are read with `workitemsbatch` per 200 ids with `System.WorkItemType`,
   `System.State` and the resolved fields (so forty measures of thirty items each cost six
@@ -38,7 +39,13 @@ from functools import partial
 from typing import Any
 
 from connectors.azure_devops_client import AzureDevOpsClient, ServiceRefused
-from connectors.azure_devops_fields import FieldRef, catalog_index, close_matches, find_field
+from connectors.azure_devops_fields import (
+    FieldMap,
+    FieldRef,
+    catalog_index,
+    close_matches,
+    find_field,
+)
 from connectors.base import (
     ConnectorError,
     QueryAnswer,
@@ -57,7 +64,7 @@ from connectors.tracker_queries import (
 )
 from connectors.values import number_or_problem
 from connectors.wiql_builder import WIQL_RESULT_CAP, ResultCapExceeded
-from spm_sync.domain import StatusCategory
+from spm_sync.domain import WSJF_INPUTS, StatusCategory
 
 BATCH_SIZE = 200
 """Most ids `workitemsbatch` takes per call ("Maximum 200")."""
@@ -130,8 +137,12 @@ class WorkItemQueries:
             unread = str(failed)  # every items query shared the reads, so each is refused
         answers: dict[AskedQuery, Answer] = {}
         for query, ids in found.items():
-            if isinstance(ids, QueryRefused) or query.want == "count":
-                answers[query] = ids if isinstance(ids, QueryRefused) else QueryAnswer(len(ids))
+            if isinstance(ids, QueryRefused):
+                answers[query] = ids
+            elif query.want == "count":
+                answers[query] = QueryAnswer(len(ids))
+            elif query.want == "keys":
+                answers[query] = QueryAnswer(len(ids), keys=tuple(str(i) for i in ids))
             elif unread is not None:
                 answers[query] = QueryRefused(unread)
             else:
@@ -217,3 +228,15 @@ class WorkItemQueries:
         if field is not None:
             value, _ = number_or_problem(values.get(field))
         return QueryMatch(str(raw.get("id")), category is StatusCategory.DONE, value)
+
+
+def stored_field(known_fields: Sequence[FieldRef], configured: FieldMap, name: str) -> str | None:
+    """The WSJF input of `WorkItem` whose configured field `name` names (by reference or display
+    name), among the fields the run resolved already; None for another field or one the run
+    has not met (`connectors.base.StoredFieldsConnector`: no request to find out)."""
+    found = find_field(catalog_index(known_fields), name)
+    if found is None:
+        return None
+    return next(
+        (i for i in WSJF_INPUTS if getattr(configured, i) == found.reference_name), None
+    )

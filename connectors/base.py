@@ -152,7 +152,7 @@ class Connector(Protocol):
     def close(self) -> None: ...
 
 
-QueryWant = Literal["count", "items"]
+QueryWant = Literal["count", "keys", "items"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,11 +162,14 @@ class TrackerQuery:
     `ident` is the caller's name for the query and is echoed back untouched; connectors do not
     interpret it. `text` is JQL (Jira) or WIQL (Azure DevOps: a full `SELECT ... WHERE` or only
     the condition). `want="count"` needs only how many items match, so the connector may use
-    the tracker's cheapest (possibly approximate) count; `want="items"` needs each match with
-    whether it is done and, when `field` is set, that field's number (`field` is a configured
-    field name, resolved like the WSJF input fields; a count ignores it). Queries are asked once
-    per distinct text, want and field, and a count whose text an items query also asks is read
-    off that answer (`connectors.tracker_queries`).
+    the tracker's cheapest (possibly approximate) count; `want="keys"` needs the keys of the
+    matches and nothing else, for a caller that knows the rest of most matches already (the
+    tracker's cheapest listing: Jira search pages of keys only, Azure DevOps the WIQL ids
+    alone); `want="items"` needs each match with whether it is done and, when `field` is set,
+    that field's number (`field` is a configured field name, resolved like the WSJF input
+    fields; a count or a keys query ignores it). Queries are asked once per distinct text, want
+    and field; a count or keys query whose text a richer query also asks is read off that
+    answer (`connectors.tracker_queries`).
     """
 
     ident: str
@@ -189,11 +192,14 @@ class QueryAnswer:
     """A query's answer: how many items matched (`approximate` when the tracker said its count
     is an estimate: Jira Cloud's `search/approximate-count`, which may miss the last minutes'
     edits; Data Center and Azure DevOps counts are exact) and, for `want="items"`, the matches
-    themselves."""
+    themselves, or for `want="keys"` only their keys (in the tracker's order, each once; `count`
+    is then their number, exact). The keys are a field of their own, not matches with a made-up
+    `done`: an answer that says nothing about done-ness cannot be mistaken for one that does."""
 
     count: int
     approximate: bool = False
     matches: tuple[QueryMatch, ...] | None = None
+    keys: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,13 +215,29 @@ class QueryRefused:
 @runtime_checkable
 class QueryingConnector(Protocol):
     """A connector that can answer saved queries with the fewest requests its tracker allows:
-    at most one request per `want="count"` query (fewer where the tracker batches them), and
-    the id-then-bulk-fetch path for `want="items"`. One failing query never fails the others:
+    at most one request per `want="count"` query (fewer where the tracker batches them), the
+    largest pages of keys for `want="keys"`, and the id-then-bulk-fetch path for
+    `want="items"`. One failing query never fails the others:
     it is answered with `QueryRefused`. Every ident in `queries` gets an answer."""
 
     def run_queries(
         self, queries: Sequence[TrackerQuery]
     ) -> dict[str, QueryAnswer | QueryRefused]: ...
+
+
+@runtime_checkable
+class StoredFieldsConnector(Protocol):
+    """A connector that can say which normalized `WorkItem` attribute holds a field a query
+    names, so a caller holding the pulled items can read the value there instead of asking the
+    tracker again.
+
+    `stored_field(name)` resolves `name` as a query's field is resolved (Jira: by name or id
+    through the run's field list; Azure DevOps: by reference or display name) and answers the
+    WSJF input of `WorkItem` ("business_value", "time_criticality", "risk_reduction",
+    "job_size") that the connection's `wsjf_fields` map to that same field, or None: another
+    field, an unknown name, or one it cannot resolve without a request. Never raises."""
+
+    def stored_field(self, name: str) -> str | None: ...
 
 
 @runtime_checkable

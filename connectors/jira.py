@@ -53,7 +53,7 @@ from connectors.jira_history_reader import HistoryReader
 from connectors.jira_mapping import MalformedIssue, normalize, requested_fields
 from connectors.jira_paging import KEY_ORDER
 from connectors.jira_push import JiraWriter
-from connectors.jira_queries import JiraQueries
+from connectors.jira_queries import JiraQueries, stored_field
 from connectors.settings import BearerAuth, JiraSettings, connection_secret
 from connectors.transfer import PullDeadline, TransferBounds
 from spm_sync.domain import ConnectionPlan, WorkItem, WriteResult
@@ -258,6 +258,13 @@ class JiraConnector:
             self.client, facts.flavour, self._field_catalog, workers=self.settings.workers
         )
         return runner.run(queries)
+
+    def stored_field(self, name: str) -> str | None:
+        """`connectors.base.StoredFieldsConnector`, from the run's field list (None before the
+        run has read it: no request to find out)."""
+        if self._facts is None:
+            return None
+        return stored_field(self._field_catalog, self._facts.fields.inputs, name)
 
     def close(self) -> None:
         self.client.jira.close()

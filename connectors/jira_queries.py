@@ -6,6 +6,9 @@ Requests per distinct query (see `connectors.tracker_queries` for what counts as
   visible"), so the answer is marked approximate. It needs a bounded query, like `search/jql`.
 - Data Center, `want="count"`: one `POST /rest/api/2/search` with `maxResults: 0`, which
   returns no issue and the exact `total`.
+- `want="keys"`: the search's pages with `key` alone: Cloud `search/jql` token pages of up to
+  5,000 (the spec's maximum, "achieved when requesting `id` or `key` only"; `fields: ["id"]`
+  would answer ids without keys), Data Center keyset pages of up to 1,000, as the key scan.
 - `want="items"`: the search's pages with `status` (its `statusCategory.key` says done) and the
   resolved field: Cloud `search/jql` token pages (as many issues a page as Jira gives for two
   fields; 100 in the sandbox), Data Center keyset pages of up to 1,000
@@ -48,6 +51,9 @@ per page" (specs/jira-platform-v3.json); with only `status` and one number it de
 (the sandbox serves 100), and asking for more never costs a request."""
 ITEMS_PAGE_DATACENTER = 1000
 """As the pull: Data Center caps a page at `jira.search.views.default.max`."""
+KEYS_PAGE_CLOUD = 5000
+"""`search/jql` "returns max 5000 issues" a page when only id or key is requested."""
+KEYS_FIELDS = ["key"]
 COUNT_PATHS: Mapping[Flavour, str] = {
     "cloud": "/rest/api/3/search/approximate-count",
     "datacenter": "/rest/api/2/search",
@@ -84,6 +90,8 @@ class JiraQueries:
         try:
             if query.want == "count":
                 return self._count(query.text)
+            if query.want == "keys":
+                return self._keys(query.text)
             field = None
             if query.field is not None:
                 field = resolve_number_field(self.catalog, "query field", query.field)
@@ -102,6 +110,22 @@ class JiraQueries:
         if not isinstance(counted, int) or isinstance(counted, bool) or counted < 0:
             raise ConnectorError(f"count issues: Jira answered without a count ({counted!r})")
         return QueryAnswer(counted, approximate=self.flavour == "cloud")
+
+    def _keys(self, jql: str) -> QueryAnswer:
+        where = f"({without_order(jql)})"
+        if self.flavour == "cloud":
+            pages: Iterable[list[dict[str, Any]]] = self.client.search_jql_pages(
+                f"{where} {KEY_ORDER}", KEYS_FIELDS, KEYS_PAGE_CLOUD
+            )
+        else:
+            pages = self.client.keyset_pages(lambda: where, KEYS_FIELDS, ITEMS_PAGE_DATACENTER)
+        keys: dict[str, None] = {}
+        for page in pages:
+            for issue in page:
+                key = issue.get("key")
+                if isinstance(key, str) and key:
+                    keys.setdefault(key)
+        return QueryAnswer(len(keys), keys=tuple(keys))
 
     def _items(self, jql: str, field: ResolvedField | None) -> QueryAnswer:
         fields = ["status"] if field is None else ["status", field.id]
@@ -134,3 +158,16 @@ def _match(issue: Mapping[str, Any], field: ResolvedField | None) -> QueryMatch 
     if field is not None:
         value, _ = number_or_problem(values.get(field.id))
     return QueryMatch(key, done, value)
+
+
+def stored_field(
+    catalog: Sequence[Mapping[str, Any]], inputs: Mapping[str, ResolvedField], name: str
+) -> str | None:
+    """The WSJF input of `WorkItem` whose configured field `name` resolves to (as a query's
+    field is resolved: by name or id), None when it resolves to another field or to none
+    (`connectors.base.StoredFieldsConnector`)."""
+    try:
+        wanted = resolve_number_field(catalog, "query field", name)
+    except ConnectorError:
+        return None
+    return next((input_ for input_, field in inputs.items() if field.id == wanted.id), None)

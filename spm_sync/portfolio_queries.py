@@ -5,7 +5,11 @@ Every Key Result with a query measure names its query per connection. Each conne
 `run_queries` call holding all its Key Results' queries, so a run asks each tracker for its
 measures once, whatever the number of Key Results (the connector batches further where its
 tracker allows). A `count` measure asks for the count only (the cheapest request); `sum` and
-`share_done` need the matched items.
+`share_done` need the matched items' done-ness or values. Given the run's pulled items (a
+`StoreView`), a `share_done` measure, and a `sum` whose field the store holds for every item
+(a WSJF input), asks for the keys of its matches only and reads the rest from the store; the
+matches the store lacks cost one follow-up query per connection (`spm_sync.portfolio_keys`).
+A `sum` of any other field asks for the items.
 
 Connectors know nothing about OKRs: the query's `ident` is the Key Result id, and the answer is
 converted here (`QueryAnswer` -> `QueryResult`/`QueryCount`, `QueryRefused` -> `QueryFailed`).
@@ -39,6 +43,7 @@ from spm_sync.portfolio.measures import (
     QueryOutcome,
     QueryResult,
 )
+from spm_sync.portfolio_keys import StoreView, completed
 from spm_sync.pull import describe
 from spm_sync.results_portfolio import QueryRun
 
@@ -54,22 +59,37 @@ class QuerySource:
     unusable: str | None = None
 
 
-def tracker_query(kr_id: str, text: str, extras: KeyResultExtras) -> TrackerQuery:
+def tracker_query(
+    kr_id: str,
+    text: str,
+    extras: KeyResultExtras,
+    connection: str = "",
+    store: StoreView | None = None,
+) -> TrackerQuery:
+    """What the Key Result asks `connection`: a count, the keys (its done-ness and values are
+    in `store`; a sum's field rides along for the follow-up) or the items."""
     kind = extras.measure.kind
     if kind is MeasureKind.COUNT:
         return TrackerQuery(kr_id, text, "count")
     field = extras.measure.field if kind is MeasureKind.SUM else None
+    if store is None or connection not in store.languages:
+        return TrackerQuery(kr_id, text, "items", field)
+    if field is None or store.attribute_of(connection, field) is not None:
+        return TrackerQuery(kr_id, text, "keys", field)
     return TrackerQuery(kr_id, text, "items", field)
 
 
-def batches(measured: Mapping[str, KeyResultExtras]) -> dict[str, list[TrackerQuery]]:
+def batches(
+    measured: Mapping[str, KeyResultExtras], store: StoreView | None = None
+) -> dict[str, list[TrackerQuery]]:
     """Connection -> its queries, one per Key Result that queries it (Key Results in order)."""
     found: dict[str, list[TrackerQuery]] = {}
     for kr_id, extras in measured.items():
         if extras.measure.kind is MeasureKind.MANUAL:
             continue
         for connection, text in extras.queries.items():
-            found.setdefault(connection, []).append(tracker_query(kr_id, text, extras))
+            query = tracker_query(kr_id, text, extras, connection, store)
+            found.setdefault(connection, []).append(query)
     return found
 
 
@@ -77,13 +97,16 @@ Answer = QueryAnswer | QueryRefused | QueryFailed
 
 
 def ask(
-    batches: Mapping[str, Sequence[TrackerQuery]], sources: Mapping[str, QuerySource]
+    batches: Mapping[str, Sequence[TrackerQuery]],
+    sources: Mapping[str, QuerySource],
+    store: StoreView | None = None,
 ) -> tuple[dict[str, dict[str, Answer]], list[QueryRun]]:
-    """Each connection's answers by Key Result id, and what each batch did."""
+    """Each connection's answers by Key Result id, and what each batch did. Keys queries need
+    the `store` they were planned with."""
     answers: dict[str, dict[str, Answer]] = {}
     runs: list[QueryRun] = []
     for connection, queries in batches.items():
-        got, error = _one_batch(connection, queries, sources.get(connection))
+        got, error = _one_batch(connection, queries, sources.get(connection), store)
         answers[connection] = got
         failed = sum(1 for a in got.values() if not isinstance(a, QueryAnswer))
         runs.append(
@@ -93,7 +116,10 @@ def ask(
 
 
 def _one_batch(
-    connection: str, queries: Sequence[TrackerQuery], source: QuerySource | None
+    connection: str,
+    queries: Sequence[TrackerQuery],
+    source: QuerySource | None,
+    store: StoreView | None,
 ) -> tuple[dict[str, Answer], str | None]:
     reason = _cannot_ask(connection, source)
     if reason is None and source is not None:
@@ -101,6 +127,8 @@ def _one_batch(
         assert isinstance(connector, QueryingConnector)
         try:
             raw = connector.run_queries(list(queries))
+            if store is not None and any(query.want == "keys" for query in queries):
+                raw = completed(connection, queries, raw, store, connector)
         except Exception as error:  # one failing batch must not stop the run
             log.warning("key result queries of %s failed", connection, exc_info=True)
             reason = f"the queries of {connection} failed: {describe(error)}"
@@ -125,7 +153,7 @@ def _checked(answer: object, query: TrackerQuery, connection: str) -> Answer:
         return QueryFailed(f"{connection} refused it: {answer.reason}")
     if not isinstance(answer, QueryAnswer):
         return QueryFailed(f"{connection} gave no answer to it")
-    if query.want == "items" and answer.matches is None:
+    if query.want != "count" and answer.matches is None:
         return QueryFailed(f"{connection} answered with a count only; the items were needed")
     return answer
 

@@ -5,8 +5,10 @@ Runs inside the analysis, after alignment and scoring, while the connectors of t
 still open:
 1. the OKR tree: the OKR file merged with the tracker items that stand for objectives and Key
    Results (`spm_sync.portfolio_input`, `spm_sync.portfolio.okr_tree`);
-2. the Key Results' queries, one batch per connection (`spm_sync.portfolio_queries`), and each
-   Key Result's value and progress (`spm_sync.portfolio.measures`);
+2. the Key Results' queries, one batch per connection (`spm_sync.portfolio_queries`), done-ness
+   and summed WSJF inputs read from the pulled items where they hold the matches
+   (`spm_sync.portfolio_keys`), and each Key Result's value and progress
+   (`spm_sync.portfolio.measures`);
 3. the roll-up: objective progress and confidence, aligned work and job size per objective;
 4. with `capacity:` configured, each team's cut line per planning interval in the WSJF-ranked
    demand;
@@ -23,10 +25,11 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from connectors.base import StoredFieldsConnector
 from spm_sync.alignment import AlignmentResult, ItemRef, usable_job_size
 from spm_sync.bulk import paused_gc
 from spm_sync.config import Config
-from spm_sync.domain import WorkItem
+from spm_sync.domain import WSJF_INPUTS, WorkItem
 from spm_sync.okr_measures import KeyResultExtras
 from spm_sync.portfolio.capacity import plan_capacity
 from spm_sync.portfolio.dependencies import dependency_risk
@@ -51,6 +54,7 @@ from spm_sync.portfolio_input import (
     teams_of,
     tracker_okr_records,
 )
+from spm_sync.portfolio_keys import QueryLanguage, StoreView
 from spm_sync.portfolio_queries import QuerySource, ask, batches, outcomes
 from spm_sync.pull import ConnectionRun, describe
 from spm_sync.results_portfolio import PortfolioSection, QueryRun
@@ -81,6 +85,32 @@ def query_sources(runs: Sequence[ConnectionRun]) -> dict[str, QuerySource]:
     }
 
 
+def store_view(
+    config: Config, items: Mapping[ItemRef, WorkItem], sources: Mapping[str, QuerySource]
+) -> StoreView:
+    """The pulled items as the Key Result queries' source of done-ness and values: each
+    connection's query language from its kind, and the attribute holding a summed field from
+    its connector (`StoredFieldsConnector`: the field a WSJF input is configured with, however
+    the measure names it), asked once per name."""
+    languages: dict[str, QueryLanguage] = {
+        connection.name: "jql" if connection.kind == "jira" else "wiql"
+        for connection in config.connections
+    }
+    known: dict[tuple[str, str], str | None] = {}
+
+    def attribute_of(connection: str, field: str) -> str | None:
+        if (connection, field) not in known:
+            source = sources.get(connection)
+            connector = source.connector if source is not None else None
+            found = None
+            if isinstance(connector, StoredFieldsConnector):
+                found = connector.stored_field(field)
+            known[(connection, field)] = found if found in WSJF_INPUTS else None
+        return known[(connection, field)]
+
+    return StoreView(items, languages, attribute_of)
+
+
 def build_tree(config: Config, items: Mapping[ItemRef, WorkItem]) -> OkrTree:
     okrs = config.okr_set
     records = file_records(okrs)
@@ -91,14 +121,17 @@ def build_tree(config: Config, items: Mapping[ItemRef, WorkItem]) -> OkrTree:
 
 
 def measure_all(
-    tree: OkrTree, config: Config, sources: Mapping[str, QuerySource]
+    tree: OkrTree,
+    config: Config,
+    sources: Mapping[str, QuerySource],
+    store: StoreView | None = None,
 ) -> tuple[dict[str, KrMeasurement], dict[str, KeyResultExtras], list[QueryRun]]:
     """Every Key Result's measurement (placed and orphan), its measure settings, and the
-    query batches' records."""
+    query batches' records; with `store`, done-ness and stored values come from there."""
     extras = config.okr_set.extras
     nodes: list[OkrNode] = [*tree.key_results.values(), *tree.orphan_key_results]
     measured = {node.id: extras.key_result(node.id) for node in nodes}
-    answers, runs = ask(batches(measured), sources)
+    answers, runs = ask(batches(measured, store), sources, store)
     found: dict[str, QueryOutcome] = outcomes(measured, answers)
     measurements = {
         node.id: measure_key_result(
@@ -133,7 +166,9 @@ def build_portfolio(
     """The portfolio section of this cycle (see the module docstring)."""
     items = data.items
     tree = build_tree(config, items)
-    measurements, measured, query_runs = measure_all(tree, config, sources)
+    measurements, measured, query_runs = measure_all(
+        tree, config, sources, store_view(config, items, sources)
+    )
     rollup = roll_up(tree, measurements, aligned_work(tree, data.alignment, items))
     ranked = ranked_scores(data.scores)
     name = Namer(items, {(s.connection, s.item_key): s for s in data.scores})
