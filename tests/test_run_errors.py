@@ -136,14 +136,15 @@ def test_a_report_folder_under_a_file_fails_the_run_in_one_line_and_keeps_the_ru
         assert "Traceback" not in process.stderr
         problems = [line for line in process.stderr.splitlines() if " ERROR " in line]
         assert len(problems) == 1 and "event=report.failed" in problems[0], process.stderr
-        assert "report: not written: NotADirectoryError" in process.stdout
+        # A problem is a diagnostic: stderr, beside the log lines; stdout keeps the tables.
+        assert "report: not written: NotADirectoryError" in process.stderr
         with Store.from_settings(env.config().store) as store:
             (run,) = store.last_runs(5)
             assert run.status is RunStatus.PARTIAL and run.result is not None
         # The same again with -v: now with the traceback.
         verbose = spm_sync("-v", "report", "-c", str(env.config_path), "--run", str(run.id))
         assert verbose.returncode == exit_codes.FAILED
-        assert "Traceback" in verbose.stderr and "not written" in verbose.stdout
+        assert "Traceback" in verbose.stderr and "not written" in verbose.stderr
         quiet = spm_sync("report", "-c", str(env.config_path), "--run", str(run.id))
         assert quiet.returncode == exit_codes.FAILED and "Traceback" not in quiet.stderr
         # Nothing was lost: with the folder fixed, the stored run renders.
@@ -258,8 +259,8 @@ def test_postgres_going_away_mid_run_is_one_line_and_loses_nothing_stored(
             out, err = process.communicate(timeout=120)
         assert process.returncode == exit_codes.FAILED, out + err
         assert "Traceback" not in err and "Traceback" not in out
-        failure = [line for line in out.splitlines() if "store failed" in line]
-        assert len(failure) == 1 and "OperationalError" in failure[0], out
+        failure = [line for line in err.splitlines() if line.startswith("✗ the store failed")]
+        assert len(failure) == 1 and "OperationalError" in failure[0], err
         assert not env.mailbox.messages
 
         # Everything stored before the cut is there; the next run closes the cut one and
@@ -306,7 +307,7 @@ def test_terminated_postgres_sessions_mid_run_lose_nothing_and_print_no_tracebac
         assert process.returncode in (exit_codes.OK, exit_codes.FAILED), out + err
         assert "Traceback" not in err and "Traceback" not in out
         if process.returncode == exit_codes.FAILED:
-            assert len([line for line in out.splitlines() if "✗" in line]) == 1, out
+            assert len([line for line in err.splitlines() if line.startswith("✗")]) == 1, err
         kept = written_rows(pg_url)
         assert kept >= 5
         again = spm_sync("run", "-c", str(env.config_path), "--apply", "--no-email")
