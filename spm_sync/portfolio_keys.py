@@ -61,7 +61,9 @@ def completed(
 ) -> dict[str, QueryAnswer | QueryRefused]:
     """`raw` with every keys answer turned into an items answer: matches from the store where
     it holds them, from follow-up queries otherwise. A keys query's `field` names the summed
-    field (None for `share_done`); the connector ignored it, the follow-up reads it."""
+    field (None for `share_done`); the connector ignored it, the follow-up reads it. Every
+    follow-up query reads done-ness, so a `share_done` measure takes its missing matches from
+    whichever was asked."""
     answers = dict(raw)
     keyed = {
         query.ident: (query.field, answer)
@@ -75,15 +77,16 @@ def completed(
         for ident, (_, answer) in keyed.items()
     }
     short = [ident for ident, keys in missing.items() if keys]
+    summed = [keyed[ident][0] for ident in short if keyed[ident][0] is not None]
     fetched = _follow_up(
-        list(dict.fromkeys(keyed[ident][0] for ident in short)),
+        list(dict.fromkeys(summed)) or [None],
         list(dict.fromkeys(key for ident in short for key in missing[ident])),
         language=store.languages[connection],
         connector=connector,
         taken=set(raw),
     )
     for ident, (field, answer) in keyed.items():
-        read = fetched.get(field, {}) if missing[ident] else {}
+        read = _read_for(fetched, field) if missing[ident] else {}
         if isinstance(read, QueryRefused):
             answers[ident] = QueryRefused(
                 f"reading {len(missing[ident])} matches the sync did not pull failed: "
@@ -94,12 +97,26 @@ def completed(
         matches = (
             _from_store(store.items[(connection, key)], key, attribute)
             if (connection, key) in store.items
-            else read.get(key)
+            else _without_value(read.get(key), field)
             for key in answer.keys or ()
         )
         found = tuple(match for match in matches if match is not None)
         answers[ident] = QueryAnswer(len(found), matches=found)
     return answers
+
+
+def _read_for(fetched: Mapping[str | None, Fetched], field: str | None) -> Fetched:
+    """The follow-up answer that serves a measure: its field's, or for `share_done` (no field)
+    the first, as every follow-up says what is done."""
+    if field is not None:
+        return fetched[field]
+    return next(iter(fetched.values()))
+
+
+def _without_value(match: QueryMatch | None, field: str | None) -> QueryMatch | None:
+    """A follow-up match as its measure asked: no value when it sums no field (the follow-up
+    read another measure's field)."""
+    return match._replace(value=None) if match is not None and field is None else match
 
 
 def _from_store(item: WorkItem, key: str, attribute: str | None) -> QueryMatch:
@@ -119,8 +136,8 @@ def _follow_up(
     taken: set[str],
 ) -> dict[str | None, Fetched]:
     """Per field a follow-up reads (None: done-ness only), the missing matches by key, or why
-    they could not be read. All of a connection's missing keys go into each field's queries,
-    and all of them into one call of the connector."""
+    they could not be read. All of a connection's missing keys go into each field's queries
+    (usually one field, so one query), and all of them into one call of the connector."""
     if not keys:
         return {}
     texts = keys_queries(language, keys)
