@@ -39,6 +39,7 @@ from spm_sync.cycle import CycleDeps, CycleOutcome, run_cycle
 from spm_sync.progress import make_progress
 from spm_sync.store import Store
 from spm_sync.summary import output_console, print_cycle
+from spm_sync.terminal import diagnostics_console
 
 TEMPLATE = Path(__file__).resolve().parent / "defaults" / "demo.yaml"
 """Shipped inside the package so an installed wheel can run the demo; `config/demo.yaml` in the
@@ -209,7 +210,9 @@ def run_demo(*, items: int, out_dir: Path, seed: int) -> int:
     for title, outcome in (("First cycle (full sync)", demo.first), ("Second cycle", demo.second)):
         console.rule(title)
         if outcome.result is None:
-            console.print(f"[red]no result[/red]: {outcome.stopped or outcome.skipped}")
+            diagnostics_console().print(
+                f"[red]✗ no result[/red]: {outcome.stopped or outcome.skipped}", soft_wrap=True
+            )
             continue
         print_cycle(console, outcome.result)
     console.rule("Demo")
