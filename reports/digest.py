@@ -12,8 +12,8 @@ An objective's status (`objective_status`), the first rule that applies:
 - off track: even the 50% forecast finishes after its target date (more likely late than not);
 - on track: its progress has reached 100%;
 - at risk: the 85% forecast finishes after the target date, or one of its Key Results has no
-  active work (and has not met its target), or its progress stands on less than half clean
-  measurements (confidence under 50%);
+  active work (and has not met its target: `KeyResultAlignment.at_risk`), or its progress
+  stands on less than half clean measurements (confidence under 50%);
 - not measured: no progress could be measured and no forecast says anything;
 - on track otherwise.
 """
@@ -62,10 +62,13 @@ class ObjectiveLine:
 
 @dataclass(frozen=True)
 class WriteLine:
+    """One tracker's writes: what became of them, and to which fields."""
+
     connection: str
-    field: str
     text: str
-    """'12 written, 1 conflict' or '40 planned'."""
+    """'383 written, 2 skipped as conflicts' or '40 planned'."""
+    fields: str
+    """'rank 70 · wsjf_score 84'."""
     tone: str
 
 
@@ -96,10 +99,11 @@ def build_digest(result: CycleResult, portfolio: PortfolioView | None, caps: Cap
     changes = result.orphan_changes
     compared = changes is not None and bool(changes.compared)
     new = _new_orphans(result) if compared else []
+    change = change_text(result)
     return Digest(
         outcome=outcome_text(result),
         since=f"run {previous.run_id} ({previous.finished:%d %b %Y})" if previous else None,
-        change=change_text(result),
+        change="no change" if change.startswith("no change") else change,
         objectives=Shown.cap(lines, caps.digest_objectives),
         status_counts=[
             (label, badge, counts[status])
@@ -131,8 +135,8 @@ def objective_status(
         due = f" {target:%d %b}" if target else ""
         return "at_risk", f"85% forecast {when} is after the target{due}"
     if key_results_at_risk:
-        many = key_results_at_risk != 1
-        return "at_risk", f"{key_results_at_risk} Key Result{'s' if many else ''} nothing moves"
+        plural = "s" if key_results_at_risk != 1 else ""
+        return "at_risk", f"{key_results_at_risk} Key Result{plural} with no active work"
     if progress is None:
         return "not_measured", "no Key Result of it could be measured"
     if confidence < CONFIDENCE_FLOOR:
@@ -201,9 +205,16 @@ def _write_lines(result: CycleResult) -> list[WriteLine]:
         for row in result.writes.rows:
             grouped[(row.connection, row.field.value)][row.status] += 1
         tallies = [(c, f, dict(n)) for (c, f), n in sorted(grouped.items())]
-    lines = []
+    statuses: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    fields: dict[str, list[str]] = defaultdict(list)
     for connection, field, counts in tallies:
+        for status, count in counts.items():
+            statuses[connection][status] += count
+        fields[connection].append(f"{field} {format_count(sum(counts.values()))}")
+    lines = []
+    for connection, counts in statuses.items():
         parts = [f"{format_count(counts[s])} {word}" for s, word in WRITE_WORDS if counts.get(s)]
         bad = counts.get("failed", 0) or counts.get("conflict", 0)
-        lines.append(WriteLine(connection, field, ", ".join(parts), "bad" if bad else "neutral"))
+        tone = "bad" if bad else "neutral"
+        lines.append(WriteLine(connection, ", ".join(parts), " · ".join(fields[connection]), tone))
     return lines

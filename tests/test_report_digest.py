@@ -123,13 +123,13 @@ def test_the_digest_comes_first_and_says_what_changed() -> None:
     # New orphans by name, writes per tracker and field.
     for orphan in result.alignment.orphans[:3]:
         assert orphan.key in digest
-    assert f"{ADO} · rank 9 written" in text
-    assert f"{JIRA} · wsjf_score 10 written, 2 skipped as conflicts" in text
+    assert f"{ADO}: 9 written rank 9" in text
+    assert f"{JIRA}: 10 written, 2 skipped as conflicts wsjf_score 12" in text
     # The text part leads with the same summary.
     summary = rendered.text.split("SUMMARY", 1)[1].split("HEADLINE", 1)[0]
     assert "Since run run-99 (23 Feb 2026): +2.5 pts, 3 new orphans, 6 resolved" in summary
     assert "Objectives: 1 at risk, 1 on track, 1 not measured" in summary
-    assert f"{JIRA} · wsjf_score" in summary
+    assert f"{JIRA}: 10 written, 2 skipped as conflicts (wsjf_score 12)" in summary
 
 
 def test_trend_and_a_write_breakdown_are_near_the_top_and_colours_have_a_legend() -> None:

@@ -112,7 +112,9 @@ def test_dependency_risks_show_the_chain(rendered: RenderedReport) -> None:
 
 def test_the_text_twin_has_the_same_numbers(rendered: RenderedReport) -> None:
     text = rendered.text
-    assert text.index("OBJECTIVES AND THEIR MEASURED PROGRESS") < text.index("HEADLINE")
+    # The same order as the HTML: summary, headline and trend, then the tree.
+    assert text.index("SUMMARY") < text.index("HEADLINE") < text.index("TREND")
+    assert text.index("TREND") < text.index("OBJECTIVES AND THEIR MEASURED PROGRESS")
     assert "O1 Grow: 6.7%, confidence 62%, 2 aligned items, job size 11" in text
     assert "- KR-1 Five epics labelled: 20% (now 1, target 5 (from 0), count" in text
     assert "cut line: after E2, before E1" in text
