@@ -197,7 +197,7 @@ def main() -> None:
     _apply_verbosity(ctx)  # the defaults, when neither -v nor -q was given
 
 
-@main.command(epilog=EXIT_STATUS_HELP)
+@main.command(epilog=EXIT_STATUS_HELP, short_help="Run one cycle now.")
 @config_option
 @click.option("--apply", "mode", flag_value="apply", help="Perform the planned writes.")
 @click.option("--plan", "mode", flag_value="plan", help="Only plan and report writes (dry run).")
@@ -221,7 +221,7 @@ def run(config_path: Path, mode: str | None, no_email: bool, json_path: Path | N
     _exit_with(run_command(config, mode=_mode(mode), send_email=not no_email, json_path=json_path))
 
 
-@main.command(epilog=EXIT_STATUS_HELP)
+@main.command(epilog=EXIT_STATUS_HELP, short_help="Run cycles on the config's schedule.")
 @config_option
 @click.option(
     "--every",
@@ -242,7 +242,7 @@ def serve(config_path: Path, interval_seconds: int | None, run_now: bool) -> Non
     _exit_with(serve_cycles(config, interval_seconds=interval_seconds, run_now=run_now))
 
 
-@main.command()
+@main.command(short_help="Try it on sandbox trackers, no config needed.")
 @click.option(
     "--items",
     type=click.IntRange(min=100, max=200_000),
@@ -266,7 +266,7 @@ def demo(items: int, out_dir: Path, seed: int) -> None:
     _exit_with(run_demo(items=items, out_dir=out_dir, seed=seed))
 
 
-@main.command()
+@main.command(short_help="Check the setup (--online: on the trackers too).")
 @config_option
 @click.option(
     "--online",
@@ -298,7 +298,7 @@ def _print_checks(lines: Iterable[CheckLine]) -> bool:
     return failed
 
 
-@main.command()
+@main.command(short_help="Render a stored run's report again.")
 @config_option
 @click.option(
     "--run",
@@ -321,7 +321,7 @@ def report(config_path: Path, run_id: int | None, send: bool, full_audit: bool) 
     _exit_with(report_command(config, run_id=run_id, send=send, full_audit=full_audit))
 
 
-@main.command(epilog=EXIT_STATUS_HELP)
+@main.command(epilog=EXIT_STATUS_HELP, short_help="Restore the values a run replaced.")
 @config_option
 @click.option(
     "--run",
@@ -341,7 +341,7 @@ def undo(config_path: Path, run_id: int, mode: str | None) -> None:
     _exit_with(undo_command(config, run_id=run_id, mode=_mode(mode)))
 
 
-@main.command()
+@main.command(short_help="Serve the sandbox trackers by hand.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option(
     "--jira-port",

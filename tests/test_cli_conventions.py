@@ -54,6 +54,14 @@ def test_version() -> None:
     assert re.fullmatch(r"spm-sync \d+\.\d+\.\d+\S*\n", result.stdout)
 
 
+def test_no_help_line_is_cut_off() -> None:
+    result = invoke("--help")
+    commands = result.stdout.split("Commands:")[1].split("Exit status")[0]
+    lines = [line.strip() for line in commands.splitlines() if line.strip()]
+    assert len(lines) == 7
+    assert all(line.endswith(".") and not line.endswith("...") for line in lines), lines
+
+
 def test_verbosity_options_work_before_and_after_the_command(
     tmp_path: Path, secrets_set: None
 ) -> None:
