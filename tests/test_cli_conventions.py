@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ from rich.console import Console
 
 from spm_sync.check import CheckLine
 from spm_sync.cli import main
+from spm_sync.online_check import head_revision, known_revisions, store_checks
 from spm_sync.results import CycleResult
 from spm_sync.summary import _show, connections_table, headline_table
 from tests.cycle_fixtures import SandboxSetup, fake_config, sandbox_setup
@@ -204,3 +206,46 @@ def test_check_online_creates_no_store(tmp_path: Path) -> None:
         result.stdout.splitlines()
     ), result.stdout
     assert not store.exists() and not store.parent.exists()
+
+
+def test_check_online_reads_an_existing_store_without_changing_it(
+    ran: tuple[SandboxSetup, Result],
+) -> None:
+    env, _ = ran
+    database = Path(env.config().store.url.removeprefix("sqlite:///"))
+    before = database.read_bytes()
+    result = invoke("check", "-c", str(env.config_path), "--online")
+    assert f"✓ store sqlite:///{database} is reachable (schema revision {head_revision()})" in (
+        result.stdout.splitlines()
+    ), result.stdout
+    assert database.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("revision", "expected"),
+    [
+        ("older", "! store sqlite:///{db} is reachable (schema revision {rev}; the next run "
+         "upgrades it to {head})"),
+        ("ffffffffffff", "✗ store sqlite:///{db} was written by a newer spm-sync (schema "
+         "revision ffffffffffff) (fix: upgrade spm-sync, or point store.url at another "
+         "database)"),
+    ],
+)  # fmt: skip
+def test_check_online_says_what_the_next_run_does_to_the_schema(
+    tmp_path: Path, revision: str, expected: str
+) -> None:
+    older = sorted(known_revisions() - {head_revision()})[0]
+    revision = older if revision == "older" else revision
+    database = tmp_path / "old.db"
+    with sqlite3.connect(database) as connection:
+        connection.execute("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)")
+        connection.execute("INSERT INTO alembic_version VALUES (?)", (revision,))
+    connection.close()
+    config = fake_config(tmp_path, store={"url": f"sqlite:///{database}"})
+    (line,) = store_checks(config)
+    assert line.render() == expected.format(db=database, rev=revision, head=head_revision())
+    with sqlite3.connect(database) as connection:  # not migrated
+        assert connection.execute("SELECT version_num FROM alembic_version").fetchall() == [
+            (revision,)
+        ]
+    connection.close()
