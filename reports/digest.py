@@ -197,14 +197,37 @@ WRITE_WORDS = (
 )
 
 
-def _write_lines(result: CycleResult) -> list[WriteLine]:
-    """Per connection and field; from the tally, or from the rows of an older document."""
-    tallies = [(t.connection, t.field.value, t.counts) for t in result.writes.by_target]
+def _tallies(result: CycleResult) -> list[tuple[str, str, dict[str, int]]]:
+    """(connection, field, counts) from the tally, or from the rows of an older document."""
+    tallies = [(t.connection, t.field.value, dict(t.counts)) for t in result.writes.by_target]
     if not tallies and not result.writes.rows_omitted:
         grouped: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
         for row in result.writes.rows:
             grouped[(row.connection, row.field.value)][row.status] += 1
         tallies = [(c, f, dict(n)) for (c, f), n in sorted(grouped.items())]
+    return tallies
+
+
+def _outcomes(counts: dict[str, int]) -> tuple[str, str]:
+    """('10 written, 2 skipped as conflicts', tone)."""
+    parts = [f"{format_count(counts[s])} {word}" for s, word in WRITE_WORDS if counts.get(s)]
+    bad = counts.get("failed", 0) or counts.get("conflict", 0)
+    return ", ".join(parts), "bad" if bad else "neutral"
+
+
+def write_tally(result: CycleResult) -> list[WriteLine]:
+    """Every connection and field the run wrote (or planned), with what became of the writes:
+    the write-back section's breakdown, however many rows its audit list shows."""
+    lines = []
+    for connection, field, counts in _tallies(result):
+        text, tone = _outcomes(counts)
+        lines.append(WriteLine(connection, text, field, tone))
+    return lines
+
+
+def _write_lines(result: CycleResult) -> list[WriteLine]:
+    """One line per connection: what became of its writes, and how many went to each field."""
+    tallies = _tallies(result)
     statuses: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     fields: dict[str, list[str]] = defaultdict(list)
     for connection, field, counts in tallies:
@@ -213,8 +236,6 @@ def _write_lines(result: CycleResult) -> list[WriteLine]:
         fields[connection].append(f"{field} {format_count(sum(counts.values()))}")
     lines = []
     for connection, counts in statuses.items():
-        parts = [f"{format_count(counts[s])} {word}" for s, word in WRITE_WORDS if counts.get(s)]
-        bad = counts.get("failed", 0) or counts.get("conflict", 0)
-        tone = "bad" if bad else "neutral"
-        lines.append(WriteLine(connection, ", ".join(parts), " · ".join(fields[connection]), tone))
+        text, tone = _outcomes(counts)
+        lines.append(WriteLine(connection, text, " · ".join(fields[connection]), tone))
     return lines

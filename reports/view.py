@@ -13,14 +13,13 @@ from itertools import groupby
 
 from reports.caps import ALL, UNCAPPED, Caps, Shown
 from reports.coverage import Coverage, key_result_coverage
-from reports.digest import Digest, build_digest
+from reports.digest import Digest, WriteLine, build_digest, write_tally
 from reports.flow_view import FlowView, build_flow_view
 from reports.formatting import format_count, format_pct, format_seconds
 from reports.portfolio_view import PortfolioView, build_portfolio_view
 from reports.settings import ReportOptions
 from spm_sync.domain import StatusCategory
 from spm_sync.results import (
-    WRITE_STATUS_ORDER,
     AlignedItem,
     ConnectionHealth,
     CycleResult,
@@ -148,10 +147,9 @@ class ReportView:
         return any(shown.more > 0 for shown in lists)
 
     @property
-    def write_statuses(self) -> list[str]:
-        """The statuses the run's writes have, failures first: the write tally's columns."""
-        found = {s for t in self.result.writes.by_target for s, n in t.counts.items() if n}
-        return sorted(found, key=WRITE_STATUS_ORDER.__getitem__)
+    def write_tally(self) -> list[WriteLine]:
+        """Writes per tracker and field with what became of them (`reports.digest`)."""
+        return write_tally(self.result)
 
     @property
     def breaches(self) -> int:

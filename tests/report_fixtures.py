@@ -10,6 +10,7 @@ same document, and the figures are consistent (percentages follow from the rows)
 from __future__ import annotations
 
 import random
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 from spm_sync.domain import StatusCategory, WriteField
@@ -29,6 +30,7 @@ from spm_sync.results import (
     WriteRow,
     WsjfRow,
 )
+from spm_sync.results_change import ItemRef, OrphanChanges, WriteTally
 
 FINISHED = datetime(2026, 3, 2, 6, 14, 37, tzinfo=UTC)
 JIRA = "jira-cloud"
@@ -475,9 +477,29 @@ def build_cycle_result(
                 write_conflicts=before.write_conflicts + 1,
             ),
         )
+        # Three orphans are new since run-99 and six of its orphans were resolved (net -3).
+        result.orphan_changes = OrphanChanges(
+            previous_run="run-99",
+            compared=[JIRA, ADO],
+            new=[ItemRef(connection=o.connection, key=o.key) for o in orphan_rows[:3]],
+            new_count=min(3, len(orphan_rows)),
+            resolved_count=min(3, len(orphan_rows)) + 3,
+        )
     else:
         result.trend = [result.trend_point()]
+    result.writes.by_target = _tally(result.writes.rows)
     return result
+
+
+def _tally(rows: list[WriteRow]) -> list[WriteTally]:
+    """The write log's rows counted per connection and field, as the store counts them."""
+    counts: dict[tuple[str, WriteField], Counter[str]] = {}
+    for row in rows:
+        counts.setdefault((row.connection, row.field), Counter())[row.status] += 1
+    return [
+        WriteTally(connection=connection, field=field, counts=dict(found))
+        for (connection, field), found in sorted(counts.items())
+    ]
 
 
 def _make_hostile(

@@ -107,7 +107,8 @@ def test_report_arrives_with_headers_parts_and_inline_chart(
         ["vp-product@acme.example", "pmo@acme.example"],
     )
     assert message["Subject"] == (
-        "Strategy alignment 2026-03-02: 41.9% aligned, 18 orphans (+2.5 pts, -3 orphans)"
+        "Strategy alignment 2026-03-02: 41.9% aligned, 18 orphans "
+        "(+2.5 pts, 3 new orphans, 6 resolved)"
     )
     assert parsedate_to_datetime(message["Date"]) == SENT_AT
     assert re.fullmatch(r"<[^<>@\s]+@acme\.example>", message["Message-ID"])
