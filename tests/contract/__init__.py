@@ -1,0 +1,1 @@
+"""One contract every tracker connector passes, run against each tracker's sandbox."""
