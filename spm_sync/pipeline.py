@@ -45,7 +45,7 @@ from spm_sync.results import SCHEMA_VERSION, CycleResult, ListCaps
 from spm_sync.stopping import CycleStopped, StopSignal, stop_on_signals
 from spm_sync.store import AuditRow, RunRecord, RunStatus, Store, StoreBusy, StoreTooNew
 from spm_sync.summary import audit_summary, audit_table, output_console, print_cycle
-from spm_sync.terminal import diagnostics_console, say
+from spm_sync.terminal import diagnostics_console, results_console, say
 from spm_sync.undo import old_orders, plan_undo, written_rows
 
 __all__ = ["report_command", "run_command", "run_cycle", "run_undo", "undo_command"]
@@ -80,7 +80,7 @@ def run_command(
     """`spm-sync run`: one cycle now, a summary table at the end (on stderr when the JSON
     result goes to stdout: `--json -`)."""
     json_to_stdout = json_path is not None and str(json_path) == "-"
-    console = diagnostics_console() if json_to_stdout else output_console()
+    console = results_console(stderr=True) if json_to_stdout else output_console()
     progress = make_progress(Console(stderr=True), show_log=True)
     stop = StopSignal()
     try:

@@ -91,10 +91,11 @@ def pipe_safe_stdout() -> TextIO:
     return cast(TextIO, PipeSafeStdout())  # a TextIOBase is the text file these take
 
 
-def results_console() -> Console:
+def results_console(*, stderr: bool = False) -> Console:
     """stdout for results; piped into a log, wide enough that tables keep every column;
-    silent under -q."""
-    stream = pipe_safe_stdout()
+    silent under -q. `stderr`: the same on stderr, for tables beside a result that stdout
+    carries (`run --json -`)."""
+    stream = sys.stderr if stderr else pipe_safe_stdout()
     width = None if stream.isatty() else LOG_WIDTH
     return Console(file=stream, width=width, quiet=is_quiet())
 

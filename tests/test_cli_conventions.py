@@ -182,6 +182,9 @@ def test_a_reader_that_closes_the_pipe_is_not_an_error(
     commands = [
         ["check", "-c", str(EXAMPLE)],
         ["report", "-c", str(env.config_path), "--run", "1", "--audit"],
+        # `spm-sync run | head`: -q leaves out the progress lines (stderr stays empty), the
+        # JSON result is still written to the closed pipe.
+        ["run", "-c", str(env.config_path), "--plan", "--no-email", "-q", "--json", "-"],
     ]
     for command in commands:
         read, write = os.pipe()
