@@ -49,7 +49,7 @@ class Caps:
     portfolio_flags: int = ALL
     """Dependency flags per kind, and OKR tree problems."""
     wsjf_rows: int = ALL
-    """Rows of the WSJF table per connection (at most `ReportOptions.top_n`)."""
+    """Rows of the WSJF table per connection (`ReportOptions.top_n` shared among them)."""
     digest_objectives: int = ALL
     """Top objectives in the digest (all of them in the objective tree)."""
     digest_orphans: int = ALL

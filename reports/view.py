@@ -172,7 +172,7 @@ def build_view(result: CycleResult, options: ReportOptions, caps: Caps = UNCAPPE
         objectives=[_objective(objective, caps) for objective in result.alignment.objectives],
         orphan_groups=Shown.cap(_orphan_groups(result.alignment.orphans, caps), caps.orphan_groups),
         orphan_count=len(result.alignment.orphans),
-        ranking=_ranking(result, scored, min(options.top_n, caps.wsjf_rows)),
+        ranking=_ranking(result, scored, options.top_n, caps.wsjf_rows),
         scored_count=len(scored),
         unscored=Shown.cap(unscored, caps.unscored),
         lanes=[(lane.team, lane.connection, _lane_cells(lane)) for lane in result.wip],
@@ -323,17 +323,26 @@ def _orphan_groups(orphans: Sequence[Orphan], caps: Caps) -> list[OrphanGroup]:
     return sorted(groups, key=lambda g: (-g.job_size, -g.orphans.total, g.connection, g.team))
 
 
-def _ranking(result: CycleResult, scored: list[WsjfRow], top: int) -> list[RankingGroup]:
-    """Per connection (in the run's connection order), its first `top` rows by its own rank."""
+def _ranking(
+    result: CycleResult, scored: list[WsjfRow], top_n: int, cap: int
+) -> list[RankingGroup]:
+    """Per connection (in the run's connection order), its first rows by its own rank: `top_n`
+    shared among the connections (at least `MIN_RANKED` each), at most `cap` each."""
     order = {health.name: place for place, health in enumerate(result.connections)}
     by_connection: dict[str, list[WsjfRow]] = {}
     for row in scored:
         by_connection.setdefault(row.connection, []).append(row)
+    share = -(-top_n // max(1, len(by_connection)))
+    top = min(cap, max(min(MIN_RANKED, top_n), share))
     groups = []
     for connection in sorted(by_connection, key=lambda name: (order.get(name, len(order)), name)):
         rows = sorted(by_connection[connection], key=_rank_order)
         groups.append(RankingGroup(connection, len(rows), [_ranked(row) for row in rows[:top]]))
     return groups
+
+
+MIN_RANKED = 5
+"""Rows each tracker's WSJF table shows at least, however many trackers share `top_n`."""
 
 
 def _rank_order(row: WsjfRow) -> tuple[int, float, str]:
