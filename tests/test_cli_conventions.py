@@ -6,6 +6,7 @@ report command's write counts (the whole audit log only with --audit)."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import sqlite3
@@ -78,6 +79,20 @@ def test_verbosity_options_work_before_and_after_the_command(
         result = invoke(*args)
         assert result.exit_code == 0
         assert result.stdout == ""  # every check passed: nothing to say
+    # The level is the sum of both places: -v before and -v after the command are -vv.
+    root = logging.getLogger()
+    saved = root.level
+    try:
+        for args, level in (
+            (["check", "-c", path, "-v"], logging.INFO),
+            (["-v", "check", "-c", path, "-v"], logging.DEBUG),
+            (["check", "-c", path], logging.WARNING),
+            (["check", "-c", path, "-q"], logging.ERROR),
+        ):
+            assert invoke(*args).exit_code == 0
+            assert root.level == level, args
+    finally:
+        root.setLevel(saved)
 
 
 def test_quiet_check_prints_only_failures(
