@@ -19,17 +19,14 @@ from connectors.base import ConnectorError
 from connectors.sandbox.ado_server import AzureDevOpsSandbox, RateLimitDelay
 from connectors.sandbox.generator import generate_portfolio
 from connectors.sandbox.portfolio import SeedItem
-from connectors.sandbox.server import Faults
 from connectors.settings import AzureDevOpsSettings
-from spm_sync.domain import ConnectionPlan, PlannedWrite, WorkItem, WriteField, WriteStatus
-from spm_sync.planning import WriteBackSettings, plan_rank
+from spm_sync.domain import ConnectionPlan, PlannedWrite, WriteField
 from tests.azure_devops_fixtures import FakeSleep
 
 pytestmark = pytest.mark.integration
 
 WIQL = "POST /sandbox/Portfolio/_apis/wit/wiql"
 BATCH = "POST /sandbox/Portfolio/_apis/wit/workItemsBatch"
-STACK_RANK = "Microsoft.VSTS.Common.StackRank"
 SMALL = (400, 21)  # size and seed of the portfolio most tests use
 
 
@@ -94,19 +91,6 @@ def test_full_sync_of_25000_items_gets_every_item_once() -> None:
         assert 3 <= splitting.stats.by_endpoint[WIQL] <= 6
 
 
-def test_incremental_sync_reads_exactly_the_touched_items(sandbox: AzureDevOpsSandbox) -> None:
-    full = list(connector_for(sandbox).pull(None))
-    watermark = max(item.updated for item in full) + timedelta(milliseconds=1)
-    touched = sorted((item.key for item in full), key=int)[10:13]
-    for key in touched:
-        sandbox.touch(int(key), **{"System.Title": f"Edited {key}"})
-
-    changed = list(connector_for(sandbox).pull(watermark))
-
-    assert sorted(item.key for item in changed) == touched
-    assert {item.title for item in changed} == {f"Edited {key}" for key in touched}
-
-
 def test_a_sync_with_no_changes_costs_at_most_two_requests(
     sandbox: AzureDevOpsSandbox, tmp_path: Any
 ) -> None:
@@ -123,80 +107,6 @@ def test_a_sync_with_no_changes_costs_at_most_two_requests(
     assert warm.stats.by_endpoint == {WIQL: 1}
 
 
-def test_rerank_writes_numeric_ranks_for_moved_items_only(sandbox: AzureDevOpsSandbox) -> None:
-    connector = connector_for(sandbox)
-    epics = [item for item in connector.pull(None) if item.type in ("Epic", "Feature")]
-    current = [item.key for item in sorted(epics, key=lambda item: (item.rank, int(item.key)))]
-    target = [*current[5:8], *current[:5], *current[8:]]  # three items move to the top
-    by_key = {item.key: item for item in epics}
-    writes, moves = plan_rank(
-        WriteBackSettings("ado", rank_kind="numeric", rank=True), by_key, target
-    )
-    assert moves == [] and {w.item_key for w in writes} == set(current[5:8])
-
-    results = list(connector.push(ConnectionPlan("ado", tuple(writes))))
-
-    assert {r.status for r in results} == {WriteStatus.WRITTEN}
-    assert sorted(record.key for record in sandbox.writes) == sorted(current[5:8])
-    assert {record.field for record in sandbox.writes} == {STACK_RANK}
-    again = [item for item in connector_for(sandbox).pull(None) if item.key in by_key]
-    assert [item.key for item in sorted(again, key=lambda i: (i.rank, int(i.key)))] == target
-
-
-def test_a_human_edit_between_plan_and_push_is_a_conflict(sandbox: AzureDevOpsSandbox) -> None:
-    connector = connector_for(sandbox)
-    items = {item.key: item for item in connector.pull(None) if item.type == "Epic"}
-    keys = sorted(items, key=int)[:3]
-    plan = ConnectionPlan(
-        "ado", tuple(_score_write(items[key], 10.0 + i) for i, key in enumerate(keys))
-    )
-    sandbox.touch(int(keys[1]), **{"WSJF Score": 99.0})
-
-    results = {r.write.item_key: r for r in connector.push(plan)}
-
-    assert results[keys[1]].status is WriteStatus.CONFLICT
-    assert "VS403351" in (results[keys[1]].error or "")
-    assert sandbox.work_item(int(keys[1]))["fields"]["Custom.WSJFScore"] == 99.0
-    assert {results[k].status for k in (keys[0], keys[2])} == {WriteStatus.WRITTEN}
-    assert sorted(record.key for record in sandbox.writes) == [keys[0], keys[2]]
-
-
-def test_an_edit_right_after_our_read_is_a_conflict_too(sandbox: AzureDevOpsSandbox) -> None:
-    key = min((s.key for s in seed_items(*SMALL) if s.type == "Epic"), key=int)
-    sandbox.change_on_read.add(int(key))
-    connector = connector_for(sandbox)
-    (item,) = [item for item in connector.pull(None) if item.key == key]
-
-    (result,) = connector.push(ConnectionPlan("ado", (_score_write(item, 42.0),)))
-
-    assert result.status is WriteStatus.CONFLICT
-    assert sandbox.writes == []
-
-
-def test_throttling_and_unavailability_are_retried_and_nothing_is_lost_or_doubled(
-    sandbox: AzureDevOpsSandbox,
-) -> None:
-    expected = {item.key for item in connector_for(sandbox).pull(None)}
-    sandbox.set_faults(
-        Faults(throttle_rate=0.25, unavailable_rate=0.15, retry_after_seconds=2, seed=17)
-    )
-    sleep = FakeSleep()
-    connector = connector_for(sandbox, sleep=sleep)
-
-    pulled = [item.key for item in connector.pull(None)]
-    epics = sorted((i for i in connector.pull(None) if i.type == "Epic"), key=lambda i: int(i.key))
-    results = list(
-        connector.push(ConnectionPlan("ado", tuple(_score_write(i, 5.0) for i in epics)))
-    )
-
-    assert sorted(pulled) == sorted(expected)
-    assert connector.stats.retries > 0 and connector.stats.throttled > 0
-    assert any(2.0 <= wait <= 2.2 for wait in sleep.waits)  # Retry-After honoured
-    assert {r.status for r in results} == {WriteStatus.WRITTEN}
-    written = [record.key for record in sandbox.writes]
-    assert sorted(written) == sorted(i.key for i in epics)  # each item written once
-
-
 def test_delayed_answers_pace_the_client_and_report_rate_limits(
     sandbox: AzureDevOpsSandbox,
 ) -> None:
@@ -209,12 +119,6 @@ def test_delayed_answers_pace_the_client_and_report_rate_limits(
     assert connector.stats.throttled >= 1 and sleep.waits
     assert "X-RateLimit-Remaining" in connector.stats.rate_limit
     assert connector.stats.retries == 0
-
-
-def _score_write(item: WorkItem, score: float) -> PlannedWrite:
-    return PlannedWrite(
-        "ado", item.key, WriteField.WSJF_SCORE, item.wsjf_score, score, item.revision
-    )
 
 
 def test_a_wrong_token_is_a_clear_error_without_the_token(sandbox: AzureDevOpsSandbox) -> None:

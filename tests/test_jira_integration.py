@@ -166,32 +166,6 @@ def test_deletes_and_edits_mid_scan_neither_skip_nor_repeat_issues(flavour: str)
     assert len(keys) == len(set(keys)) == len(items)
 
 
-def test_incremental_sync_returns_exactly_the_touched_issues(
-    small: tuple[JiraSandbox, tuple[SeedItem, ...], SandboxClock],
-) -> None:
-    sandbox, items, clock = small
-    first_run = clock.now
-    assert len(list(connector(sandbox, items).pull(None))) == len(items)
-
-    clock.advance(30)
-    touched = [items[5].key, items[100].key, items[400].key]
-    for key in touched:
-        sandbox.touch(key, summary=f"{key} renamed")
-    clock.advance(10)
-    second = connector(sandbox, items)
-    changed = list(second.pull(first_run - timedelta(minutes=2)))
-
-    assert sorted(item.key for item in changed) == sorted(touched)
-    assert {item.title for item in changed} == {f"{key} renamed" for key in touched}
-    assert second.stats.requests == 3
-
-    second_run = clock.now
-    clock.advance(45)
-    quiet = connector(sandbox, items)
-    assert list(quiet.pull(second_run - timedelta(minutes=2))) == []
-    assert quiet.stats.requests <= 3
-
-
 def test_rerank_of_epics_puts_them_in_the_planned_order(
     small: tuple[JiraSandbox, tuple[SeedItem, ...], SandboxClock],
 ) -> None:
@@ -221,60 +195,6 @@ def score_writes(items: Sequence[WorkItem], base: float = 10.0) -> list[PlannedW
         )
         for n, item in enumerate(items)
     ]
-
-
-def test_a_human_edit_between_plan_and_push_is_a_conflict_and_survives(
-    small: tuple[JiraSandbox, tuple[SeedItem, ...], SandboxClock],
-) -> None:
-    sandbox, items, clock = small
-    jira = connector(sandbox, items)
-    pulled = sorted(jira.pull(None), key=lambda item: item.key)[:5]
-    writes = score_writes(pulled)
-    clock.advance(1)
-    sandbox.touch(pulled[1].key, summary="edited by a human")
-    sandbox.touch(pulled[3].key, labels=["kept"])
-    score_id = sandbox.field_id("WSJF Score")
-
-    results = {r.write.item_key: r for r in jira.push(ConnectionPlan(NAME, tuple(writes)))}
-
-    conflicted = {key for key, r in results.items() if r.status is WriteStatus.CONFLICT}
-    assert conflicted == {pulled[1].key, pulled[3].key}
-    written = {key for key, r in results.items() if r.status is WriteStatus.WRITTEN}
-    assert written == {pulled[0].key, pulled[2].key, pulled[4].key}
-    assert sorted(w.key for w in sandbox.writes if w.field == score_id) == sorted(written)
-    again = connector(sandbox, items)
-    fresh = {item.key: item for item in again.pull(None)}
-    assert fresh[pulled[3].key].labels == ("kept",)
-    assert fresh[pulled[1].key].wsjf_score == pulled[1].wsjf_score
-    assert [fresh[w.item_key].wsjf_score for w in writes if w.item_key in written] == [
-        w.new for w in writes if w.item_key in written
-    ]
-
-    # A second run that plans the values now present writes nothing at all.
-    rerun = [
-        PlannedWrite(NAME, w.item_key, w.field, None, w.new, fresh[w.item_key].revision)
-        for w in writes
-        if w.item_key in written
-    ]
-    statuses = {r.status for r in again.push(ConnectionPlan(NAME, tuple(rerun)))}
-    assert statuses == {WriteStatus.UNCHANGED}
-    assert not any(name.startswith("PUT") for name in again.stats.by_endpoint)
-
-
-def test_an_edit_right_after_our_read_is_caught_by_the_freshness_check(
-    small: tuple[JiraSandbox, tuple[SeedItem, ...], SandboxClock],
-) -> None:
-    sandbox, items, clock = small
-    victim = items[10].key
-    sandbox.change_on_read.add(victim)
-    clock_before = clock.now
-    jira = connector(sandbox, items)
-    pulled = {item.key: item for item in jira.pull(None)}
-    assert clock.now == clock_before
-
-    results = list(jira.push(ConnectionPlan(NAME, tuple(score_writes([pulled[victim]])))))
-
-    assert [r.status for r in results] == [WriteStatus.CONFLICT]
 
 
 def test_a_207_rank_answer_fails_only_the_refused_issues(

@@ -76,6 +76,8 @@ def test_a_rank_write_puts_the_items_in_the_planned_order(kit: TrackerKit) -> No
     plan = ConnectionPlan(kit.name, tuple(writes), tuple(moves))
     rank_writes = [*writes, *(w for move in moves for w in move.writes)]
     assert {w.item_key for w in rank_writes} == set(current[5:8])
+    if connector.rank_kind == "numeric":  # new rank values are field writes, never moves
+        assert moves == [] and len(writes) == 3
     before = connector.stats.requests
 
     results = list(connector.push(plan))
@@ -83,6 +85,8 @@ def test_a_rank_write_puts_the_items_in_the_planned_order(kit: TrackerKit) -> No
     assert len(results) == len(rank_writes)
     assert {(r.write.field, r.status) for r in results} == {(WriteField.RANK, WriteStatus.WRITTEN)}
     assert connector.stats.requests - before <= kit.push_bound(plan)
+    assert sorted(kit.rank_writes()) == sorted(current[5:8])  # only the moved items
+    assert kit.score_writes() == []
     again = portfolio_items(kit.connector())
     assert current_rank_order(again.values(), connector.rank_kind)[0] == target
     assert plan_rank(settings, again, target) == ([], [])  # the next run has nothing to move

@@ -117,19 +117,24 @@ class TrackerKit(ABC):
         """The keys of every score value a client wrote, one entry per write applied."""
 
     @abstractmethod
+    def rank_writes(self) -> list[str]:
+        """The keys of every rank value a client wrote, one entry per write applied."""
+
+    @abstractmethod
     def push_bound(self, plan: ConnectionPlan) -> int:
         """The most requests `push(plan)` may make on a connector that has pulled (the
         documented cost: docs/design-notes.md, "Writing safely")."""
 
-    incremental_bound: int
-    """The most requests an incremental pull of a few changed items makes on a new connector."""
+    incremental_requests: int
+    """The requests an incremental pull of a few changed items makes on a new connector (a
+    pull that finds nothing makes at most as many)."""
 
     def set_faults(self, faults: Faults) -> None:
         self.sandbox.set_faults(faults)
 
 
 class JiraKit(TrackerKit):
-    incremental_bound = 3  # serverInfo, field list, one search page with the fields
+    incremental_requests = 3  # serverInfo, field list, one search page with the fields
 
     def __init__(self, sandbox: JiraSandbox, clock: SandboxClock) -> None:
         self.sandbox: JiraSandbox = sandbox
@@ -138,6 +143,7 @@ class JiraKit(TrackerKit):
         self.seeds = _portfolio("jira")
         self.clock = clock
         self.score_id = sandbox.field_id("WSJF Score")
+        self.rank_id = sandbox.field_id("Rank")
         self.levels = dict(self.settings().levels)
 
     def settings(self, **overrides: Any) -> JiraSettings:
@@ -190,6 +196,9 @@ class JiraKit(TrackerKit):
     def score_writes(self) -> list[str]:
         return [write.key for write in self.sandbox.writes if write.field == self.score_id]
 
+    def rank_writes(self) -> list[str]:
+        return [write.key for write in self.sandbox.writes if write.field == self.rank_id]
+
     def push_bound(self, plan: ConnectionPlan) -> int:
         """One freshness read per 100 keys (Cloud bulkfetch) or 200 (Data Center search), one
         PUT per edited issue, one rank PUT per 50 issues of a move."""
@@ -202,8 +211,9 @@ class JiraKit(TrackerKit):
 
 class AzureDevOpsKit(TrackerKit):
     kind = "azure-devops"
-    incremental_bound = 3  # resource-location discovery, one WIQL query, one batch read
+    incremental_requests = 3  # resource-location discovery, one WIQL query, one batch read
     score_field = "Custom.WSJFScore"
+    rank_field = "Microsoft.VSTS.Common.StackRank"
 
     def __init__(self, sandbox: AzureDevOpsSandbox, clock: SandboxClock) -> None:
         self.sandbox: AzureDevOpsSandbox = sandbox
@@ -265,6 +275,9 @@ class AzureDevOpsKit(TrackerKit):
 
     def score_writes(self) -> list[str]:
         return [write.key for write in self.sandbox.writes if write.field == self.score_field]
+
+    def rank_writes(self) -> list[str]:
+        return [write.key for write in self.sandbox.writes if write.field == self.rank_field]
 
     def push_bound(self, plan: ConnectionPlan) -> int:
         """200 items to a `$batch` request (rank values are field writes on a numeric-rank
