@@ -59,7 +59,18 @@ def shown_env(name: str) -> str:
     return SECRET_HIDDEN if looks_like_secret(name) else name
 
 
+EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}")
+PASTED_EMAIL = (
+    "this looks like an email address; put the NAME of an environment variable here "
+    "(e.g. JIRA_USER) and put the address in that variable"
+)
+
+
 def _not_a_pasted_secret(value: object) -> object:
+    """A `*_env` value that is the secret (or the login) itself is refused with a message
+    that says so; the value is never part of it."""
+    if isinstance(value, str) and EMAIL.fullmatch(value.strip()):
+        raise ValueError(PASTED_EMAIL)
     if isinstance(value, str) and looks_like_secret(value):
         raise ValueError(PASTED_TOKEN)
     return value

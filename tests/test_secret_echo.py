@@ -128,3 +128,27 @@ def test_the_offline_check_never_shows_a_secret_shaped_name() -> None:
     )
     for piece in pieces(ADO_OLD):
         assert piece not in rendered
+
+
+def test_an_email_address_in_user_env_is_called_what_it_is(tmp_path: Path) -> None:
+    jira = {
+        "kind": "jira",
+        "name": "jira",
+        "url": "https://example.atlassian.net",
+        "auth": {"user_env": "portfolio.bot@example.com", "token_env": "JIRA_TOKEN"},
+        "jql": "project = PAY",
+        "wsjf_fields": {
+            "business_value": "BV",
+            "time_criticality": "TC",
+            "risk_reduction": "RR",
+            "job_size": "JS",
+        },
+    }
+    path = write_config(tmp_path, {"connections": [jira]})
+    result = invoke("check", "-c", str(path))
+    assert result.exit_code == 2
+    assert (
+        "connections[0].auth.user_env: this looks like an email address; put the NAME of an "
+        "environment variable here"
+    ) in result.output
+    assert "portfolio.bot" not in result.output
