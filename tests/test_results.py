@@ -73,7 +73,7 @@ def test_json_carries_the_derived_figures_for_readers_of_run_json() -> None:
     # KR1.3 and KR3.2 have no items; KR3.1 has only Done work, which no longer moves it.
     assert headline["uncovered_key_results"] == 3
     assert headline["unscored"] == sum(1 for row in result.wsjf if row.wsjf is None) == 6
-    assert headline["writes_applied"] == document["writes"]["counts"]["written"] == 35
+    assert headline["writes_applied"] == document["writes"]["counts"]["written"] == 36
     assert headline["write_conflicts"] == 2
     assert document["alignment"]["uncovered_key_results"] == ["KR1.3", "KR3.1", "KR3.2"]
     kr = document["alignment"]["objectives"][0]["key_results"][1]
@@ -91,7 +91,7 @@ def test_tampered_derived_figures_are_recomputed_from_the_rows() -> None:
     document["alignment"]["objectives"][0]["key_results"][0]["items_omitted"] = 40
     again = CycleResult.model_validate(document)
     assert again.headline.orphans == 18
-    assert again.headline.writes_planned == again.writes.total == len(again.writes.rows) == 41
+    assert again.headline.writes_planned == again.writes.total == len(again.writes.rows) == 42
     assert again.alignment.objectives[0].key_results[0].at_risk is False
     assert again.alignment.objectives[0].key_results[0].items_omitted == 0
 
@@ -100,7 +100,7 @@ def test_stored_totals_must_cover_the_listed_rows() -> None:
     """Totals of the capped lists are stored (the rows may be the first few), so they cannot
     be recomputed; totals smaller than the rows the document lists are refused."""
     document = json.loads(build_cycle_result().model_dump_json())
-    document["writes"]["counts"]["written"] = 3  # 35 written rows are listed
+    document["writes"]["counts"]["written"] = 3  # 36 written rows are listed
     with pytest.raises(ValidationError, match="outnumber counts"):
         CycleResult.model_validate(document)
     document = json.loads(build_cycle_result().model_dump_json())
