@@ -84,6 +84,9 @@ class TrackerKit(ABC):
     clock: SandboxClock
     sandbox: SandboxServer
     levels: dict[str, Level]
+    incremental_requests: int
+    """The requests an incremental pull of a few changed items makes on a new connector (a
+    pull that finds nothing makes at most as many)."""
 
     @abstractmethod
     def connector(self, sleep: RecordedSleep | None = None, **overrides: Any) -> Connector:
@@ -124,10 +127,6 @@ class TrackerKit(ABC):
     def push_bound(self, plan: ConnectionPlan) -> int:
         """The most requests `push(plan)` may make on a connector that has pulled (the
         documented cost: docs/design-notes.md, "Writing safely")."""
-
-    incremental_requests: int
-    """The requests an incremental pull of a few changed items makes on a new connector (a
-    pull that finds nothing makes at most as many)."""
 
     def set_faults(self, faults: Faults) -> None:
         self.sandbox.set_faults(faults)
