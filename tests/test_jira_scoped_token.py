@@ -14,6 +14,9 @@ import requests
 from click.testing import CliRunner, Result
 
 from connectors.jira_client import browse_url, gateway_cloud_id, tenant_cloud_id
+from connectors.sandbox.ado_server import AzureDevOpsSandbox
+from connectors.sandbox.cli import describe
+from connectors.sandbox.generator import generate_portfolio
 from connectors.sandbox.jira_server import JiraSandbox
 from spm_sync.cli import main
 from tests.cycle_fixtures import SandboxSetup, sandbox_setup
@@ -124,3 +127,11 @@ def test_a_wrong_cloud_id_says_where_to_find_the_right_one(env: SandboxSetup) ->
         in result.stdout
     )
     assert "/_edge/tenant_info" in result.stdout
+
+
+def test_the_sandbox_command_names_the_gateway_url() -> None:
+    portfolio = generate_portfolio(100, seed=1)
+    with JiraSandbox(scoped_token=SCOPED) as jira, AzureDevOpsSandbox() as ado:
+        lines = describe(portfolio, jira, ado)
+        gateway = next(line for line in lines if "scoped API token" in line)
+        assert gateway.endswith(f"the gateway url {jira.url}/ex/jira/{jira.cloud_id}")

@@ -17,6 +17,9 @@ from connectors.sandbox.generator import generate_portfolio
 from connectors.sandbox.jira_server import JiraSandbox
 from connectors.sandbox.portfolio import SeedPortfolio
 
+SCOPED_TOKEN = "sandbox-scoped-token"
+"""For trying the Jira Cloud API gateway path (`url: …/ex/jira/<cloudId>`) by hand."""
+
 
 def describe(portfolio: SeedPortfolio, jira: JiraSandbox, ado: AzureDevOpsSandbox) -> list[str]:
     projects = ", ".join(sorted({item.project for item in portfolio.jira}))
@@ -24,6 +27,14 @@ def describe(portfolio: SeedPortfolio, jira: JiraSandbox, ado: AzureDevOpsSandbo
         f"Jira Cloud sandbox:   {jira.url}",
         f"  basic auth user {jira.user!r}, API token {jira.token!r}",
         f"  {len(portfolio.jira)} issues, jql: project in ({projects})",
+        *(
+            [
+                f"  scoped API token {jira.scoped_token!r} (a service account's): only through "
+                f"the gateway url {jira.url}/ex/jira/{jira.cloud_id}"
+            ]
+            if jira.scoped_token
+            else []
+        ),
         f"Azure DevOps sandbox: {ado.organization_url}",
         f"  project {ado.project!r}, personal access token {ado.pat!r}",
         f"  {len(portfolio.azure_devops)} work items",
@@ -45,7 +56,7 @@ def serve_sandboxes(
     """Serve until interrupted (or until `stop` is set); returns the exit status."""
     portfolio = generate_portfolio(items, seed=seed)
     stop = stop or threading.Event()
-    jira = JiraSandbox(portfolio.jira, flavour="cloud")
+    jira = JiraSandbox(portfolio.jira, flavour="cloud", scoped_token=SCOPED_TOKEN)
     ado = AzureDevOpsSandbox(portfolio.azure_devops)
     jira.start(host, jira_port)
     try:
