@@ -116,8 +116,8 @@ def test_capped_document_round_trips_through_json() -> None:
     document = json.loads(result.model_dump_json())
     assert document["schema_version"] == 2
     assert document["caps"] == {"kr_items": 3, "writes": 5}
-    assert document["writes"]["total"] == 41 and document["writes"]["rows_omitted"] == 36
-    assert document["headline"]["writes_planned"] == 41
+    assert document["writes"]["total"] == 42 and document["writes"]["rows_omitted"] == 37
+    assert document["headline"]["writes_planned"] == 42
     again = CycleResult.model_validate(document)
     assert again == result
     assert again.alignment.objectives[0].key_results[0].item_count == 12
@@ -137,7 +137,7 @@ def test_version_1_documents_get_their_totals_from_their_rows() -> None:
     kr = old.alignment.objectives[0].key_results[1]
     assert (kr.item_count, kr.job_size_total) == (4, 76)
     assert kr.status_mix == {TODO: 1, DOING: 3, DONE: 0}
-    assert old.writes.counts["written"] == 35 and old.writes.total == len(old.writes.rows)
+    assert old.writes.counts["written"] == 36 and old.writes.total == len(old.writes.rows)
     assert old.headline == build_cycle_result().headline
 
 
@@ -211,11 +211,11 @@ def test_the_report_counts_what_the_document_does_not_list() -> None:
     assert "KR-1" in rendered.full_html
     assert "12 items: 5 to do · 5 in progress · 2 done · job size 81" in rendered.full_html
     assert "and 9 more items" in rendered.full_html  # 12 counted, 3 listed
-    assert "and 11 more writes" in rendered.full_html  # 41 counted, 30 listed
-    assert "41 writes planned" in rendered.full_html
+    assert "and 12 more writes" in rendered.full_html  # 42 counted, 30 listed
+    assert "42 writes planned" in rendered.full_html
     for text in (rendered.full_html, rendered.text):
         assert "9 more are counted in their totals and kept in the store with run run-100" in text
-        assert "lists 30 of 41 writes" in text
+        assert "lists 30 of 42 writes" in text
         assert "`spm-sync report --run run-100` prints every one" in text
 
 
