@@ -1,8 +1,8 @@
-"""The email as a reader's browser shows it, at a phone's 400 px and a desktop's 1200 px: the
-digest is on the first screen, the trend right after the headline figures, nothing is wider
-than the window and every chart loads. Headless Chromium is driven as in
-`tests.test_report_flow_browser` (the report in an iframe of the wanted width); skipped when
-no Chromium is installed.
+"""The email's HTML part as a reader's browser shows it, at a phone's 400 px and a desktop's
+1200 px: the digest is on the first screen, the trend right after the headline figures, nothing
+is wider than the window and every chart loads. Headless Chromium is driven as in
+`tests.test_report_flow_browser` (the page in an iframe of the wanted width); skipped when no
+Chromium is installed.
 """
 
 from __future__ import annotations
@@ -95,7 +95,13 @@ def measure(browser: str, page: Path, width: int) -> dict[str, object]:
 def test_the_digest_is_on_the_first_screen(browser: str, tmp_path: Path, width: int) -> None:
     options = ReportOptions(full_report_url="https://reports.acme.example/spm-sync/")
     published = publish_report(_digest_result(), tmp_path / "out", options=options)
-    layout = measure(browser, published.paths.html, width)
+    # The email's own HTML part, its cid: images pointed at the chart files written beside it.
+    email = published.rendered.html
+    for image in published.rendered.images:
+        email = email.replace(f"cid:{image.cid}", image.filename)
+    page = published.paths.html.with_name("email.html")
+    page.write_text(email, encoding="utf-8")
+    layout = measure(browser, page, width)
     assert layout["viewport"] == width
     assert layout["width"] <= width, f"content is {layout['width']} px wide in {width} px"
     top, bottom = layout["digest"]  # type: ignore[misc]
