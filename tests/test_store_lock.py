@@ -126,8 +126,10 @@ def test_two_processes_on_one_sqlite_store_write_nothing_twice(tmp_path: Path) -
         jira_fields = Counter((write.key, write.field) for write in env.jira.writes)
         assert ado_fields and jira_fields
         assert max(ado_fields.values()) == 1 and max(jira_fields.values()) == 1
+        # Azure DevOps takes its writes in `$batch` requests of up to 200 work items: the one
+        # applying run sent as many as its items need, and the busy one sent none.
         patches = sum(n for route, n in env.ado.counts.items() if route.startswith("PATCH "))
-        assert patches == len({write.key for write in env.ado.writes})  # one PATCH per item
+        assert patches == -(-len({write.key for write in env.ado.writes}) // 200)
         with Store.from_settings(env.config().store) as store:
             runs = store.last_runs(10)
             assert [run.status for run in runs] == [RunStatus.SUCCEEDED]
