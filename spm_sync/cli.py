@@ -304,7 +304,7 @@ def _print_checks(lines: Iterable[CheckLine]) -> bool:
     "--run",
     "run_id",
     type=click.IntRange(min=1),
-    help="Run to report on [default: the latest finished run].",
+    help="Run to report on [default: the newest completed sync cycle, not an undo].",
 )
 @click.option("--send", is_flag=True, help="Also email it as configured in report.email.")
 @click.option(
