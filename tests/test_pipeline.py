@@ -253,7 +253,11 @@ def test_the_stored_result_renders_again_with_its_audit(
 
     assert report_command(config, run_id=first.run_id, send=False) == 0
     out = capsys.readouterr().out
-    assert f"Audit log of run {first.run_id}" in out and "written" in out
+    # A summary by default; the whole audit log only when asked for.
+    assert f"Writes of run {first.run_id}" in out and "written" in out
+    assert f"Audit log of run {first.run_id}" not in out
+    assert report_command(config, run_id=first.run_id, send=False, full_audit=True) == 0
+    assert f"Audit log of run {first.run_id}" in capsys.readouterr().out
     html = sorted((config.report.output_dir).glob(f"alignment-*-{first.run_id}.html"))
     assert html, "the report of the first run is written again"
 

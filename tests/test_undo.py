@@ -110,7 +110,7 @@ def test_undo_restores_applied_values_and_reports_newer_edits(
     assert undo_command(config, run_id=dry.run_id, mode=None) == 0
     assert f"run {dry.run_id} wrote nothing: nothing to undo" in capsys.readouterr().out
     assert undo_command(config, run_id=999, mode=None) == 2
-    assert "the store has no run 999" in capsys.readouterr().out
+    assert "the store has no run 999" in capsys.readouterr().err  # a failure: on stderr
 
 
 @pytest.mark.integration
