@@ -10,8 +10,16 @@ items), 40 shares of done items of one Key Result's label across projects, 16 su
 field ("Job Size" / "Effort") over a label in one project, and 4 shares of done epics of a
 project (~500 items each).
 
-- spm-sync: one connector's `run_queries` of all 200 (`connectors.jira_queries`,
-  `connectors.azure_devops_queries`), default settings (4 workers).
+- spm-sync: the portfolio stage's queries (`spm_sync.portfolio_queries.ask`) for 200 Key
+  Results (a count measures a count, a share of done items `share_done`, a sum of "Job Size" /
+  "Effort" `sum`), one connector's `run_queries` batch, default settings (4 workers), after the
+  connector's pull of the whole scope as a pipeline run makes it: `share_done` and the sums
+  (a WSJF input, "Job Size" / "Effort") ask for the keys of their matches and read done-ness
+  and values from the pulled items (`spm_sync.portfolio_keys`); matches outside the pulled
+  items would cost one follow-up query (none here: the scope is every project). The pull's
+  requests and seconds are the pipeline's pull, not the queries': they are reported
+  (`pull_requests`) and left out of `requests` and `seconds`; the peak memory includes the
+  pulled items, which the stage holds in a pipeline run too.
 - The baseline, plain library code as a user would write it per Key Result (`bench.baseline`
   style): Jira `search_issues(jql, maxResults=False)` (Data Center; on Cloud, where `/search`
   is gone, `enhanced_search_issues(jql, maxResults=False)`), fetching every matching issue
@@ -21,9 +29,9 @@ project (~500 items each).
 
 Every run's answers are reduced to (count, done, sum) per Key Result and compared with the
 other side's (and Jira Cloud's approximate counts with the exact ones): a difference fails the
-benchmark. Requests are what the sandbox served; `setup_requests` are those a pipeline run has
-already made for its pull (Jira serverInfo and field list, the Azure DevOps discovery), which
-the target does not count.
+benchmark. Requests are what the sandbox served (the connector's count of the pull and the
+queries must equal it); the pull has made the setup requests (Jira serverInfo and field list,
+the Azure DevOps discovery) before the queries, so `setup_requests` is 0.
 """
 
 from __future__ import annotations
@@ -31,15 +39,12 @@ from __future__ import annotations
 import argparse
 import math
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from bench.connections import (
-    ado_environ,
-    ado_settings,
     ado_target,
-    jira_environ,
-    jira_settings,
     jira_target,
     project_jql,
 )
@@ -49,15 +54,14 @@ from bench.harness import (
     Comparison,
     Run,
     measured_run,
+    ratio,
     round_robin,
     target,
     warm_up,
 )
 from bench.kr_query_mix import Query, ado_queries, jira_queries
+from bench.kr_query_stage import HALF_AREAS, HALF_PROJECTS, Outcome
 from bench.report import print_comparison
-from connectors.azure_devops import AzureDevOpsConnector
-from connectors.base import QueryAnswer, TrackerQuery
-from connectors.jira import JiraConnector
 from connectors.sandbox.ado_server import AzureDevOpsSandbox
 from connectors.sandbox.generator import generate_portfolio
 from connectors.sandbox.jira_server import JiraSandbox
@@ -66,75 +70,11 @@ from connectors.sandbox.server import Faults
 from connectors.values import number_or_problem
 
 KEY_RESULTS = 200
-SETUP_ROUTES = frozenset(
-    {
-        "GET /rest/api/2/serverInfo",
-        "GET /rest/api/2/field",
-        "GET /rest/api/3/field",
-        "OPTIONS /_apis",
-    }
-)
+HALF = "_half_scope"
 SPM, BASELINE = "spm-sync", "baseline"
-Outcome = dict[str, list[float] | str]
-"""Per ident: [count, done, sum] (done and sum -1 for a count), or the refusal's reason."""
 
 
-# -- measured in a worker --------------------------------------------------------------------
-def _tracker_queries(queries: Sequence[Query]) -> list[TrackerQuery]:
-    return [TrackerQuery(**query) for query in queries]
-
-
-def _outcome(answers: Mapping[str, Any]) -> Outcome:
-    outcome: Outcome = {}
-    for ident, answer in answers.items():
-        if not isinstance(answer, QueryAnswer):
-            outcome[ident] = str(answer.reason)
-        elif answer.matches is None:
-            outcome[ident] = [answer.count, -1, -1]
-        else:
-            done = sum(match.done for match in answer.matches)
-            total = sum(match.value or 0.0 for match in answer.matches)
-            outcome[ident] = [answer.count, done, round(total, 6)]
-    return outcome
-
-
-def spm_jira(target: Mapping[str, Any], queries: Sequence[Query]) -> dict[str, Any]:
-    connector = JiraConnector(jira_settings(target), environ=jira_environ(target))
-    try:
-        answers = connector.run_queries(_tracker_queries(queries))
-    finally:
-        connector.close()
-    approximate = sum(1 for a in answers.values() if isinstance(a, QueryAnswer) and a.approximate)
-    return _spm_result(answers, connector.stats.requests, approximate)
-
-
-def spm_ado(target: Mapping[str, Any], queries: Sequence[Query]) -> dict[str, Any]:
-    connector = AzureDevOpsConnector(
-        ado_settings(target), environ=ado_environ(target), cache_dir=None
-    )
-    try:
-        answers = connector.run_queries(_tracker_queries(queries))
-    finally:
-        connector.close()
-    return _spm_result(answers, connector.stats.requests, 0)
-
-
-def _spm_result(answers: Mapping[str, Any], requests: int, approximate: int) -> dict[str, Any]:
-    listed = {
-        match.key
-        for answer in answers.values()
-        if isinstance(answer, QueryAnswer)
-        for match in answer.matches or ()
-    }
-    return {
-        "items": len(answers),
-        "distinct_matches": len(listed),
-        "outcome": _outcome(answers),
-        "client_requests": requests,
-        "approximate_counts": approximate,
-    }
-
-
+# -- the baseline, measured in a worker ------------------------------------------------------
 def baseline_jira(
     target: Mapping[str, Any], queries: Sequence[Query], cloud: bool
 ) -> dict[str, Any]:
@@ -216,45 +156,71 @@ def _checked(name: str, runs: Mapping[str, list[Run]]) -> Outcome:
     return reference
 
 
-def floor(name: str, queries: Sequence[Query], outcome: Outcome, distinct_matches: int) -> int:
-    """The fewest requests the API allows for the queries (setup aside): one per count; per
-    items query one per page of its matches (Jira Cloud 100 with fields, Data Center 1,000);
-    on Azure DevOps one WIQL per query, the matches of all items queries read 200 a request,
-    and the field list when a query names a field."""
-    if name.endswith("azure_devops"):
-        fields = any(query.get("field") for query in queries)
-        return len(queries) + math.ceil(distinct_matches / 200) + int(fields)
-    page = 100 if name.endswith("cloud") else 1000
+def floor(
+    name: str, wants: Mapping[str, str], outcome: Outcome, read: int, followed_up: int
+) -> int:
+    """The fewest requests the API allows for the queries as asked (the pull aside): one per
+    count; per keys query one per page of its keys (Jira Cloud 5,000, Data Center 1,000; Azure
+    DevOps one WIQL); per items query one per page of its matches (Jira Cloud 100 with fields,
+    Data Center 1,000; Azure DevOps one WIQL, the matches of all items queries read together
+    200 a request: `read` of them); the matches outside the pulled items read by `key in` /
+    `[System.Id] IN` texts of at most 1,000 keys."""
+    ado = "azure_devops" in name
+    keys_page, items_page = (5000, 100) if "cloud" in name else (1000, 1000)
     total = 0
-    for query in queries:
-        found = outcome[query["ident"]]
+    for ident, want in wants.items():
+        found = outcome[ident]
         assert isinstance(found, list)
-        items = query.get("want") == "items"
-        total += max(1, math.ceil(found[0] / page)) if items else 1
+        if want == "count" or ado:
+            total += 1
+        else:
+            total += max(1, math.ceil(found[0] / (keys_page if want == "keys" else items_page)))
+    chunks = [min(1000, followed_up - start) for start in range(0, followed_up, 1000)]
+    if ado:
+        total += math.ceil(read / 200) + len(chunks) + math.ceil(followed_up / 200)
+    else:
+        total += sum(math.ceil(chunk / items_page) for chunk in chunks)
     return total
 
 
 def _result(name: str, runs: Mapping[str, list[Run]], queries: Sequence[Query]) -> dict[str, Any]:
     outcome = _checked(name, runs)
     result = Comparison(name, runs[SPM], runs[BASELINE]).as_dict()
-    setup = sum(n for route, n in result["spm_by_route"].items() if route in SETUP_ROUTES)
-    asked = result["requests"] - setup
-    result["method"] += "; answers of every run compared per Key Result (count, done, sum)"
+    detail = runs[SPM][0].detail
+    pulls = {run_.detail["pull_requests"] for run_ in runs[SPM]}
+    asked_runs = {run_.requests - run_.detail["pull_requests"] for run_ in runs[SPM]}
+    if len(asked_runs) != 1:
+        raise RuntimeError(f"{name}: the query requests differ between runs: {asked_runs}")
+    (asked,) = asked_runs
+    result["requests"] = asked
+    result["request_ratio"] = ratio(result["baseline_requests"], asked)
+    result["pull_requests"] = sorted(pulls)[0]
+    result["spm_by_route"] = detail["query_by_endpoint"]
+    result["method"] += (
+        "; spm-sync: the portfolio stage's queries after the connector's pull, whose requests "
+        "(pull_requests) and seconds are left out; answers of every run compared per Key "
+        "Result (count, done, sum)"
+    )
+    wants = detail["wants"]
     result["key_results"] = len(queries)
     result["counts"] = sum(1 for q in queries if q.get("want") != "items")
+    result["asked"] = dict(sorted(Counter(wants.values()).items()))
     result["matched_items"] = sum(int(v[0]) for v in outcome.values() if isinstance(v, list))
-    result["setup_requests"] = setup
+    result["followed_up_matches"] = detail["followed_up_matches"]
+    result["setup_requests"] = 0
     result["query_requests"] = asked
     result["requests_per_key_result"] = round(asked / len(queries), 3)
-    result["approximate_counts"] = runs[SPM][0].detail.get("approximate_counts", 0)
-    minimum = floor(name, queries, outcome, runs[SPM][0].detail["distinct_matches"])
+    result["approximate_counts"] = detail.get("approximate_counts", 0)
+    minimum = floor(
+        name, wants, outcome, detail["items_query_matches"], detail["followed_up_matches"]
+    )
     result["min_requests"] = minimum
     why = ", ".join(f"{n} {route}" for route, n in result["spm_by_route"].items())
     result["targets"] = [
         target(
-            f"<= 1 request per Key Result ({len(queries)}), the pull's setup aside",
+            f"<= 1 request per Key Result ({len(queries)}), the pull aside",
             asked <= len(queries),
-            f"{asked} requests besides {setup} of setup ({why}); the API's floor is {minimum}",
+            f"{asked} requests ({why}); the API's floor is {minimum}",
         ),
         target(f"at the API's floor ({minimum})", asked <= minimum, f"{asked} requests"),
     ]
@@ -270,27 +236,31 @@ def _measure(
     log: Callable[[str], None],
     spm_runs: int,
     baseline_runs: int,
-) -> dict[str, Any]:
+    baseline: list[Run] | None = None,
+) -> tuple[dict[str, Any], list[Run]]:
+    """The entry of `name` and the baseline's runs; given `baseline` (the same queries on the
+    same sandbox), only spm-sync runs."""
+
     def worker(function: str, **extra: Any) -> Callable[[], Run]:
         def measure() -> Run:
             kwargs = {"target": job, "queries": queries, **extra}
-            return measured_run(f"bench.kr_queries:{function}", kwargs, [sandbox])
+            return measured_run(function, kwargs, [sandbox])
 
         return measure
 
-    baseline_options = {"cloud": name.endswith("cloud")} if short == "jira" else {}
-    sides = {
-        SPM: worker(f"spm_{short}"),
-        BASELINE: worker(f"baseline_{short}", **baseline_options),
-    }
+    baseline_options = {"cloud": "cloud" in name} if short == "jira" else {}
+    sides = {SPM: worker(f"bench.kr_query_stage:spm_{short}")}
+    if baseline is None:
+        sides[BASELINE] = worker(f"bench.kr_queries:baseline_{short}", **baseline_options)
     log(f"  {name}: {len(queries)} Key Result queries")
     warm = warm_up(sides, log=log)  # fills the sandbox's cache of each side's renderings
-    runs = round_robin(
-        {SPM: (sides[SPM], spm_runs), BASELINE: (sides[BASELINE], baseline_runs)}, log=log
-    )
+    counts = {SPM: spm_runs, BASELINE: baseline_runs}
+    runs = round_robin({side: (run_, counts[side]) for side, run_ in sides.items()}, log=log)
+    if baseline is not None:
+        runs[BASELINE] = baseline
     result = _result(name, runs, queries)
     result["warm_up_seconds"] = warm
-    return result
+    return result, runs[BASELINE]
 
 
 def run(quick: bool = False, log: Callable[[str], None] = print) -> dict[str, Any]:
@@ -306,19 +276,32 @@ def run(quick: bool = False, log: Callable[[str], None] = print) -> dict[str, An
         with JiraSandbox(portfolio.jira, flavour=flavour, faults=latency) as jira:
             job = jira_target(jira, project_jql(portfolio.jira))
             queries = jira_queries(kr_count)
-            results[name] = _measure(name, jira, job, queries, "jira", log, spm_runs, baseline_runs)
+            results[name], baseline = _measure(
+                name, jira, job, queries, "jira", log, spm_runs, baseline_runs
+            )
+            if flavour == "cloud":
+                half = jira_target(jira, f"project in ({', '.join(HALF_PROJECTS)})")
+                results[f"{name}{HALF}"], _ = _measure(
+                    f"{name}{HALF}", jira, half, queries, "jira", log, 2, 0, baseline
+                )
     name = "kr_queries_azure_devops"
     with AzureDevOpsSandbox(portfolio.azure_devops, faults=latency) as ado:
         queries = ado_queries(kr_count)
-        results[name] = _measure(
-            name, ado, ado_target(ado), queries, "ado", log, spm_runs, baseline_runs
+        job = ado_target(ado)
+        results[name], baseline = _measure(
+            name, ado, job, queries, "ado", log, spm_runs, baseline_runs
+        )
+        half = {**job, "area_paths": [f"Portfolio\\{area}" for area in HALF_AREAS]}
+        results[f"{name}{HALF}"], _ = _measure(
+            f"{name}{HALF}", ado, half, queries, "ado", log, 2, 0, baseline
         )
     for name, result in results.items():
         print_comparison(name, result, log)
         log(
             f"    {result['query_requests']} query requests for {result['key_results']} Key "
-            f"Results ({result['requests_per_key_result']} each), {result['setup_requests']} "
-            f"of setup; {result['matched_items']:,} items matched"
+            f"Results ({result['requests_per_key_result']} each; asked {result['asked']}), "
+            f"{result['pull_requests']} for the pull before them; {result['matched_items']:,} "
+            f"items matched, {result['followed_up_matches']:,} read outside the pulled items"
         )
     return results
 

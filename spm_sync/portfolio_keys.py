@@ -89,8 +89,8 @@ def completed(
         read = _read_for(fetched, field) if missing[ident] else {}
         if isinstance(read, QueryRefused):
             answers[ident] = QueryRefused(
-                f"reading {len(missing[ident])} matches the sync did not pull failed: "
-                f"{read.reason}"
+                f"reading its matches outside the synced items ({len(missing[ident])}) "
+                f"failed: {read.reason}"
             )
             continue
         attribute = store.attribute_of(connection, field) if field else None
