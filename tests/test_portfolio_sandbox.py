@@ -109,5 +109,9 @@ def test_a_demo_cycle_measures_key_results_with_tracker_queries(tmp_path: Path) 
         assert html.index('data-section="objective-tree"') < html.index('data-section="capacity"')
         assert "labels = kr-1" in html
         text = outcome.report.paths.text.read_text(encoding="utf-8")
-        assert text.index("OBJECTIVES AND THEIR MEASURED PROGRESS") < text.index("HEADLINE")
+        # The digest leads (objectives on track / at risk among it); the objective tree is the
+        # first detail after the headline, before coverage and the OKR list.
+        tree = text.index("OBJECTIVES AND THEIR MEASURED PROGRESS")
+        assert text.index("SUMMARY") < text.index("HEADLINE") < tree
+        assert tree < text.index("KEY RESULT COVERAGE") < text.index("OBJECTIVES AND KEY RESULTS")
         assert f"now {len(kr1)}, target" in text
