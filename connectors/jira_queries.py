@@ -112,15 +112,8 @@ class JiraQueries:
         return QueryAnswer(counted, approximate=self.flavour == "cloud")
 
     def _keys(self, jql: str) -> QueryAnswer:
-        where = f"({without_order(jql)})"
-        if self.flavour == "cloud":
-            pages: Iterable[list[dict[str, Any]]] = self.client.search_jql_pages(
-                f"{where} {KEY_ORDER}", KEYS_FIELDS, KEYS_PAGE_CLOUD
-            )
-        else:
-            pages = self.client.keyset_pages(lambda: where, KEYS_FIELDS, ITEMS_PAGE_DATACENTER)
         keys: dict[str, None] = {}
-        for page in pages:
+        for page in self._pages(jql, KEYS_FIELDS, KEYS_PAGE_CLOUD):
             for issue in page:
                 key = issue.get("key")
                 if isinstance(key, str) and key:
@@ -129,20 +122,23 @@ class JiraQueries:
 
     def _items(self, jql: str, field: ResolvedField | None) -> QueryAnswer:
         fields = ["status"] if field is None else ["status", field.id]
-        where = f"({without_order(jql)})"
-        if self.flavour == "cloud":
-            pages: Iterable[list[dict[str, Any]]] = self.client.search_jql_pages(
-                f"{where} {KEY_ORDER}", fields, ITEMS_PAGE_CLOUD
-            )
-        else:
-            pages = self.client.keyset_pages(lambda: where, fields, ITEMS_PAGE_DATACENTER)
         matches: dict[str, QueryMatch] = {}
-        for page in pages:
+        for page in self._pages(jql, fields, ITEMS_PAGE_CLOUD):
             for issue in page:
                 match = _match(issue, field)
                 if match is not None:
                     matches.setdefault(match.key, match)
         return QueryAnswer(len(matches), matches=tuple(matches.values()))
+
+    def _pages(
+        self, jql: str, fields: list[str], cloud_page: int
+    ) -> Iterable[list[dict[str, Any]]]:
+        """The query's issues page by page, in key order (its own ORDER BY dropped): Cloud's
+        token pages of `cloud_page`, Data Center's key-set pages."""
+        where = f"({without_order(jql)})"
+        if self.flavour == "cloud":
+            return self.client.search_jql_pages(f"{where} {KEY_ORDER}", fields, cloud_page)
+        return self.client.keyset_pages(lambda: where, fields, ITEMS_PAGE_DATACENTER)
 
 
 def _match(issue: Mapping[str, Any], field: ResolvedField | None) -> QueryMatch | None:

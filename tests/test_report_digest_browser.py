@@ -7,15 +7,14 @@ Chromium is installed.
 
 from __future__ import annotations
 
-import json
-import re
-import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from reports.publish import publish_report
 from reports.settings import ReportOptions
+from tests.browser_layout import measure_layout
 from tests.test_report_browser import _chromium
 from tests.test_report_digest import _digest_result
 
@@ -46,12 +45,6 @@ window.addEventListener("load", function () {
   }), "*");
 });
 </script>"""
-WRAPPER = """<!DOCTYPE html><html><head><meta charset="utf-8"></head>
-<body style="margin:0"><pre id="probe"></pre>
-<iframe src="{page}" width="{width}" height="{height}" style="border:0;display:block"></iframe>
-<script>window.addEventListener("message", function (e) {{
-  document.getElementById("probe").textContent = e.data; }});</script>
-</body></html>"""
 FIRST_SCREEN = {400: 1_500, 1200: 1_100}
 """Where the digest must end: about two phone screens, one desktop screen."""
 
@@ -64,31 +57,9 @@ def browser() -> str:
     return found
 
 
-def measure(browser: str, page: Path, width: int) -> dict[str, object]:
-    probe = page.with_name(f"digest-probe-{width}.html")
-    probe.write_text(
-        page.read_text(encoding="utf-8").replace("</body>", PROBE + "</body>"), encoding="utf-8"
-    )
-    wrapper = page.with_name(f"digest-measure-{width}.html")
-    wrapper.write_text(WRAPPER.format(page=probe.name, width=width, height=HEIGHT))
-    command = [
-        browser,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--no-first-run",
-        "--disable-background-networking",
-        f"--user-data-dir={page.parent / f'profile-digest-{width}'}",
-        "--virtual-time-budget=10000",
-        "--dump-dom",
-        wrapper.as_uri(),
-    ]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
-    assert done.returncode == 0, done.stderr[-2000:]
-    found = re.search(r'<pre id="probe">(.*?)</pre>', done.stdout, re.S)
-    assert found and found.group(1), "the report never reported its layout"
-    layout: dict[str, object] = json.loads(found.group(1).replace("&quot;", '"'))
-    return layout
+def measure(browser: str, page: Path, width: int) -> dict[str, Any]:
+    """How the report lays out in an iframe `width` px wide."""
+    return measure_layout(browser, page, width, probe=PROBE, height=HEIGHT, tag="digest")
 
 
 @pytest.mark.parametrize("width", [400, 1200])
@@ -104,7 +75,7 @@ def test_the_digest_is_on_the_first_screen(browser: str, tmp_path: Path, width: 
     layout = measure(browser, page, width)
     assert layout["viewport"] == width
     assert layout["width"] <= width, f"content is {layout['width']} px wide in {width} px"
-    top, bottom = layout["digest"]  # type: ignore[misc]
+    top, bottom = layout["digest"]
     assert 0 < top < bottom < FIRST_SCREEN[width], layout
     trend = layout["trend"]
     assert isinstance(trend, int) and bottom < trend < 2 * FIRST_SCREEN[width], layout

@@ -11,17 +11,16 @@ refreshed.
 
 from __future__ import annotations
 
-import json
 import os
-import re
-import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image
 
 from reports.publish import publish_report
 from reports.settings import ReportOptions
+from tests.browser_layout import WRAPPER, measure_layout
 from tests.report_flow_fixtures import build_flow_cycle_result
 from tests.test_report_browser import CONSOLE, EXAMPLES, _chromium, _screenshot
 
@@ -50,12 +49,6 @@ window.addEventListener("load", function () {
   }), "*");
 });
 </script>"""
-WRAPPER = """<!DOCTYPE html><html><head><meta charset="utf-8"></head>
-<body style="margin:0"><pre id="probe"></pre>
-<iframe src="{page}" width="{width}" height="{height}" style="border:0;display:block"></iframe>
-<script>window.addEventListener("message", function (e) {{
-  document.getElementById("probe").textContent = e.data; }});</script>
-</body></html>"""
 
 
 @pytest.fixture(scope="module")
@@ -66,31 +59,9 @@ def browser() -> str:
     return found
 
 
-def _measure(browser: str, page: Path, width: int) -> dict[str, int]:
+def _measure(browser: str, page: Path, width: int) -> dict[str, Any]:
     """How the report lays out in an iframe `width` px wide."""
-    probe = page.with_name(f"probe-{width}.html")
-    probe.write_text(
-        page.read_text(encoding="utf-8").replace("</body>", PROBE + "</body>"), encoding="utf-8"
-    )
-    wrapper = page.with_name(f"measure-{width}.html")
-    wrapper.write_text(WRAPPER.format(page=probe.name, width=width, height=HEIGHT))
-    command = [
-        browser,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--no-first-run",
-        "--disable-background-networking",
-        f"--user-data-dir={page.parent / f'profile-measure-{width}'}",
-        "--virtual-time-budget=10000",
-        "--dump-dom",
-        wrapper.as_uri(),
-    ]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
-    assert done.returncode == 0, done.stderr[-2000:]
-    found = re.search(r'<pre id="probe">(.*?)</pre>', done.stdout, re.S)
-    assert found and found.group(1), "the report never reported its layout"
-    return json.loads(found.group(1).replace("&quot;", '"'))
+    return measure_layout(browser, page, width, probe=PROBE, height=HEIGHT, tag="flow")
 
 
 @pytest.mark.parametrize("width", [400, 1200])
