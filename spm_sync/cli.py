@@ -1,7 +1,7 @@
 """The `spm-sync` command line.
 
 Exit status (`spm_sync.exit_codes`): 0 success, 1 a check or a run failed, 2 the command could
-not start (bad config, bad options, a store it cannot use, or a part not installed), 3 skipped
+not start (bad config, bad options, or a store it cannot use), 3 skipped
 because another process holds the store. Every command that reads the config takes `-c FILE`,
 defaulting to `$SPM_SYNC_CONFIG`, else `spm-sync.yaml` in the working directory.
 
@@ -12,13 +12,13 @@ Conventions, the same for every command: results on stdout, diagnostics (failure
 log lines) on stderr; `-v`/`-q` work before or after the command name; a reader that closes
 the pipe early (`spm-sync check | head -1`) is not an error; `--version` says which version.
 
-The commands that drive the pipeline import it only when they run, so `--help` and `check` work
-in any install and a missing part is one clear line instead of a traceback.
+The commands that drive the pipeline import it inside their function (plain imports, nothing
+looked up by name), so `--help` and an offline `check` start without loading the pipeline,
+the charts and the tracker clients.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 import traceback
 from collections.abc import Callable, Iterable
@@ -136,22 +136,6 @@ def _exit_with_problems(problems: Iterable[str]) -> NoReturn:
     raise SystemExit(USAGE_ERROR)
 
 
-def later_part(command: str, module: str, function: str) -> Callable[..., Any]:
-    """`module.function`, or exit 2 with "<command>: not available yet" when that part is not
-    installed. An import error from *inside* an installed module is a bug and propagates."""
-    try:
-        loaded = importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name is None or not (module == exc.name or module.startswith(f"{exc.name}.")):
-            raise
-        loaded = None
-    target = getattr(loaded, function, None)
-    if not callable(target):
-        warn(f"{command}: not available yet")
-        raise SystemExit(USAGE_ERROR)
-    return target
-
-
 def _mode(flag: str | None) -> WriteMode | None:
     """--apply / --plan as a `WriteMode`; None when neither was given (the config decides)."""
     return None if flag is None else WriteMode(flag)
@@ -217,7 +201,8 @@ def run(config_path: Path, mode: str | None, no_email: bool, json_path: Path | N
     and touches nothing. With --json, a skipped cycle writes status "skipped" and why.
     """
     config = load_or_exit(config_path, email=not no_email)
-    run_command = later_part("run", "spm_sync.pipeline", "run_command")
+    from spm_sync.pipeline import run_command
+
     _exit_with(run_command(config, mode=_mode(mode), send_email=not no_email, json_path=json_path))
 
 
@@ -238,7 +223,8 @@ def serve(config_path: Path, interval_seconds: int | None, run_now: bool) -> Non
     stacked; a slot missed while down is made up once at start if at most 6 hours late.
     SIGTERM or Ctrl-C stops the running cycle at its next safe point, then exits 0."""
     config = load_or_exit(config_path)
-    serve_cycles = later_part("serve", "spm_sync.scheduler", "serve")
+    from spm_sync.scheduler import serve as serve_cycles
+
     _exit_with(serve_cycles(config, interval_seconds=interval_seconds, run_now=run_now))
 
 
@@ -262,7 +248,8 @@ def serve(config_path: Path, interval_seconds: int | None, run_now: bool) -> Non
 def demo(items: int, out_dir: Path, seed: int) -> None:
     """Start sandbox trackers on 127.0.0.1 with a seeded portfolio, run a full cycle against
     them with write-back applied, and write the report. Needs no config and no network."""
-    run_demo = later_part("demo", "spm_sync.demo", "run_demo")
+    from spm_sync.demo import run_demo
+
     _exit_with(run_demo(items=items, out_dir=out_dir, seed=seed))
 
 
@@ -283,7 +270,8 @@ def check(config_path: Path, online: bool) -> None:
     if config is None:
         raise SystemExit(2)
     if online and not failed:
-        online_checks = later_part("check --online", "spm_sync.online_check", "check_online")
+        from spm_sync.online_check import check_online as online_checks
+
         failed = _print_checks(online_checks(config))
     raise SystemExit(1 if failed else 0)
 
@@ -317,7 +305,8 @@ def _print_checks(lines: Iterable[CheckLine]) -> bool:
 def report(config_path: Path, run_id: int | None, send: bool, full_audit: bool) -> None:
     """Render the report of a stored run again (and send it)."""
     config = load_or_exit(config_path, secrets=False)  # the SMTP login is checked when sending
-    report_command = later_part("report", "spm_sync.pipeline", "report_command")
+    from spm_sync.pipeline import report_command
+
     _exit_with(report_command(config, run_id=run_id, send=send, full_audit=full_audit))
 
 
@@ -337,7 +326,8 @@ def undo(config_path: Path, run_id: int, mode: str | None) -> None:
     the item since (those are reported as conflicts). Audited like any write; a dry run
     unless --apply."""
     config = load_or_exit(config_path, email=False)
-    undo_command = later_part("undo", "spm_sync.pipeline", "undo_command")
+    from spm_sync.pipeline import undo_command
+
     _exit_with(undo_command(config, run_id=run_id, mode=_mode(mode)))
 
 
@@ -368,7 +358,8 @@ def undo(config_path: Path, run_id: int, mode: str | None) -> None:
 def sandbox(host: str, jira_port: int, ado_port: int, items: int, seed: int) -> None:
     """Serve the sandbox Jira and Azure DevOps trackers with a seeded portfolio until
     interrupted, printing their URLs (for trying configs and connectors by hand)."""
-    serve_sandboxes = later_part("sandbox", "connectors.sandbox.cli", "serve_sandboxes")
+    from connectors.sandbox.cli import serve_sandboxes
+
     _exit_with(
         serve_sandboxes(host=host, jira_port=jira_port, ado_port=ado_port, items=items, seed=seed)
     )
