@@ -33,7 +33,7 @@ from spm_sync.alignment import align
 from spm_sync.domain import KeyResult, Level, Objective
 from spm_sync.planning import plan_writes
 from spm_sync.store import Store
-from spm_sync.wsjf import WsjfSettings, score_items
+from spm_sync.wsjf import WsjfRules, score_items
 
 FULL_SIZE = 200_000
 QUICK_SIZE = 50_000
@@ -61,9 +61,7 @@ def build_store(size: int, folder: str) -> dict[str, Any]:
 
 def run_engines(folder: str) -> dict[str, Any]:
     okrs = json.loads(Path(folder, OKR_FILE).read_text(encoding="utf-8"))
-    krs = [
-        KeyResult(a, b, c, d, e, aliases=tuple(f)) for a, b, c, d, e, f in okrs["key_results"]
-    ]
+    krs = [KeyResult(a, b, c, d, e, aliases=tuple(f)) for a, b, c, d, e, f in okrs["key_results"]]
     goals = [Objective(*row) for row in okrs["objectives"]]
     store = Store(_url(folder))
     started = time.perf_counter()
@@ -75,7 +73,7 @@ def run_engines(folder: str) -> dict[str, Any]:
     alignment = align(items, krs, alignment_rules(), goals)
     aligned = time.perf_counter()
     # Epics and features, as when these figures were first taken (the default is epics).
-    scores = score_items(items, WsjfSettings(levels=(Level.EPIC, Level.FEATURE)))
+    scores = score_items(items, WsjfRules(levels=(Level.EPIC, Level.FEATURE)))
     scored = time.perf_counter()
     plans = plan_writes(
         items, scores, write_back_settings(), orphans=alignment.orphan_refs, decimals=2

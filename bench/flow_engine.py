@@ -46,7 +46,7 @@ from spm_sync.domain import KeyResult, Level, Objective, WorkItem
 from spm_sync.flow.history import ItemRef, StatusChange
 from spm_sync.flow_stage import measure_flow
 from spm_sync.store import Store
-from spm_sync.wsjf import WsjfSettings, score_items
+from spm_sync.wsjf import WsjfRules, score_items
 
 FULL_SIZE = 200_000
 QUICK_SIZE = 50_000
@@ -265,7 +265,7 @@ def run_flow(folder: str, preloaded: bool = False) -> dict[str, Any]:
     # What the cycle's analysis hands the flow stage (`spm_sync.analysis.analyse`).
     alignment: AlignmentResult = align(items, krs, alignment_rules(), goals)
     # Epics and features, as when these figures were first taken (the default is epics).
-    scores = score_items(items, WsjfSettings(levels=(Level.EPIC, Level.FEATURE)))
+    scores = score_items(items, WsjfRules(levels=(Level.EPIC, Level.FEATURE)))
     analysed = time.perf_counter()
     by_ref = {(item.connection, item.key): item for item in items}
     levels = set(config.levels)

@@ -17,7 +17,7 @@ from connectors.sandbox.portfolio import RawValue, SeedItem, SeedPortfolio
 from connectors.settings import DEFAULT_AZURE_DEVOPS_LEVELS, DEFAULT_JIRA_LEVELS
 from spm_sync.alignment_rules import AlignmentRules, AlignmentScope, ConnectionAlignment
 from spm_sync.domain import KeyResult, Level, Link, Objective, StatusCategory, WorkItem
-from spm_sync.planning import PriorityBand, WriteBackSettings
+from spm_sync.planning import PriorityTier, WritePolicy
 
 ADO_PROJECT = "Portfolio"
 KEY_RESULT_TYPE = "Key Result"
@@ -47,11 +47,11 @@ def alignment_rules() -> AlignmentRules:
     )
 
 
-def write_back_settings() -> list[WriteBackSettings]:
+def write_back_settings() -> list[WritePolicy]:
     """Everything switched on, as the example config does."""
-    bands = (PriorityBand(10, "Highest"), PriorityBand(30, "High"))
+    bands = (PriorityTier(10, "Highest"), PriorityTier(30, "High"))
     return [
-        WriteBackSettings(
+        WritePolicy(
             JIRA_NAME,
             "lexorank",
             score=True,
@@ -61,12 +61,12 @@ def write_back_settings() -> list[WriteBackSettings]:
             default_priority="Medium",
             orphan_label="no-okr",
         ),
-        WriteBackSettings(
+        WritePolicy(
             ADO_NAME,
             "numeric",
             score=True,
             rank=True,
-            priority_bands=(PriorityBand(20, "1"),),
+            priority_bands=(PriorityTier(20, "1"),),
             default_priority="3",
             orphan_label="no-okr",
         ),

@@ -55,7 +55,7 @@ from connectors.sandbox.jira_server import JiraSandbox
 from connectors.sandbox.portfolio import SeedItem
 from connectors.sandbox.server import Faults
 from spm_sync.domain import ConnectionPlan, Level, PlannedWrite, RankMove, WriteField, WriteStatus
-from spm_sync.planning import WriteBackSettings, plan_rank
+from spm_sync.planning import WritePolicy, plan_rank
 from spm_sync.ranking import apply_moves
 
 SCOPE = 1_000
@@ -160,7 +160,7 @@ def jira_scenario(seeds: list[SeedItem]) -> tuple[list[str], list[str], set[str]
         current = sandbox.rank_order(epics)[:SCOPE]
     target_order, moved = shuffled_target(current, random.Random(SEED))
     by_key = {key: epics[key] for key in current}
-    _, moves = plan_rank(WriteBackSettings(JIRA_NAME, rank=True), by_key, target_order)
+    _, moves = plan_rank(WritePolicy(JIRA_NAME, rank=True), by_key, target_order)
     if apply_moves(current, moves) != target_order:
         raise RuntimeError("the planned Jira moves do not produce the target order")
     return current, target_order, moved, plan_json(ConnectionPlan(JIRA_NAME, (), tuple(moves)))
@@ -179,7 +179,7 @@ def ado_scenario(
     current = [item.key for item in ranked[:SCOPE]]
     target_order, moved = shuffled_target(current, random.Random(SEED))
     by_key = {key: items[key] for key in current}
-    settings_ = WriteBackSettings(ADO_NAME, rank_kind="numeric", rank=True)
+    settings_ = WritePolicy(ADO_NAME, rank_kind="numeric", rank=True)
     writes, _ = plan_rank(settings_, by_key, target_order)
     values = {key: float(items[key].rank or 0) for key in current}
     plan = plan_json(ConnectionPlan(ADO_NAME, tuple(writes)))

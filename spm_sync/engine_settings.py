@@ -1,13 +1,13 @@
 """The config, translated into the parameter types of the pure engines.
 
-The engines take small frozen dataclasses (`AlignmentRules`, `WsjfSettings`, planning's
-`WriteBackSettings`) instead of the YAML models, so they stay testable without a config file.
+The engines take small frozen dataclasses (`AlignmentRules`, `WsjfRules`, planning's
+`WritePolicy`) instead of the YAML models, so they stay testable without a config file.
 This module is the one place where the two vocabularies meet:
 - `alignment.rules[].project` / `area_path` -> `KeyResultRule.project` (a project rule matches
   the item's project or its area path/team, see `KeyResultRule`),
 - `connections[].okr.item_types` -> `ConnectionAlignment.key_result_types`,
-- `wsjf.scale: fibonacci` -> `WsjfSettings.snap_to_scale`,
-- `connections[].write_back` + the connector's `rank_kind` -> planning `WriteBackSettings`.
+- `wsjf.scale: fibonacci` -> `WsjfRules.snap_to_scale`,
+- `connections[].write_back` + the connector's `rank_kind` -> planning `WritePolicy`.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from spm_sync.alignment_rules import (
 )
 from spm_sync.config import Config
 from spm_sync.connection_config import AzureDevOpsConnection, JiraConnection
-from spm_sync.wsjf import WsjfSettings
+from spm_sync.wsjf import WsjfRules
 
 
 def orphan_labels(config: Config) -> tuple[str, ...]:
@@ -65,9 +65,9 @@ def alignment_rules(config: Config) -> AlignmentRules:
     )
 
 
-def wsjf_settings(config: Config) -> WsjfSettings:
+def wsjf_settings(config: Config) -> WsjfRules:
     wsjf = config.wsjf
-    return WsjfSettings(
+    return WsjfRules(
         levels=tuple(wsjf.levels),
         status_categories=tuple(wsjf.status_categories),
         snap_to_scale=wsjf.scale == "fibonacci",
@@ -78,15 +78,15 @@ def wsjf_settings(config: Config) -> WsjfSettings:
 
 def write_back_settings(
     connection: JiraConnection | AzureDevOpsConnection, rank_kind: RankKind
-) -> planning.WriteBackSettings:
+) -> planning.WritePolicy:
     """What the planner may write to `connection`, whose connector ranks by `rank_kind`."""
     write_back = connection.write_back
     priority = write_back.priority
     bands = tuple(
-        planning.PriorityBand(band.top_percent, band.priority)
+        planning.PriorityTier(band.top_percent, band.priority)
         for band in (priority.bands if priority else ())
     )
-    return planning.WriteBackSettings(
+    return planning.WritePolicy(
         connection=connection.name,
         rank_kind=rank_kind,
         score=write_back.score,
@@ -100,7 +100,7 @@ def write_back_settings(
 
 def planned_connections(
     config: Config, rank_kinds: Iterable[tuple[str, RankKind]]
-) -> list[planning.WriteBackSettings]:
+) -> list[planning.WritePolicy]:
     """Planning settings for the named connections (those pulled in this run)."""
     return [
         write_back_settings(config.connection(name), rank_kind) for name, rank_kind in rank_kinds

@@ -33,8 +33,9 @@ from spm_sync.wsjf import Score
 
 
 @dataclass(frozen=True, slots=True)
-class PriorityBand:
-    """The top `top_percent` of a connection's scored items get `priority` (e.g. 10, "Highest").
+class PriorityTier:
+    """The top `top_percent` of a connection's scored items get `priority` (e.g. 10, "Highest");
+    the engine's side of a configured `priority_bands` entry (`PriorityBand` in the config).
 
     A band covers ceil(N × top_percent / 100) items, so the best item of a small backlog still
     lands in the top band.
@@ -53,8 +54,9 @@ class PriorityBand:
 
 
 @dataclass(frozen=True, slots=True)
-class WriteBackSettings:
-    """What one connection may have written, and how it ranks.
+class WritePolicy:
+    """What one connection may have written, and how it ranks (the engine's side of a
+    connection's `write_back:` section, `spm_sync.config.WriteBackSettings`).
 
     Unscored items never get a score, priority or rank value computed for them and are never
     moved (the scored items are reordered around them); their existing score is left alone
@@ -68,7 +70,7 @@ class WriteBackSettings:
     score: bool = False
     cost_of_delay: bool = False
     rank: bool = False
-    priority_bands: tuple[PriorityBand, ...] = ()
+    priority_bands: tuple[PriorityTier, ...] = ()
     default_priority: str | None = None
     orphan_label: str | None = None
     clear_unscored_scores: bool = False
@@ -89,7 +91,7 @@ class WriteBackSettings:
 def plan_writes(
     items: Iterable[WorkItem],
     scores: Iterable[Score],
-    settings: Iterable[WriteBackSettings],
+    settings: Iterable[WritePolicy],
     *,
     orphans: Collection[tuple[str, str]] = (),
     decimals: int = 2,
@@ -117,7 +119,7 @@ def plan_writes(
 
 
 def plan_connection(
-    settings: WriteBackSettings,
+    settings: WritePolicy,
     items: Sequence[WorkItem],
     scores: Sequence[Score],
     orphan_keys: Collection[str] = (),
@@ -169,7 +171,7 @@ def _write(item: WorkItem, field: WriteField, old: WriteValue, new: WriteValue) 
 
 
 def _value_writes(
-    settings: WriteBackSettings,
+    settings: WritePolicy,
     by_key: Mapping[str, WorkItem],
     scores: Sequence[Score],
     field: WriteField,
@@ -193,7 +195,7 @@ def _value_writes(
 
 
 def priority_for_scores(
-    scores: Sequence[Score], bands: Sequence[PriorityBand], default: str | None
+    scores: Sequence[Score], bands: Sequence[PriorityTier], default: str | None
 ) -> dict[str, str | None]:
     """Priority per scored item key (in rank order) from the bands; None means "leave it"."""
     scored = [score for score in sorted(scores, key=lambda s: s.rank) if score.scored]
@@ -211,7 +213,7 @@ def priority_for_scores(
 
 
 def _priority_writes(
-    settings: WriteBackSettings, by_key: Mapping[str, WorkItem], scores: Sequence[Score]
+    settings: WritePolicy, by_key: Mapping[str, WorkItem], scores: Sequence[Score]
 ) -> list[PlannedWrite]:
     wanted = priority_for_scores(scores, settings.priority_bands, settings.default_priority)
     writes: list[PlannedWrite] = []
@@ -295,7 +297,7 @@ def current_positions(
 
 
 def plan_rank(
-    settings: WriteBackSettings, by_key: Mapping[str, WorkItem], target: Sequence[str]
+    settings: WritePolicy, by_key: Mapping[str, WorkItem], target: Sequence[str]
 ) -> tuple[list[PlannedWrite], list[RankMove]]:
     """Rank writes for the scope `target` (scored keys in WSJF order): only items off one LIS
     move.

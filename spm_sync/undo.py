@@ -32,7 +32,7 @@ from spm_sync.domain import (
     WriteStatus,
     WriteValue,
 )
-from spm_sync.planning import WriteBackSettings, current_rank_order, plan_rank
+from spm_sync.planning import WritePolicy, current_rank_order, plan_rank
 from spm_sync.store import AuditRow, Store
 
 
@@ -184,7 +184,7 @@ def _rank_moves(
     scope_keys = [key for key in old_order if key in items]
     current, _ = current_rank_order([items[key] for key in scope_keys], "lexorank")
     target = restore_order(current, old_order, set(moved))
-    settings = WriteBackSettings(connection=connection, rank_kind="lexorank", rank=True)
+    settings = WritePolicy(connection=connection, rank_kind="lexorank", rank=True)
     _, moves = plan_rank(settings, {key: items[key] for key in scope_keys}, target)
     return moves
 

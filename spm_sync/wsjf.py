@@ -35,8 +35,9 @@ INPUT_NAMES: dict[str, str] = {
 
 
 @dataclass(frozen=True, slots=True)
-class WsjfSettings:
-    """What to score and how.
+class WsjfRules:
+    """What to score and how (the engine's side of the config's `wsjf:` section,
+    `spm_sync.config.WsjfSettings`; `spm_sync.engine_settings` maps one to the other).
 
     `levels`: epics by default (features are mostly estimated by teams without WSJF inputs).
     `status_categories`: Done work has no delay left to cost, so by default it is neither scored
@@ -150,7 +151,7 @@ Evaluation = tuple[Inputs, float | None, float | None, str | None]
 """(inputs as used, cost of delay, WSJF, reason if unscorable) of one item, unrounded."""
 
 
-def evaluate(item: WorkItem, settings: WsjfSettings) -> Evaluation:
+def evaluate(item: WorkItem, settings: WsjfRules) -> Evaluation:
     """One item's inputs (snapped if configured), exact Cost of Delay and WSJF, or why it has
     none."""
     raw: Inputs = (item.business_value, item.time_criticality, item.risk_reduction, item.job_size)
@@ -178,7 +179,7 @@ _Row = tuple[tuple[object, ...], WorkItem, Evaluation]
 
 
 @paused_gc()
-def score_items(items: Iterable[WorkItem], settings: WsjfSettings | None = None) -> list[Score]:
+def score_items(items: Iterable[WorkItem], settings: WsjfRules | None = None) -> list[Score]:
     """Score every item of the configured levels and statuses, ranked per connection.
 
     Order: exact WSJF desc (scores within `tie_tolerance` of their group's highest count as
@@ -187,7 +188,7 @@ def score_items(items: Iterable[WorkItem], settings: WsjfSettings | None = None)
     after all scored ones, by natural key then connection. Returns the scores ordered by
     connection name, then rank.
     """
-    settings = settings or WsjfSettings()
+    settings = settings or WsjfRules()
     levels, statuses = frozenset(settings.levels), frozenset(settings.status_categories)
     scored: list[_Row] = []
     unscored: list[_Row] = []

@@ -29,7 +29,7 @@ from spm_sync.domain import (
     WriteField,
     WriteStatus,
 )
-from spm_sync.planning import WriteBackSettings, plan_rank
+from spm_sync.planning import WritePolicy, plan_rank
 from spm_sync.ranking import apply_moves
 from tests.jira_fixtures import WSJF_FIELD_NAMES
 
@@ -176,7 +176,7 @@ def test_rerank_of_epics_puts_them_in_the_planned_order(
     target = list(epics)
     random.Random(5).shuffle(target)
     current = sandbox.rank_order(epics)
-    _, moves = plan_rank(WriteBackSettings(NAME, rank=True), pulled, target)
+    _, moves = plan_rank(WritePolicy(NAME, rank=True), pulled, target)
     assert apply_moves(current, moves) == target
 
     results = list(jira.push(ConnectionPlan(NAME, (), tuple(moves))))
@@ -206,7 +206,7 @@ def test_a_207_rank_answer_fails_only_the_refused_issues(
     epics = sandbox.rank_order(k for k, item in pulled.items() if item.level is Level.EPIC)
     moving = epics[1:6]
     target = [epics[0], *reversed(moving), *epics[6:]]
-    _, moves = plan_rank(WriteBackSettings(NAME, rank=True), pulled, target)
+    _, moves = plan_rank(WritePolicy(NAME, rank=True), pulled, target)
     refused = moving[2]
     sandbox.rank_failures.add(refused)
 
@@ -227,7 +227,7 @@ def test_writes_the_user_may_not_make_fail_with_jiras_reason_and_change_nothing(
     pulled = {item.key: item for item in jira.pull(None)}
     epics = sandbox.rank_order(k for k, item in pulled.items() if item.level is Level.EPIC)
     target = [epics[0], *reversed(epics[1:4]), *epics[4:]]
-    _, moves = plan_rank(WriteBackSettings(NAME, rank=True), pulled, target)
+    _, moves = plan_rank(WritePolicy(NAME, rank=True), pulled, target)
     scored = [pulled[key] for key in epics[:3]]
     sandbox.denied_permissions.add("SCHEDULE_ISSUES")
     sandbox.off_screen_fields.add(sandbox.field_id("WSJF Score"))

@@ -10,8 +10,8 @@ import pytest
 from spm_sync.domain import ConnectionPlan, Level, PlannedWrite, StatusCategory, WorkItem
 from spm_sync.domain import WriteField as F
 from spm_sync.planning import (
-    PriorityBand,
-    WriteBackSettings,
+    PriorityTier,
+    WritePolicy,
     current_positions,
     current_rank_order,
     plan_connection,
@@ -46,7 +46,7 @@ def item(key: str, **fields: Any) -> WorkItem:
 
 
 def plan(items: list[WorkItem], orphans: tuple[str, ...] = (), **settings: Any) -> ConnectionPlan:
-    config = WriteBackSettings(JIRA, **settings)
+    config = WritePolicy(JIRA, **settings)
     return plan_connection(config, items, score_items(items), set(orphans))
 
 
@@ -105,7 +105,7 @@ def test_each_items_writes_follow_the_write_field_order() -> None:
         score=True,
         cost_of_delay=True,
         rank=True,
-        priority_bands=(PriorityBand(50, "1"),),
+        priority_bands=(PriorityTier(50, "1"),),
         orphan_label="no-okr",
     )
     field_order = list(F)
@@ -128,7 +128,7 @@ def test_fields_that_are_off_are_never_written() -> None:
 
 # --- priority ----------------------------------------------------------------------------------
 
-BANDS = (PriorityBand(10, "Highest"), PriorityBand(30, "High"))
+BANDS = (PriorityTier(10, "Highest"), PriorityTier(30, "High"))
 
 
 def test_priority_bands_cover_cumulative_shares_of_scored_items() -> None:
@@ -146,7 +146,7 @@ def test_small_backlog_still_gets_a_top_band() -> None:
         "PAY-1": "Highest",
         "PAY-2": None,
     }
-    assert priority_for_scores(score_items(items), (PriorityBand(50, "High"),), "Low") == {
+    assert priority_for_scores(score_items(items), (PriorityTier(50, "High"),), "Low") == {
         "PAY-1": "High",
         "PAY-2": "Low",
     }
@@ -159,11 +159,11 @@ def test_priority_written_only_where_it_changes() -> None:
         item("PAY-3", business_value=30, priority=None),
         item("PAY-4", job_size=None, priority="Low"),
     ]
-    result = plan(items, priority_bands=(PriorityBand(25, "Highest"), PriorityBand(50, "High")))
+    result = plan(items, priority_bands=(PriorityTier(25, "Highest"), PriorityTier(50, "High")))
     # PAY-3 is below every band and no default is set: left alone.
     assert writes_of(result, F.PRIORITY) == [("PAY-2", "Low", "High")]
     with_default = plan(
-        items, priority_bands=(PriorityBand(25, "Highest"),), default_priority="Medium"
+        items, priority_bands=(PriorityTier(25, "Highest"),), default_priority="Medium"
     )
     assert writes_of(with_default, F.PRIORITY) == [
         ("PAY-2", "Low", "Medium"),
@@ -173,9 +173,9 @@ def test_priority_written_only_where_it_changes() -> None:
 
 def test_priority_band_rejects_bad_percent() -> None:
     with pytest.raises(ValueError, match="top_percent"):
-        PriorityBand(0, "High")
+        PriorityTier(0, "High")
     with pytest.raises(ValueError, match="top_percent"):
-        PriorityBand(120, "High")
+        PriorityTier(120, "High")
 
 
 # --- orphan label ------------------------------------------------------------------------------
@@ -357,7 +357,7 @@ def test_plan_writes_splits_by_connection_and_passes_orphans() -> None:
     plans = plan_writes(
         items,
         score_items(items),
-        [WriteBackSettings(JIRA, score=True), WriteBackSettings("ado", orphan_label="no-okr")],
+        [WritePolicy(JIRA, score=True), WritePolicy("ado", orphan_label="no-okr")],
         orphans={("ado", "41"), (JIRA, "PAY-1")},
     )
     assert writes_of(plans[JIRA], F.WSJF_SCORE) == [("PAY-1", None, 4.0)]
@@ -367,14 +367,14 @@ def test_plan_writes_splits_by_connection_and_passes_orphans() -> None:
 
 
 def test_plan_for_a_connection_without_items_is_empty() -> None:
-    plans = plan_writes([], [], [WriteBackSettings("empty", rank=True, score=True)])
+    plans = plan_writes([], [], [WritePolicy("empty", rank=True, score=True)])
     assert plans == {"empty": ConnectionPlan("empty")}
 
 
 def test_score_without_pulled_item_is_a_programming_error() -> None:
     ghost = Score(JIRA, "PAY-404", Level.EPIC, 1, 1, 1, 1, 3, 3.0, rank=1)
     with pytest.raises(ValueError, match="PAY-404"):
-        plan_connection(WriteBackSettings(JIRA, rank=True), [], [ghost])
+        plan_connection(WritePolicy(JIRA, rank=True), [], [ghost])
 
 
 def test_current_positions_are_the_old_ranks_within_the_scope() -> None:

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from spm_sync.domain import Level, StatusCategory, WorkItem, WriteField
-from spm_sync.planning import WriteBackSettings, current_rank_order, plan_connection
+from spm_sync.planning import WritePolicy, current_rank_order, plan_connection
 from spm_sync.ranking import (
     Placement,
     apply_moves,
@@ -95,7 +95,7 @@ def test_lexorank_moves_reach_the_target_minimally(case: tuple[list[str], list[s
         key: f"0|{position:06d}:" for position, key in enumerate(current)
     }
     items = backlog(target, ranks)
-    plan = plan_connection(WriteBackSettings("c", rank=True), items, score_items(items))
+    plan = plan_connection(WritePolicy("c", rank=True), items, score_items(items))
 
     assert current_rank_order(items, "lexorank")[0] == current
     assert apply_moves(current, plan.moves) == target
@@ -125,7 +125,7 @@ def test_chunked_placements_stay_executable(
         key: f"{position:06d}" for position, key in enumerate(current)
     }
     items = backlog(target, ranks)
-    config = WriteBackSettings("c", rank=True, max_keys_per_move=max_keys)
+    config = WritePolicy("c", rank=True, max_keys_per_move=max_keys)
     plan = plan_connection(config, items, score_items(items))
     assert apply_moves(current, plan.moves) == target
     assert all(len(move.item_keys) <= max_keys for move in plan.moves)
@@ -142,7 +142,7 @@ def test_numeric_ranks_with_room_write_exactly_the_moved_items(
     }
     items = backlog(target, ranks)
     plan = plan_connection(
-        WriteBackSettings("c", rank=True, rank_kind="numeric"), items, score_items(items)
+        WritePolicy("c", rank=True, rank_kind="numeric"), items, score_items(items)
     )
     assert plan.moves == ()
     new = {write.item_key: write.new for write in plan.writes}
@@ -169,7 +169,7 @@ def test_numeric_ranks_reach_the_target_with_ties_gaps_and_blanks(
     ranks: dict[str, str | float | None] = {key: data.draw(rank_values) for key in target}
     items = backlog(target, ranks)
     plan = plan_connection(
-        WriteBackSettings("c", rank=True, rank_kind="numeric"), items, score_items(items)
+        WritePolicy("c", rank=True, rank_kind="numeric"), items, score_items(items)
     )
     new = {write.item_key: write.new for write in plan.writes}
     final = {**ranks, **new}

@@ -10,7 +10,7 @@ import pytest
 
 from spm_sync.domain import Level, StatusCategory, WorkItem
 from spm_sync.ranking import natural_key
-from spm_sync.wsjf import Score, WsjfSettings, portfolio_order, score_items, snap
+from spm_sync.wsjf import Score, WsjfRules, portfolio_order, score_items, snap
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
 
@@ -75,7 +75,7 @@ def test_cost_of_delay_and_wsjf() -> None:
 
 @pytest.mark.parametrize(("decimals", "expected"), [(2, 3.33), (0, 3.0), (4, 3.3333)])
 def test_score_is_rounded_to_the_configured_decimals(decimals: int, expected: float) -> None:
-    [score] = score_items([item("PAY-1", 5, 3, 2, 3)], WsjfSettings(decimals=decimals))
+    [score] = score_items([item("PAY-1", 5, 3, 2, 3)], WsjfRules(decimals=decimals))
     assert score.wsjf == expected
 
 
@@ -168,7 +168,7 @@ def test_snap_to_modified_fibonacci(value: float, snapped: float) -> None:
 
 
 def test_snapping_applies_to_the_inputs_before_scoring() -> None:
-    [score] = score_items([item("PAY-1", 4, 6, 30, 7)], WsjfSettings(snap_to_scale=True))
+    [score] = score_items([item("PAY-1", 4, 6, 30, 7)], WsjfRules(snap_to_scale=True))
     assert (score.business_value, score.time_criticality, score.risk_reduction) == (5, 5, 40)
     assert score.job_size == 8
     assert score.cost_of_delay == 50
@@ -184,7 +184,7 @@ def test_tie_on_wsjf_broken_by_higher_cost_of_delay() -> None:
 def test_tie_on_wsjf_and_cost_of_delay_broken_by_smaller_job_size() -> None:
     # 10/5.01 and 10/5 are one tie within a tolerance of 0.01; the smaller job goes first.
     items = [item("PAY-1", 4, 3, 3, 5.01), item("PAY-2", 4, 3, 3, 5)]
-    scores = score_items(items, WsjfSettings(tie_tolerance=0.01))
+    scores = score_items(items, WsjfRules(tie_tolerance=0.01))
     assert [score.cost_of_delay for score in scores] == [10, 10]
     assert order(scores) == ["PAY-2", "PAY-1"]
 
@@ -203,15 +203,15 @@ def test_order_is_decided_on_the_exact_score_not_the_rounded_one() -> None:
 @pytest.mark.parametrize("decimals", [0, 1, 2, 6])
 def test_rounding_never_changes_the_order(decimals: int) -> None:
     items = [item(f"PAY-{n}", n % 7 + 1, n % 5, n % 3, n % 11 + 1) for n in range(1, 60)]
-    exact = order(score_items(items, WsjfSettings(decimals=6)))
-    assert order(score_items(items, WsjfSettings(decimals=decimals))) == exact
+    exact = order(score_items(items, WsjfRules(decimals=6)))
+    assert order(score_items(items, WsjfRules(decimals=decimals))) == exact
 
 
 def test_a_tie_tolerance_treats_near_scores_as_equal_for_the_tie_breaks() -> None:
     items = [item("PAY-1", 13, 5, 3, 8), item("PAY-2", 20, 8, 6, 13)]  # 2.625, 2.615
-    loose = score_items(items, WsjfSettings(tie_tolerance=0.02))
+    loose = score_items(items, WsjfRules(tie_tolerance=0.02))
     assert order(loose) == ["PAY-2", "PAY-1"]  # a tie: the higher Cost of Delay first
-    assert order(score_items(items, WsjfSettings(tie_tolerance=0.005))) == ["PAY-1", "PAY-2"]
+    assert order(score_items(items, WsjfRules(tie_tolerance=0.005))) == ["PAY-1", "PAY-2"]
 
 
 def test_a_tie_group_spans_the_tolerance_from_its_highest_score_only() -> None:
@@ -223,7 +223,7 @@ def test_a_tie_group_spans_the_tolerance_from_its_highest_score_only() -> None:
         item("PAY-3", 87, 0, 0, 30),
         item("PAY-4", 114, 0, 0, 40),
     ]
-    scores = score_items(items, WsjfSettings(tie_tolerance=0.1 + 1e-9))
+    scores = score_items(items, WsjfRules(tie_tolerance=0.1 + 1e-9))
     assert order(scores) == ["PAY-3", "PAY-2", "PAY-1", "PAY-4"]
 
 
@@ -261,7 +261,7 @@ def test_ranks_per_connection_and_across_the_portfolio() -> None:
 
 
 def test_portfolio_rank_can_be_switched_off() -> None:
-    [score] = score_items([item("PAY-1")], WsjfSettings(portfolio_rank=False))
+    [score] = score_items([item("PAY-1")], WsjfRules(portfolio_rank=False))
     assert score.portfolio_rank is None
     with pytest.raises(ValueError, match="without portfolio_rank"):
         portfolio_order([score])
@@ -277,19 +277,19 @@ def test_only_configured_levels_and_open_statuses_are_scored() -> None:
         item("PAY-6", status_category=StatusCategory.IN_PROGRESS),
     ]
     assert sorted(by_key(score_items(items))) == ["PAY-1", "PAY-6"]  # epics by default
-    with_features = WsjfSettings(levels=(Level.EPIC, Level.FEATURE))
+    with_features = WsjfRules(levels=(Level.EPIC, Level.FEATURE))
     assert sorted(by_key(score_items(items, with_features))) == ["PAY-1", "PAY-2", "PAY-6"]
-    stories = WsjfSettings(levels=(Level.STORY,), status_categories=tuple(StatusCategory))
+    stories = WsjfRules(levels=(Level.STORY,), status_categories=tuple(StatusCategory))
     assert order(score_items(items, stories)) == ["PAY-3"]
 
 
 def test_settings_reject_nonsense() -> None:
     with pytest.raises(ValueError, match="decimals"):
-        WsjfSettings(decimals=9)
+        WsjfRules(decimals=9)
     with pytest.raises(ValueError, match="at least one level"):
-        WsjfSettings(levels=())
+        WsjfRules(levels=())
     with pytest.raises(ValueError, match="tie tolerance"):
-        WsjfSettings(tie_tolerance=-0.1)
+        WsjfRules(tie_tolerance=-0.1)
 
 
 def test_natural_key_orders_numbers_by_value() -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from spm_sync.domain import ConnectionPlan, WriteField, WriteStatus
-from spm_sync.planning import WriteBackSettings, current_rank_order, plan_rank
+from spm_sync.planning import WritePolicy, current_rank_order, plan_rank
 from tests.contract.plans import (
     first,
     portfolio_items,
@@ -71,7 +71,7 @@ def test_a_rank_write_puts_the_items_in_the_planned_order(kit: TrackerKit) -> No
     current, _ = current_rank_order(items.values(), connector.rank_kind)
     assert len(current) >= 10
     target = [*current[5:8], *current[:5], *current[8:]]  # three items move to the top
-    settings = WriteBackSettings(kit.name, rank_kind=connector.rank_kind, rank=True)
+    settings = WritePolicy(kit.name, rank_kind=connector.rank_kind, rank=True)
     writes, moves = plan_rank(settings, items, target)
     plan = ConnectionPlan(kit.name, tuple(writes), tuple(moves))
     rank_writes = [*writes, *(w for move in moves for w in move.writes)]
