@@ -1,4 +1,5 @@
-"""How a report lays out in headless Chromium at a given width, for the browser tests.
+"""Headless Chromium for the browser tests: finding it, and how a report lays out in it at a
+given width.
 
 Headless Chromium will not make its window narrower than ~500 px, so the page is shown in an
 iframe of the wanted width inside a wider window: the iframe is a real viewport of that width
@@ -11,9 +12,22 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
+
+BROWSERS = ("/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome")
+
+
+def find_chromium() -> str | None:
+    """The first Chromium on this machine, or None (the browser tests then skip)."""
+    for name in BROWSERS:
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
 
 WRAPPER = """<!DOCTYPE html><html><head><meta charset="utf-8"></head>
 <body style="margin:0"><pre id="probe"></pre>

@@ -17,6 +17,7 @@ import psycopg
 import pytest
 
 from spm_sync.store import Store
+from tests.browser_layout import find_chromium
 
 PG_DSN = os.environ.get("SPM_SYNC_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 
@@ -68,3 +69,12 @@ def store(store_url: str) -> Iterator[Store]:
         yield opened
     finally:
         opened.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> str:
+    """Headless Chromium's path for the browser tests; they skip, saying why, without one."""
+    found = find_chromium()
+    if found is None:
+        pytest.skip("no Chromium found (chromium, chromium-browser, google-chrome): not rendered")
+    return found

@@ -22,17 +22,8 @@ from tests.report_fixtures import build_cycle_result
 
 pytestmark = pytest.mark.browser
 
-BROWSERS = ("/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome")
 EXAMPLES = Path(__file__).resolve().parent.parent / "reports" / "examples"
 CONSOLE = re.compile(r"CONSOLE|Uncaught|net::ERR_|Failed to load resource|Refused to")
-
-
-def _chromium() -> str | None:
-    for name in BROWSERS:
-        found = shutil.which(name)
-        if found:
-            return found
-    return None
 
 
 def _screenshot(browser: str, page: Path, out: Path, width: int, height: int) -> str:
@@ -57,14 +48,6 @@ def _screenshot(browser: str, page: Path, out: Path, width: int, height: int) ->
     done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout + done.stderr
-
-
-@pytest.fixture(scope="module")
-def browser() -> str:
-    found = _chromium()
-    if found is None:
-        pytest.skip("no Chromium found (chromium, chromium-browser, google-chrome): not rendered")
-    return found
 
 
 # Headless Chromium lays pages out at least 500 px wide (its minimum window width), so the

@@ -15,7 +15,6 @@ import pytest
 from reports.publish import publish_report
 from reports.settings import ReportOptions
 from tests.browser_layout import measure_layout
-from tests.test_report_browser import _chromium
 from tests.test_report_digest import _digest_result
 
 pytestmark = pytest.mark.browser
@@ -47,14 +46,6 @@ window.addEventListener("load", function () {
 </script>"""
 FIRST_SCREEN = {400: 1_500, 1200: 1_100}
 """Where the digest must end: about two phone screens, one desktop screen."""
-
-
-@pytest.fixture(scope="module")
-def browser() -> str:
-    found = _chromium()
-    if found is None:
-        pytest.skip("no Chromium found (chromium, chromium-browser, google-chrome): not rendered")
-    return found
 
 
 def measure(browser: str, page: Path, width: int) -> dict[str, Any]:

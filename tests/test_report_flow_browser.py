@@ -22,7 +22,7 @@ from reports.publish import publish_report
 from reports.settings import ReportOptions
 from tests.browser_layout import WRAPPER, measure_layout
 from tests.report_flow_fixtures import build_flow_cycle_result
-from tests.test_report_browser import CONSOLE, EXAMPLES, _chromium, _screenshot
+from tests.test_report_browser import CONSOLE, EXAMPLES, _screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -49,14 +49,6 @@ window.addEventListener("load", function () {
   }), "*");
 });
 </script>"""
-
-
-@pytest.fixture(scope="module")
-def browser() -> str:
-    found = _chromium()
-    if found is None:
-        pytest.skip("no Chromium found (chromium, chromium-browser, google-chrome): not rendered")
-    return found
 
 
 def _measure(browser: str, page: Path, width: int) -> dict[str, Any]:
