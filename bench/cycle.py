@@ -2,7 +2,7 @@
 40% Azure DevOps, no added latency. Target: peak memory under 1 GB (the pull is streamed into
 the store; alignment, scoring and planning hold the items in memory).
 
-The worker runs `spm_sync.cycle.run_cycle` in plan mode (no email) with the demo config
+The worker runs `spm_sync.pipeline.cycle.run_cycle` in plan mode (no email) with the demo config
 pointed at the sandboxes: full pull of both connections in parallel, then analyse, store the
 results and the planned writes, render the report. Its peak RSS is the run's peak; the
 seconds of each stage come from the store's stage records. One run: it is the memory that is
@@ -21,8 +21,8 @@ from typing import Any
 from bench.harness import measured_run, target
 from bench.world import ADO, JIRA, newest_run, world
 from connectors.registry import default_connector_factory
-from spm_sync.config import WriteMode, load_config
-from spm_sync.cycle import CycleDeps, run_cycle
+from spm_sync.config.model import WriteMode, load_config
+from spm_sync.pipeline.cycle import CycleDeps, run_cycle
 from spm_sync.store import Store
 
 FULL_SIZE = 200_000

@@ -5,7 +5,7 @@ memory under 1 GB.
 Setup (one worker): the generated portfolio, converted to `WorkItem`s (`bench.portfolio`), is
 streamed into a fresh SQLite store; its time and peak are recorded as `store_write`.
 Measured (three workers, median): `Store.load_items()` (timed on its own), then what
-`spm_sync.analysis.analyse` runs on them: `align`, `score_items`, `plan_writes` with every
+`spm_sync.pipeline.analysis.analyse` runs on them: `align`, `score_items`, `plan_writes` with every
 write-back switched on (score, cost of delay, rank, priority bands, orphan label) and the
 ranks in shuffled order, the planner's worst case.
 """
@@ -29,11 +29,11 @@ from bench.portfolio import (
     write_back_settings,
 )
 from connectors.sandbox.generator import generate_portfolio
-from spm_sync.alignment import align
-from spm_sync.domain import KeyResult, Level, Objective
-from spm_sync.planning import plan_writes
+from spm_sync.core.domain import KeyResult, Level, Objective
+from spm_sync.engines.alignment import align
+from spm_sync.engines.planning import plan_writes
+from spm_sync.engines.wsjf import WsjfRules, score_items
 from spm_sync.store import Store
-from spm_sync.wsjf import WsjfRules, score_items
 
 FULL_SIZE = 200_000
 QUICK_SIZE = 50_000

@@ -1,4 +1,5 @@
-"""Benchmark: flow metrics, Portfolio Kanban and forecasts (`spm_sync.flow_stage.measure_flow`)
+"""Benchmark: flow metrics, Portfolio Kanban and forecasts
+(`spm_sync.pipeline.flow_stage.measure_flow`)
 on a stored portfolio of 200,000 items with 2,000,000 status changes (quick mode 50,000 /
 500,000). Targets (issue 13): the flow computation under 5 s, peak memory under 1 GB.
 
@@ -40,13 +41,13 @@ from bench.harness import Run, measured_run, median_run, target
 from bench.portfolio import alignment_rules, objectives, work_items
 from bench.worker import current_rss_mb
 from connectors.sandbox.generator import generate_portfolio
-from spm_sync.alignment import AlignmentResult, align
-from spm_sync.config_flow import STANDARD_STAGES, FlowConfig
-from spm_sync.domain import KeyResult, Level, Objective, WorkItem
-from spm_sync.flow.history import ItemRef, StatusChange
-from spm_sync.flow_stage import measure_flow
+from spm_sync.config.flow import STANDARD_STAGES, FlowConfig
+from spm_sync.core.domain import ItemRef, KeyResult, Level, Objective, WorkItem
+from spm_sync.core.history import StatusChange
+from spm_sync.engines.alignment import AlignmentResult, align
+from spm_sync.engines.wsjf import WsjfRules, score_items
+from spm_sync.pipeline.flow_stage import measure_flow
 from spm_sync.store import Store
-from spm_sync.wsjf import WsjfRules, score_items
 
 FULL_SIZE = 200_000
 QUICK_SIZE = 50_000
@@ -240,7 +241,7 @@ class TimedHistoryStore(Store):
 
     def preload(self, keys_by_connection: dict[str, set[str]], levels: list[int]) -> None:
         """Every connection's histories read into memory, as `measure_flow` reads them
-        (`spm_sync.flow_input`: the measured items' keys, the measured levels)."""
+        (`spm_sync.pipeline.flow_input`: the measured items' keys, the measured levels)."""
         self.preloaded = {
             connection: list(self.iter_status_histories(connection, keys=keys, levels=levels))
             for connection, keys in keys_by_connection.items()
@@ -262,7 +263,7 @@ def run_flow(folder: str, preloaded: bool = False) -> dict[str, Any]:
     started = time.perf_counter()
     items = store.load_items()
     loaded = time.perf_counter()
-    # What the cycle's analysis hands the flow stage (`spm_sync.analysis.analyse`).
+    # What the cycle's analysis hands the flow stage (`spm_sync.pipeline.analysis.analyse`).
     alignment: AlignmentResult = align(items, krs, alignment_rules(), goals)
     # Epics and features, as when these figures were first taken (the default is epics).
     scores = score_items(items, WsjfRules(levels=(Level.EPIC, Level.FEATURE)))

@@ -51,7 +51,7 @@ from connectors.sandbox.generator import generate_portfolio
 from connectors.sandbox.jira_server import JiraSandbox
 from connectors.sandbox.portfolio import SeedItem
 from connectors.sandbox.server import Faults
-from spm_sync.domain import WorkItem
+from spm_sync.core.domain import WorkItem
 from spm_sync.store import Store
 
 FULL_SIZES = (30_000, 20_000)

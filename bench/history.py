@@ -80,7 +80,7 @@ from connectors.sandbox.generator import generate_portfolio
 from connectors.sandbox.jira_history import status_history_of
 from connectors.sandbox.jira_server import JiraSandbox
 from connectors.sandbox.server import Faults
-from spm_sync.flow.history import StatusChange
+from spm_sync.core.history import StatusChange
 
 SAMPLE = 1000
 """Work items the per-item Azure DevOps baseline reads (the first ids of the project)."""

@@ -4,9 +4,9 @@ latency). Targets: at most 3 requests per connection (issue 8), and at most 2 fo
 (issue 5).
 
 Two windows are measured, each with a fresh connector (a new run):
-- `since = watermark - 10 min`: what `spm_sync.pull` asks for after a full sync (the watermark
-  is the newest `updated` stored; 10 minutes is the default `overlap_minutes`). The items in the
-  overlap are read again by design, so this is the realistic nightly run;
+- `since = watermark - 10 min`: what `spm_sync.pipeline.pull` asks for after a full sync (the
+  watermark is the newest `updated` stored; 10 minutes is the default `overlap_minutes`). The
+  items in the overlap are read again by design, so this is the realistic nightly run;
 - `since = watermark + 1 s`: nothing at all is newer (the connector's own floor; Jira still
   returns the items of the last minute, because relative JQL dates have minute precision and
   the connector widens the window by a minute, see `JiraConnector._updated_since`).

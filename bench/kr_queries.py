@@ -10,12 +10,12 @@ items), 40 shares of done items of one Key Result's label across projects, 16 su
 field ("Job Size" / "Effort") over a label in one project, and 4 shares of done epics of a
 project (~500 items each).
 
-- spm-sync: the portfolio stage's queries (`spm_sync.portfolio_queries.ask`) for 200 Key
+- spm-sync: the portfolio stage's queries (`spm_sync.pipeline.portfolio_queries.ask`) for 200 Key
   Results (a count measures a count, a share of done items `share_done`, a sum of "Job Size" /
   "Effort" `sum`), one connector's `run_queries` batch, default settings (4 workers), after the
   connector's pull of the whole scope as a pipeline run makes it: `share_done` and the sums
   (a WSJF input, "Job Size" / "Effort") ask for the keys of their matches and read done-ness
-  and values from the pulled items (`spm_sync.portfolio_keys`); matches outside the pulled
+  and values from the pulled items (`spm_sync.pipeline.portfolio_keys`); matches outside the pulled
   items would cost one follow-up query (none here: the scope is every project). The pull's
   requests and seconds are the pipeline's pull, not the queries': they are reported
   (`pull_requests`) and left out of `requests` and `seconds`; the peak memory includes the

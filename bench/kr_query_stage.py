@@ -1,6 +1,6 @@
 """The spm-sync side of `bench.kr_queries`: a connector's pull, then the Key Results' queries as
-the portfolio stage asks them (`spm_sync.portfolio_queries.ask` with the pulled items as its
-`StoreView`), run in a worker.
+the portfolio stage asks them (`spm_sync.pipeline.portfolio_queries.ask` with the pulled items as
+its `StoreView`), run in a worker.
 
 `python -m bench.kr_query_stage [--quick] [--half-scope]`: the request counts alone of the
 queries asked the way they were before the store answered done-ness (every `share_done` and
@@ -32,10 +32,10 @@ from connectors.jira import JiraConnector
 from connectors.sandbox.ado_server import AzureDevOpsSandbox
 from connectors.sandbox.generator import generate_portfolio
 from connectors.sandbox.jira_server import JiraSandbox
-from spm_sync.okr_measures import KeyResultExtras
-from spm_sync.portfolio.measures import Measure, MeasureKind
-from spm_sync.portfolio_keys import QueryLanguage, StoreView
-from spm_sync.portfolio_queries import QuerySource, ask, batches
+from spm_sync.config.okr_measures import KeyResultExtras
+from spm_sync.engines.portfolio.measures import Measure, MeasureKind
+from spm_sync.pipeline.portfolio_keys import QueryLanguage, StoreView
+from spm_sync.pipeline.portfolio_queries import QuerySource, ask, batches
 
 HALF_PROJECTS = ("PAY", "WEB")
 HALF_AREAS = ("Payments", "Web")

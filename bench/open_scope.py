@@ -3,7 +3,7 @@
 
 Most users scope to open work (`statusCategory != Done`, `[System.State] <> 'Closed'`); the
 Done epics and initiatives above open stories then fall outside the scope, and the pull stage
-fetches them by key as context items (`spm_sync.context_pull`) so that inheritance still
+fetches them by key as context items (`spm_sync.pipeline.context_pull`) so that inheritance still
 reaches their Key Results. Per tracker, the pipeline's pull stage (`pull_connection`, status
 history included, into a fresh SQLite store) runs twice with the open-only scope: a full sync,
 then a run where nothing changed. Recorded:
@@ -43,12 +43,12 @@ from connectors.sandbox.ado_server import AzureDevOpsSandbox
 from connectors.sandbox.generator import generate_portfolio
 from connectors.sandbox.jira_server import JiraSandbox
 from connectors.sandbox.server import Faults
-from spm_sync.alignment import align
-from spm_sync.connection_config import AzureDevOpsConnection, JiraConnection
-from spm_sync.domain import StatusCategory
-from spm_sync.progress import LogProgress
-from spm_sync.pull import ConnectionRun, pull_connection
-from spm_sync.stopping import StopSignal
+from spm_sync.config.connections import AzureDevOpsConnection, JiraConnection
+from spm_sync.core.domain import StatusCategory
+from spm_sync.engines.alignment import align
+from spm_sync.pipeline.progress import LogProgress
+from spm_sync.pipeline.pull import ConnectionRun, pull_connection
+from spm_sync.pipeline.stopping import StopSignal
 from spm_sync.store import Store
 
 OPEN_JQL = "statusCategory != Done"

@@ -15,9 +15,9 @@ from collections.abc import Iterator, Sequence
 from bench.connections import ADO_NAME, JIRA_NAME
 from connectors.sandbox.portfolio import RawValue, SeedItem, SeedPortfolio
 from connectors.settings import DEFAULT_AZURE_DEVOPS_LEVELS, DEFAULT_JIRA_LEVELS
-from spm_sync.alignment_rules import AlignmentRules, AlignmentScope, ConnectionAlignment
-from spm_sync.domain import KeyResult, Level, Link, Objective, StatusCategory, WorkItem
-from spm_sync.planning import PriorityTier, WritePolicy
+from spm_sync.core.domain import KeyResult, Level, Link, Objective, StatusCategory, WorkItem
+from spm_sync.engines.alignment_rules import AlignmentRules, AlignmentScope, ConnectionAlignment
+from spm_sync.engines.planning import PriorityTier, WritePolicy
 
 ADO_PROJECT = "Portfolio"
 KEY_RESULT_TYPE = "Key Result"

@@ -54,9 +54,16 @@ from connectors.sandbox.generator import generate_portfolio
 from connectors.sandbox.jira_server import JiraSandbox
 from connectors.sandbox.portfolio import SeedItem
 from connectors.sandbox.server import Faults
-from spm_sync.domain import ConnectionPlan, Level, PlannedWrite, RankMove, WriteField, WriteStatus
-from spm_sync.planning import WritePolicy, plan_rank
-from spm_sync.ranking import apply_moves
+from spm_sync.core.domain import (
+    ConnectionPlan,
+    Level,
+    PlannedWrite,
+    RankMove,
+    WriteField,
+    WriteStatus,
+)
+from spm_sync.engines.planning import WritePolicy, plan_rank
+from spm_sync.engines.ranking import apply_moves
 
 SCOPE = 1_000
 MOVED = 100

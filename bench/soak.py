@@ -37,8 +37,8 @@ from bench.soak_checks import (
     unreported_conflicts,
 )
 from bench.world import ADO, JIRA, SOAK_FAULTS, Humans, apply_cycle, racing_factory, world
-from spm_sync.config import load_config
-from spm_sync.cycle import CycleOutcome
+from spm_sync.config.model import load_config
+from spm_sync.pipeline.cycle import CycleOutcome
 from spm_sync.store import Store
 
 HERE = Path(__file__).resolve().parent

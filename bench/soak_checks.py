@@ -23,8 +23,8 @@ from typing import Any, Protocol
 
 from bench.world import ADO, JIRA, World
 from connectors.registry import default_connector_factory
-from spm_sync.config import load_config
-from spm_sync.domain import WorkItem
+from spm_sync.config.model import load_config
+from spm_sync.core.domain import WorkItem
 from spm_sync.store import AuditStatus, Store
 
 SAMPLE = 5

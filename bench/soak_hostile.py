@@ -48,9 +48,9 @@ from bench.soak_checks import (
 from bench.worker import peak_rss_mb
 from bench.world import ADO, JIRA, Humans, World, apply_cycle, world
 from connectors.sandbox.server import Faults
-from spm_sync import exit_codes
-from spm_sync.config import load_config
-from spm_sync.demo import DEMO_SECRETS
+from spm_sync.cli.demo import DEMO_SECRETS
+from spm_sync.config.model import load_config
+from spm_sync.core import exit_codes
 from spm_sync.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -37,8 +37,8 @@ from bench.soak_checks import (
 )
 from bench.world import ADO, JIRA, STACK_RANK, Humans, World, apply_cycle, newest_run, world
 from connectors.sandbox.server import Faults
-from spm_sync.config import load_config
-from spm_sync.demo import DEMO_SECRETS
+from spm_sync.cli.demo import DEMO_SECRETS
+from spm_sync.config.model import load_config
 from spm_sync.store import Store
 
 PHASES = ("pull", "apply", "report")

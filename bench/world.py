@@ -28,11 +28,11 @@ from connectors.sandbox.jira_server import JiraSandbox
 from connectors.sandbox.portfolio import SeedPortfolio
 from connectors.sandbox.server import Faults
 from connectors.settings import TrackerSettings
-from spm_sync.config import WriteMode, load_config
-from spm_sync.cycle import CycleDeps, CycleOutcome, run_cycle
-from spm_sync.demo import DEMO_SECRETS, sandboxes, write_demo_config
-from spm_sync.domain import ConnectionPlan, WorkItem, WriteResult
-from spm_sync.flow.history import StatusChange
+from spm_sync.cli.demo import DEMO_SECRETS, sandboxes, write_demo_config
+from spm_sync.config.model import WriteMode, load_config
+from spm_sync.core.domain import ConnectionPlan, WorkItem, WriteResult
+from spm_sync.core.history import StatusChange
+from spm_sync.pipeline.cycle import CycleDeps, CycleOutcome, run_cycle
 from spm_sync.store import Store
 
 JIRA, ADO = "jira", "azure-devops"

@@ -53,6 +53,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from connectors.azure_devops_check import ado_checks
 from connectors.azure_devops_client import DEFAULT_CACHE_DIR, AzureDevOpsClient, ServiceRefused
 from connectors.azure_devops_fields import (
     PARENT_FIELD,
@@ -83,14 +84,7 @@ from connectors.azure_devops_push import (
 )
 from connectors.azure_devops_queries import WorkItemQueries, stored_field
 from connectors.azure_devops_revisions import RevisionFeed, RevisionReader
-from connectors.base import (
-    ConnectorError,
-    QueryAnswer,
-    QueryRefused,
-    RankKind,
-    RequestStats,
-    TrackerQuery,
-)
+from connectors.base import ConnectorError, QueryAnswer, QueryRefused, TrackerQuery
 from connectors.batches import chunked, completed_in_parallel
 from connectors.http import RetryPolicy
 from connectors.settings import AzureDevOpsSettings, connection_secret
@@ -102,14 +96,17 @@ from connectors.wiql_builder import (
     WiqlScope,
     build_scope_query,
 )
-from spm_sync.domain import (
+from spm_sync.core.checks import CheckLine, CheckRequest
+from spm_sync.core.domain import (
     ConnectionPlan,
+    RankKind,
     StatusCategory,
     WorkItem,
     WriteResult,
     WriteStatus,
 )
-from spm_sync.flow.history import StatusChange
+from spm_sync.core.history import StatusChange
+from spm_sync.core.requests import RequestStats
 
 log = logging.getLogger(__name__)
 
@@ -436,6 +433,10 @@ class AzureDevOpsConnector:
             self._warned.add(message)
             self.warnings.append(message)
         log.warning("%s", message)
+
+    def check(self, request: CheckRequest) -> Iterator[CheckLine]:
+        """`spm-sync check --online` for this connection (`connectors.azure_devops_check`)."""
+        return ado_checks(self.settings, self._client, request)
 
     def close(self) -> None:
         self._client.close()

@@ -51,10 +51,11 @@ from urllib.parse import quote
 import requests
 
 from connectors.azure_devops_fields import FieldRef
-from connectors.base import ConnectorError, RequestStats
+from connectors.base import ConnectorError
 from connectors.http import RetryPolicy, mount_policy
 from connectors.transfer import PullDeadline, TransferBounds
 from connectors.wiql_builder import ResultCapExceeded
+from spm_sync.core.requests import RequestStats
 
 API_VERSION = "7.1"
 """The api-version of every operation we call in specs/ado-wit-7.1.json (`api-Version`)."""

@@ -26,8 +26,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from connectors.azure_devops_mapping import MalformedWorkItem, parse_datetime
-from spm_sync.domain import StatusCategory
-from spm_sync.flow.history import StatusChange
+from spm_sync.core.domain import StatusCategory
+from spm_sync.core.history import StatusChange
 
 WORK_ITEM_TYPE = "System.WorkItemType"
 STATE = "System.State"

@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 from connectors.azure_devops_fields import PARENT_FIELD, TAGS_FIELD, FieldMap
 from connectors.values import number_or_problem
-from spm_sync.domain import WSJF_INPUTS, Level, Link, StatusCategory, WorkItem
+from spm_sync.core.domain import WSJF_INPUTS, Level, Link, StatusCategory, WorkItem
 
 HIERARCHY_PARENT = "System.LinkTypes.Hierarchy-Reverse"
 HIERARCHY_CHILD = "System.LinkTypes.Hierarchy-Forward"

@@ -35,7 +35,7 @@ from connectors.azure_devops_writes import (
 )
 from connectors.base import ConnectorError
 from connectors.batches import completed_in_parallel
-from spm_sync.domain import PlannedWrite, WriteResult, WriteStatus
+from spm_sync.core.domain import PlannedWrite, WriteResult, WriteStatus
 
 RANK_MOVES_UNSUPPORTED = (
     "Azure DevOps orders backlogs by a numeric field: plan RANK writes with new values for "

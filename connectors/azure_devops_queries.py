@@ -64,7 +64,7 @@ from connectors.tracker_queries import (
 )
 from connectors.values import number_or_problem
 from connectors.wiql_builder import WIQL_RESULT_CAP, ResultCapExceeded
-from spm_sync.domain import WSJF_INPUTS, StatusCategory
+from spm_sync.core.domain import WSJF_INPUTS, StatusCategory
 
 BATCH_SIZE = 200
 """Most ids `workitemsbatch` takes per call ("Maximum 200")."""

@@ -29,7 +29,7 @@ from connectors.azure_devops_client import API_VERSION, PatchAnswer
 from connectors.azure_devops_fields import TAGS_FIELD, FieldMap
 from connectors.azure_devops_mapping import parse_tags
 from connectors.values import number_or_problem
-from spm_sync.domain import PlannedWrite, WriteField, WriteValue
+from spm_sync.core.domain import PlannedWrite, WriteField, WriteValue
 
 BATCH_LIMIT = 200
 """Most sub-requests in one `$batch` (the documented figure is UNVERIFIED in specs/API_NOTES.md;

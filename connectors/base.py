@@ -6,22 +6,20 @@ Connectors know tracker APIs and the normalized `WorkItem`; they never see OKRs 
 from __future__ import annotations
 
 import difflib
-import threading
-from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Literal, NamedTuple, Protocol, runtime_checkable
 
-from spm_sync.domain import ConnectionPlan, WorkItem, WriteResult
+from spm_sync.core.checks import CheckLine, CheckRequest
+from spm_sync.core.domain import ConnectionPlan, RankKind, WorkItem, WriteResult
+from spm_sync.core.errors import ReportedError
+from spm_sync.core.requests import RequestStats
 
 if TYPE_CHECKING:
-    from spm_sync.flow.history import StatusChange
+    from spm_sync.core.history import StatusChange
 
-RankKind = Literal["lexorank", "numeric"]
-
-
-class ConnectorError(Exception):
+class ConnectorError(ReportedError):
     """A problem the user can fix (bad URL, auth, unknown field name, scope query rejected).
 
     The message is meant for the user; the pipeline reports it for this connection and goes on
@@ -46,60 +44,6 @@ def field_suggestions(wanted: str, labels: Mapping[str, str]) -> list[str]:
     field may have two, e.g. a reference and a display name) to labels."""
     hits = difflib.get_close_matches(wanted.strip().casefold(), list(labels), n=8, cutoff=0.6)
     return list(dict.fromkeys(labels[hit] for hit in hits))[:5]
-
-
-@dataclass
-class RequestStats:
-    """Thread-safe request accounting for one connector over one run.
-
-    `by_endpoint` keys look like "POST /rest/api/3/search/jql" with ids replaced by
-    placeholders, so the report and the benchmarks can show where the calls went.
-    """
-
-    by_endpoint: Counter[str] = field(default_factory=Counter)
-    retries: int = 0
-    throttled: int = 0
-    waited_seconds: float = 0.0
-    rate_limit: dict[str, str] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
-
-    @property
-    def requests(self) -> int:
-        with self._lock:  # a counting thread may add an endpoint while we sum
-            return sum(self.by_endpoint.values())
-
-    def count(self, endpoint: str) -> None:
-        with self._lock:
-            self.by_endpoint[endpoint] += 1
-
-    def retried(self, waited: float, throttled: bool) -> None:
-        with self._lock:
-            self.retries += 1
-            self.waited_seconds += waited
-            if throttled:
-                self.throttled += 1
-
-    def paced(self, waited: float) -> None:
-        """A success asked us to slow down (Retry-After on a 200, X-RateLimit-Delay)."""
-        with self._lock:
-            self.throttled += 1
-            self.waited_seconds += waited
-
-    def saw_rate_limit_headers(self, headers: dict[str, str]) -> None:
-        with self._lock:
-            self.rate_limit.update(headers)
-
-    def as_dict(self) -> dict[str, object]:
-        with self._lock:
-            by_endpoint = dict(sorted(self.by_endpoint.items()))
-            return {
-                "requests": sum(by_endpoint.values()),
-                "by_endpoint": by_endpoint,
-                "retries": self.retries,
-                "throttled": self.throttled,
-                "waited_seconds": round(self.waited_seconds, 3),
-                "rate_limit": dict(self.rate_limit),
-            }
 
 
 @runtime_checkable
@@ -250,3 +194,12 @@ class FetchingConnector(Protocol):
     raises `ConnectorError` like the pull does."""
 
     def fetch_items(self, keys: Sequence[str]) -> Iterator[WorkItem]: ...
+
+
+@runtime_checkable
+class CheckingConnector(Protocol):
+    """A connector that checks its own tracker for `spm-sync check --online`: sign-in, scope,
+    every configured field, the link types the OKR settings follow and, when write-back is on,
+    that the tracker accepts what would be written. Nothing is written."""
+
+    def check(self, request: CheckRequest) -> Iterator[CheckLine]: ...

@@ -36,7 +36,6 @@ import requests
 from requests.adapters import HTTPAdapter
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
-from connectors.base import RequestStats
 from connectors.settings import RetrySettings
 from connectors.transfer import (
     WATCHDOG,
@@ -52,6 +51,7 @@ from connectors.transfer import (
     read_body,
     watch_answer,
 )
+from spm_sync.core.requests import RequestStats
 
 RATE_LIMIT_HEADERS = (
     "X-RateLimit-Limit",

@@ -36,16 +36,10 @@ from typing import Any
 
 from jira import JIRA
 
-from connectors.base import (
-    ConnectorError,
-    QueryAnswer,
-    QueryRefused,
-    RankKind,
-    RequestStats,
-    TrackerQuery,
-)
+from connectors.base import ConnectorError, QueryAnswer, QueryRefused, TrackerQuery
 from connectors.batches import chunked, completed_in_parallel
 from connectors.http import RetryPolicy, mount_policy
+from connectors.jira_check import jira_checks
 from connectors.jira_client import BULKFETCH_LIMIT, Flavour, JiraClient, browse_url
 from connectors.jira_fields import FieldMap, resolve_fields
 from connectors.jira_history import StatusCategories
@@ -56,8 +50,10 @@ from connectors.jira_push import JiraWriter
 from connectors.jira_queries import JiraQueries, stored_field
 from connectors.settings import BearerAuth, JiraSettings, connection_secret
 from connectors.transfer import PullDeadline, TransferBounds
-from spm_sync.domain import ConnectionPlan, WorkItem, WriteResult
-from spm_sync.flow.history import StatusChange
+from spm_sync.core.checks import CheckLine, CheckRequest
+from spm_sync.core.domain import ConnectionPlan, RankKind, WorkItem, WriteResult
+from spm_sync.core.history import StatusChange
+from spm_sync.core.requests import RequestStats
 
 ISSUE_KEY = re.compile(r"[A-Za-z][A-Za-z0-9_]*-[0-9]+")
 """An issue key as Jira forms it; anything else is never put into a query."""
@@ -268,6 +264,10 @@ class JiraConnector:
 
     def close(self) -> None:
         self.client.jira.close()
+
+    def check(self, request: CheckRequest) -> Iterator[CheckLine]:
+        """`spm-sync check --online` for this connection (`connectors.jira_check`)."""
+        return jira_checks(self, request)
 
     # -- run facts -----------------------------------------------------------------------------
     def _prepare(self) -> _RunFacts:

@@ -16,8 +16,8 @@ from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from connectors.jira_mapping import STATUS_CATEGORIES, MalformedIssue, parse_jira_datetime
-from spm_sync.domain import StatusCategory
-from spm_sync.flow.history import ItemRef, StatusChange
+from spm_sync.core.domain import ItemRef, StatusCategory
+from spm_sync.core.history import StatusChange
 
 STATUS_FIELD = "status"
 MOVE_FIELD = "key"

@@ -44,7 +44,7 @@ from connectors.jira_history import (
 )
 from connectors.jira_paging import KEY_ORDER
 from connectors.paging_guard import PageBudget, PagingLoopError
-from spm_sync.flow.history import StatusChange
+from spm_sync.core.history import StatusChange
 
 DATACENTER_HISTORY_BATCH = 250
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from connectors.jira_fields import FieldMap, ResolvedField
 from connectors.values import NotANumber, to_number
-from spm_sync.domain import Level, Link, StatusCategory, WorkItem
+from spm_sync.core.domain import Level, Link, StatusCategory, WorkItem
 
 SYSTEM_FIELDS: tuple[str, ...] = (
     "summary",

@@ -27,7 +27,7 @@ from connectors.jira_client import BULKFETCH_LIMIT, RANK_LIMIT, JiraClient, erro
 from connectors.jira_fields import FieldMap
 from connectors.jira_mapping import MalformedIssue, parse_jira_datetime
 from connectors.values import NotANumber, to_number
-from spm_sync.domain import (
+from spm_sync.core.domain import (
     ConnectionPlan,
     PlannedWrite,
     RankMove,

@@ -1,20 +1,18 @@
 """Config models of the tracker connections (the part a connector reads).
 
 Each model is strict (`extra="forbid"`) so a typo in a key is an error, and carries a `kind`
-literal so `spm_sync.config` can validate the list of connections as a discriminated union.
+literal so `spm_sync.config.model` can validate the list of connections as a discriminated union.
 Secrets are never values here, only the names of environment variables that hold them.
 """
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping
 from typing import Annotated, Literal
 
 from pydantic import (
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
@@ -23,7 +21,8 @@ from pydantic import (
 )
 
 from connectors.base import ConnectorError
-from spm_sync.domain import Level
+from spm_sync.core.domain import Level
+from spm_sync.core.secrets import EnvName, read_secret
 
 
 class StrictModel(BaseModel):
@@ -31,66 +30,7 @@ class StrictModel(BaseModel):
 
 
 ConnectionName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")]
-ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-SECRET_HIDDEN = "(a value that looks like a secret, not shown)"
-PASTED_TOKEN = (
-    "this looks like the token itself; put the NAME of an environment variable here "
-    "(e.g. JIRA_TOKEN) and put the token in that variable"
-)
-
-
-def looks_like_secret(text: str) -> bool:
-    """Whether `text`, found where the name of an environment variable belongs, is more
-    likely a pasted token: one long word that is not shaped like a variable name (Atlassian
-    API tokens carry `=` and `-`), or is, but runs 20 letters and digits without an
-    underscore (Azure DevOps PATs are 52 or 84 of them; names are words joined by `_`)."""
-    value = text.strip()
-    if len(value) < 20 or any(char.isspace() for char in value):
-        return False
-    if not ENV_NAME.fullmatch(value):
-        return True
-    longest_word = max(len(word) for word in value.split("_"))
-    return longest_word >= 20 and any(char.isdigit() for char in value)
-
-
-def shown_env(name: str) -> str:
-    """How to name environment variable `name` in a message: as it is, unless it looks like
-    a pasted secret, which is never echoed."""
-    return SECRET_HIDDEN if looks_like_secret(name) else name
-
-
-EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}")
-PASTED_EMAIL = (
-    "this looks like an email address; put the NAME of an environment variable here "
-    "(e.g. JIRA_USER) and put the address in that variable"
-)
-
-
-def _not_a_pasted_secret(value: object) -> object:
-    """A `*_env` value that is the secret (or the login) itself is refused with a message
-    that says so; the value is never part of it."""
-    if isinstance(value, str) and EMAIL.fullmatch(value.strip()):
-        raise ValueError(PASTED_EMAIL)
-    if isinstance(value, str) and looks_like_secret(value):
-        raise ValueError(PASTED_TOKEN)
-    return value
-
-
-EnvName = Annotated[
-    str, BeforeValidator(_not_a_pasted_secret), Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
-]
-"""The name of the environment variable that holds a secret; a pasted secret is refused
-without being repeated."""
 TrackerUrl = Annotated[str, Field(pattern=r"^https?://[^\s/]+(/[^\s]*)?$")]
-
-
-def read_secret(env_name: str, environ: Mapping[str, str] | None = None) -> str:
-    """The secret held by environment variable `env_name` (in `environ`, default the process
-    environment); the message never shows a value."""
-    value = (os.environ if environ is None else environ).get(env_name)
-    if not value:
-        raise LookupError(f"environment variable {shown_env(env_name)} is not set (or empty)")
-    return value
 
 
 def connection_secret(connection: str, env_name: str, environ: Mapping[str, str]) -> str:

@@ -22,7 +22,7 @@ from matplotlib.dates import date2num
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 
-from spm_sync.results import TrendPoint
+from spm_sync.core.results import TrendPoint
 
 INK = "#1f2937"
 MUTED = "#6b7280"

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from reports.formatting import format_count
-from spm_sync.results import CycleResult
+from spm_sync.core.results import CycleResult
 
 MAX_CHART_KEY_RESULTS = 30
 """Key Results drawn in the chart (in OKR order); a bigger tree is listed in the text twin and

@@ -6,7 +6,7 @@ the writes this run made, per tracker and field. Everything below it in the repo
 detail behind these lines, so the digest recomputes nothing: progress and confidence come from
 the portfolio roll-up (`reports.portfolio_view`), Key Results nothing moves from the alignment
 part, forecasts from the flow part, new orphans and write tallies from the result document
-(`spm_sync.results_change`).
+(`spm_sync.core.results_change`).
 
 An objective's status (`objective_status`), the first rule that applies:
 - off track: even the 50% forecast finishes after its target date (more likely late than not);
@@ -27,8 +27,9 @@ from reports.caps import Caps, Shown
 from reports.formatting import format_count
 from reports.portfolio_view import ObjectiveNode, PortfolioView
 from reports.subject import change_text, outcome_text
-from spm_sync.results import CycleResult, Orphan
-from spm_sync.results_flow import ObjectiveForecastRow
+from spm_sync.core.results import CycleResult
+from spm_sync.core.results_alignment import Orphan
+from spm_sync.core.results_flow import ObjectiveForecastRow
 
 CONFIDENCE_FLOOR = 0.5
 STATUSES: dict[str, tuple[str, str]] = {

@@ -37,11 +37,11 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from connectors.settings import read_secret
 from reports.bidi import neutralise_bidi
 from reports.render import RenderedReport
 from reports.settings import DEFAULT_SUBJECT, EmailSettings
 from reports.subject import subject_line
+from spm_sync.core.secrets import read_secret
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from matplotlib.ticker import MaxNLocator
 from reports.charts import DPI, GRID, INK, ITEMS, MUTED, to_png
 from reports.coverage_chart import FONT_SIZE, WIDTH_INCHES
 from reports.flow_view import charted_flow_times, charted_throughputs, format_days
-from spm_sync.results_flow import GroupFlow
+from spm_sync.core.results_flow import GroupFlow
 
 PERCENTILE_SHADES = ("#1d4ed8", "#60a5fa", "#bfdbfe")
 """50%, 85%, 95%: darkest for what half the items beat, lightest for the slow tail."""

@@ -6,7 +6,7 @@ forecasts come first (at risk), which work in progress is the oldest. The HTML a
 read the same `FlowView`, so both carry the same numbers and "and N more" counts.
 
 The document already caps some lists itself (cards per column, stop starting, problems; see
-`spm_sync.results_flow`); their totals come from the document, so "N more" counts every item.
+`spm_sync.core.results_flow`); their totals come from the document, so "N more" counts every item.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from datetime import date
 
 from reports.caps import Caps, Shown
 from reports.formatting import format_count
-from spm_sync.domain import StatusCategory
-from spm_sync.results_flow import (
+from spm_sync.core.domain import StatusCategory
+from spm_sync.core.results_flow import (
     AgeingItem,
     FlowItemRef,
     FlowProblemRow,

@@ -17,7 +17,7 @@ from reports.coverage import key_result_coverage
 from reports.coverage_chart import coverage_chart
 from reports.flow_charts import flow_time_chart, throughput_chart
 from reports.flow_view import charted_flow_times, charted_throughputs, value_streams
-from spm_sync.results import CycleResult
+from spm_sync.core.results import CycleResult
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 CID_DOMAIN = "spm-sync.invalid"

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 
 from reports.caps import Caps, Shown
 from reports.formatting import format_count
-from spm_sync.results_portfolio import (
+from spm_sync.core.results_portfolio import (
     CapacitySection,
     CutLine,
     DependencyCycleRow,

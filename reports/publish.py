@@ -37,7 +37,7 @@ from reports.email import (
 )
 from reports.render import RenderedReport, render_report
 from reports.settings import EmailSettings, ReportOptions
-from spm_sync.results import CycleResult
+from spm_sync.core.results import CycleResult
 
 LATEST = "latest.html"
 

@@ -43,7 +43,7 @@ from reports.images import ReportImage, report_images
 from reports.settings import ReportOptions
 from reports.subject import subject_fields
 from reports.view import ReportView, build_view
-from spm_sync.results import CycleResult
+from spm_sync.core.results import CycleResult
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Settings of the report and of its delivery, as plain dataclasses.
 
-The YAML models live in `spm_sync.config` (`report.output_dir`, `report.top_n`,
+The YAML models live in `spm_sync.config.model` (`report.output_dir`, `report.top_n`,
 `report.email.*`); these mirror their names so the pipeline can pass them through with
 `ReportOptions.from_config(...)` / `EmailSettings.from_config(...)`, and tests can build them
 without a config file.

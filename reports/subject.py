@@ -14,7 +14,7 @@ from __future__ import annotations
 import string
 
 from reports.formatting import format_count, format_pct
-from spm_sync.results import CycleResult
+from spm_sync.core.results import CycleResult
 
 
 def subject_fields(result: CycleResult) -> dict[str, str]:

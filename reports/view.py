@@ -18,21 +18,17 @@ from reports.flow_view import FlowView, build_flow_view
 from reports.formatting import format_count, format_pct, format_seconds
 from reports.portfolio_view import PortfolioView, build_portfolio_view
 from reports.settings import ReportOptions
-from spm_sync.domain import StatusCategory
-from spm_sync.results import (
+from spm_sync.core.domain import StatusCategory
+from spm_sync.core.results import CycleResult, TrendPoint, WipLane, WsjfRow
+from spm_sync.core.results_alignment import (
     AlignedItem,
-    ConnectionHealth,
-    CycleResult,
     KeyResultAlignment,
     ObjectiveAlignment,
     Orphan,
-    TrendPoint,
-    WipLane,
-    WriteRow,
-    WsjfRow,
     aligned_item_order,
-    write_row_order,
 )
+from spm_sync.core.results_health import ConnectionHealth
+from spm_sync.core.results_writes import WriteRow, write_row_order
 
 
 @dataclass(frozen=True)
@@ -388,7 +384,7 @@ WRITE_BADGES: dict[str, str] = {
 
 
 def stored_only(result: CycleResult) -> list[str]:
-    """Notes on the lists the result document capped (see `spm_sync.results`): how many rows
+    """Notes on the lists the result document capped (see `spm_sync.core.results`): how many rows
     it counts without listing them, and where every row is."""
     notes = []
     key_results = [kr for o in result.alignment.objectives for kr in o.key_results]

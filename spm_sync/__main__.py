@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from spm_sync.cli import main
+from spm_sync.cli.main import main
 
 if __name__ == "__main__":
     main(prog_name="spm-sync")

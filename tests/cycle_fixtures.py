@@ -16,14 +16,14 @@ from typing import Any
 
 import yaml
 
-from connectors.base import ConnectorError, RequestStats
+from connectors.base import ConnectorError
 from connectors.sandbox.ado_server import AzureDevOpsSandbox
 from connectors.sandbox.generator import generate_portfolio
 from connectors.sandbox.jira_server import JiraSandbox
 from connectors.sandbox.portfolio import SeedPortfolio
-from spm_sync.config import Config, load_config
-from spm_sync.demo import DEMO_SECRETS, LoopbackSmtp, Mailbox, sandboxes, write_demo_config
-from spm_sync.domain import (
+from spm_sync.cli.demo import DEMO_SECRETS, LoopbackSmtp, Mailbox, sandboxes, write_demo_config
+from spm_sync.config.model import Config, load_config
+from spm_sync.core.domain import (
     ConnectionPlan,
     Level,
     StatusCategory,
@@ -32,6 +32,7 @@ from spm_sync.domain import (
     WriteResult,
     WriteStatus,
 )
+from spm_sync.core.requests import RequestStats
 
 START = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
 OKRS = {

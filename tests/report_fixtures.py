@@ -13,24 +13,18 @@ import random
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
-from spm_sync.domain import StatusCategory, WriteField
-from spm_sync.results import (
+from spm_sync.core.domain import StatusCategory, WriteField
+from spm_sync.core.results import CycleResult, Headline, PreviousRun, TrendPoint, WipLane, WsjfRow
+from spm_sync.core.results_alignment import (
     AlignedItem,
     AlignmentSummary,
-    ConnectionHealth,
-    CycleResult,
-    Headline,
     KeyResultAlignment,
     ObjectiveAlignment,
     Orphan,
-    PreviousRun,
-    TrendPoint,
-    WipLane,
-    WriteLog,
-    WriteRow,
-    WsjfRow,
 )
-from spm_sync.results_change import ItemRef, OrphanChanges, WriteTally
+from spm_sync.core.results_change import ItemRef, OrphanChanges, WriteTally
+from spm_sync.core.results_health import ConnectionHealth
+from spm_sync.core.results_writes import WriteLog, WriteRow
 
 FINISHED = datetime(2026, 3, 2, 6, 14, 37, tzinfo=UTC)
 JIRA = "jira-cloud"

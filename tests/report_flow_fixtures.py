@@ -13,9 +13,9 @@ import random
 from collections import defaultdict
 from datetime import date, timedelta
 
-from spm_sync.domain import StatusCategory
-from spm_sync.results import CycleResult
-from spm_sync.results_flow import (
+from spm_sync.core.domain import StatusCategory
+from spm_sync.core.results import CycleResult
+from spm_sync.core.results_flow import (
     CARDS_PER_COLUMN_CAP,
     FLOW_PROBLEMS_CAP,
     ITEM_LIST_CAP,

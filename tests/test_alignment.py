@@ -7,14 +7,14 @@ from typing import Any
 
 import pytest
 
-from spm_sync.alignment import Alignment, AlignmentResult, Via, align
-from spm_sync.alignment_rules import (
+from spm_sync.core.domain import KeyResult, Level, Link, Objective, StatusCategory, WorkItem
+from spm_sync.engines.alignment import Alignment, AlignmentResult, Via, align
+from spm_sync.engines.alignment_rules import (
     AlignmentRules,
     AlignmentScope,
     ConnectionAlignment,
     KeyResultRule,
 )
-from spm_sync.domain import KeyResult, Level, Link, Objective, StatusCategory, WorkItem
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
 JIRA = "jira"

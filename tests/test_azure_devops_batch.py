@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import responses
 
-from spm_sync.domain import ConnectionPlan, PlannedWrite, WriteField, WriteResult, WriteStatus
+from spm_sync.core.domain import ConnectionPlan, PlannedWrite, WriteField, WriteResult, WriteStatus
 from tests.azure_devops_fixtures import (
     FakeAzureDevOps,
     FakeSleep,

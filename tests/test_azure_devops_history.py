@@ -20,7 +20,7 @@ from connectors.azure_devops_history import (
 )
 from connectors.base import ConnectorError
 from connectors.paging_guard import PagingLimitExceeded, PagingLoopError
-from spm_sync.domain import StatusCategory
+from spm_sync.core.domain import StatusCategory
 from tests.ado_spec import examples, load_example, validate_response
 from tests.azure_devops_fixtures import (
     WIT,

@@ -21,8 +21,8 @@ from connectors.paging_guard import PagingLimitExceeded, PagingLoopError
 from connectors.sandbox.ado_server import AzureDevOpsSandbox
 from connectors.sandbox.portfolio import SeedItem
 from connectors.sandbox.server import Faults
-from spm_sync.domain import StatusCategory
-from spm_sync.flow.history import StatusChange
+from spm_sync.core.domain import StatusCategory
+from spm_sync.core.history import StatusChange
 from tests.ado_spec import check_request, validate_response
 from tests.azure_devops_fixtures import FakeSleep
 from tests.sandbox_ado_support import BASE, AdoSession, seed_item

@@ -8,7 +8,7 @@ import pytest
 import responses
 
 from connectors.base import ConnectorError
-from spm_sync.domain import StatusCategory
+from spm_sync.core.domain import StatusCategory
 from tests.azure_devops_fixtures import (
     FakeAzureDevOps,
     FakeSleep,

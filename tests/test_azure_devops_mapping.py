@@ -27,7 +27,7 @@ from connectors.azure_devops_mapping import (
 )
 from connectors.base import UnknownFieldError
 from connectors.values import number_or_problem
-from spm_sync.domain import Level, Link, StatusCategory
+from spm_sync.core.domain import Level, Link, StatusCategory
 from tests.azure_devops_fixtures import CATALOG, make_settings
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "specs" / "ado-wit-7.1-examples"

@@ -13,7 +13,7 @@ import pytest
 import responses
 
 from connectors.base import ConnectorError, UnknownFieldError
-from spm_sync.domain import Level, Link, StatusCategory
+from spm_sync.core.domain import Level, Link, StatusCategory
 from tests.azure_devops_fixtures import (
     PAT,
     PROJECT,

@@ -11,7 +11,7 @@ import pytest
 import responses
 
 from connectors.azure_devops_push import RANK_MOVES_UNSUPPORTED
-from spm_sync.domain import (
+from spm_sync.core.domain import (
     ConnectionPlan,
     PlannedWrite,
     RankMove,

@@ -23,10 +23,10 @@ from click.testing import CliRunner
 from connectors.registry import default_connector_factory
 from reports.settings import ReportOptions
 from reports.view import build_view
-from spm_sync.cli import main
-from spm_sync.config import ConfigError, WriteMode, load_config
-from spm_sync.cycle import CycleDeps, CycleOutcome, run_cycle
-from spm_sync.domain import WorkItem
+from spm_sync.cli.main import main
+from spm_sync.config.model import ConfigError, WriteMode, load_config
+from spm_sync.core.domain import WorkItem
+from spm_sync.pipeline.cycle import CycleDeps, CycleOutcome, run_cycle
 from spm_sync.store import Store
 from tests.cycle_fixtures import SandboxSetup, sandbox_setup
 from tests.tracker_tamper import Rule, tampered

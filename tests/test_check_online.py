@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from spm_sync.cli import main
-from spm_sync.config import load_config
-from spm_sync.online_check import check_online
+from spm_sync.cli.main import main
+from spm_sync.cli.online_check import check_online
+from spm_sync.config.model import load_config
 from tests.cycle_fixtures import SandboxSetup, sandbox_setup
 from tests.tracker_tamper import Rule, tampered
 

@@ -14,9 +14,9 @@ import pytest
 import yaml
 from click.testing import CliRunner, Result
 
-from spm_sync.check import CheckLine
-from spm_sync.cli import main
-from spm_sync.config import Config, WriteMode
+from spm_sync.cli.main import main
+from spm_sync.config.model import Config, WriteMode
+from spm_sync.core.checks import CheckLine
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "config" / "spm-sync.example.yaml"
@@ -145,7 +145,7 @@ BAD_CONFIGS = [
 def test_bad_config_exits_2_with_one_line_per_problem(
     tmp_path: Path, stand_in: Any, data: Any, message: str
 ) -> None:
-    calls = stand_in("spm_sync.pipeline", "run_command")
+    calls = stand_in("spm_sync.cli.commands", "run_command")
     path = write_config(tmp_path, data)
     result = invoke("run", "-c", str(path))
     assert result.exit_code == 2
@@ -154,7 +154,7 @@ def test_bad_config_exits_2_with_one_line_per_problem(
 
 
 def test_missing_secrets_stop_a_run_before_it_starts(tmp_path: Path, stand_in: Any) -> None:
-    calls = stand_in("spm_sync.pipeline", "run_command")
+    calls = stand_in("spm_sync.cli.commands", "run_command")
     path = write_config(tmp_path, GOOD)
     result = invoke("run", "-c", str(path), env={"SPM_TEST_ADO_PAT": ""})
     assert result.exit_code == 2
@@ -167,7 +167,7 @@ def test_missing_secrets_stop_a_run_before_it_starts(tmp_path: Path, stand_in: A
 def test_run_hands_the_options_to_the_pipeline(
     tmp_path: Path, stand_in: Any, secrets_set: None
 ) -> None:
-    calls = stand_in("spm_sync.pipeline", "run_command", returns=3)
+    calls = stand_in("spm_sync.cli.commands", "run_command", returns=3)
     path = write_config(tmp_path, GOOD)
     out = tmp_path / "result.json"
 
@@ -184,7 +184,7 @@ def test_run_hands_the_options_to_the_pipeline(
 def test_config_comes_from_env_var_then_working_directory(
     tmp_path: Path, stand_in: Any, secrets_set: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    calls = stand_in("spm_sync.scheduler", "serve")
+    calls = stand_in("spm_sync.pipeline.scheduler", "serve")
     path = write_config(tmp_path, GOOD)
     assert invoke("serve", env={"SPM_SYNC_CONFIG": str(path)}).exit_code == 0
     monkeypatch.chdir(tmp_path)
@@ -201,13 +201,13 @@ def test_config_comes_from_env_var_then_working_directory(
     [
         (
             ["report", "--run", "4", "--send", "--audit"],
-            "spm_sync.pipeline",
+            "spm_sync.cli.commands",
             "report_command",
             {"run_id": 4, "send": True, "full_audit": True},
         ),
         (
             ["undo", "--run", "4", "--plan"],
-            "spm_sync.pipeline",
+            "spm_sync.cli.commands",
             "undo_command",
             {"run_id": 4, "mode": WriteMode.PLAN},
         ),
@@ -229,7 +229,7 @@ def test_report_and_undo_hand_off(
 
 
 def test_demo_and_sandbox_need_no_config(stand_in: Any, tmp_path: Path) -> None:
-    demo = stand_in("spm_sync.demo", "run_demo")
+    demo = stand_in("spm_sync.cli.demo", "run_demo")
     sandbox = stand_in("connectors.sandbox.cli", "serve_sandboxes")
     assert invoke("demo", "--items", "500", "--out", str(tmp_path)).exit_code == 0
     assert invoke("sandbox", "--jira-port", "8081").exit_code == 0
@@ -246,11 +246,16 @@ def test_demo_and_sandbox_need_no_config(stand_in: Any, tmp_path: Path) -> None:
 def test_help_starts_without_loading_the_pipeline() -> None:
     """The commands import what they drive inside their function: `--help` (and a typo'd
     command) answer without loading the pipeline, the scheduler, the charts or the sandboxes."""
-    heavy = ("spm_sync.pipeline", "spm_sync.scheduler", "spm_sync.demo", "matplotlib")
+    heavy = (
+        "spm_sync.cli.commands",
+        "spm_sync.pipeline.scheduler",
+        "spm_sync.cli.demo",
+        "matplotlib",
+    )
     code = (
         "import sys\n"
         "from click.testing import CliRunner\n"
-        "from spm_sync.cli import main\n"
+        "from spm_sync.cli.main import main\n"
         "result = CliRunner().invoke(main, ['--help'])\n"
         "assert result.exit_code == 0, result.output\n"
         f"print(sorted(m for m in {heavy!r} if m in sys.modules))\n"
@@ -316,7 +321,7 @@ def test_check_online_adds_the_online_lines(
         CheckLine(True, "ado: project Platform exists"),
         CheckLine(False, "ado: no field", "x"),
     ]
-    calls = stand_in("spm_sync.online_check", "check_online", returns=lines)
+    calls = stand_in("spm_sync.cli.online_check", "check_online", returns=lines)
     result = invoke("check", "-c", str(write_config(tmp_path, GOOD)), "--online")
     assert result.exit_code == 1
     assert result.stdout.splitlines()[-2:] == [

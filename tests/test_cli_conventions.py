@@ -19,11 +19,11 @@ import pytest
 from click.testing import CliRunner, Result
 from rich.console import Console
 
-from spm_sync.check import CheckLine
-from spm_sync.cli import main
-from spm_sync.online_check import head_revision, known_revisions, store_checks
-from spm_sync.results import CycleResult
-from spm_sync.summary import _show, connections_table, headline_table
+from spm_sync.cli.main import main
+from spm_sync.cli.online_check import head_revision, known_revisions, store_checks
+from spm_sync.cli.summary import _show, connections_table, headline_table
+from spm_sync.core.checks import CheckLine
+from spm_sync.core.results import CycleResult
 from tests.cycle_fixtures import SandboxSetup, fake_config, sandbox_setup
 from tests.test_cli import EXAMPLE, GOOD, write_config
 

@@ -15,10 +15,10 @@ import pytest
 import yaml
 from pydantic import BaseModel
 
-from spm_sync.config import Config, ConfigError, WriteMode, load_config, read_config
-from spm_sync.connection_config import AzureDevOpsConnection, JiraConnection
-from spm_sync.crontab import crontab_trigger, weekday_field
-from spm_sync.domain import Level, StatusCategory
+from spm_sync.config.connections import AzureDevOpsConnection, JiraConnection
+from spm_sync.config.crontab import crontab_trigger, weekday_field
+from spm_sync.config.model import Config, ConfigError, WriteMode, load_config, read_config
+from spm_sync.core.domain import Level, StatusCategory
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "config" / "spm-sync.example.yaml"
@@ -200,7 +200,7 @@ def _documented_keys(example: Path) -> tuple[set[str], set[str]]:
 )
 def test_every_key_is_in_the_example_with_a_comment(example: Path, root: Any) -> None:
     if root == "OkrFile":
-        from spm_sync.okrs import OkrFile
+        from spm_sync.config.okrs import OkrFile
 
         root = OkrFile
     used, described = _documented_keys(example)

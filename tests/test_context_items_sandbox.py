@@ -1,7 +1,7 @@
 """An "open work only" scope keeps alignment intact: against the Jira Cloud and Azure DevOps
 sandboxes over HTTP, a cycle scoped to open work finds the same orphans among open items as a
 cycle that pulls everything, because the Done ancestors and Key Result items outside the scope
-are fetched as context items (`spm_sync.context_pull`).
+are fetched as context items (`spm_sync.pipeline.context_pull`).
 
 The seeded portfolio is generated (Done epics above open stories at random, 30% Done), plus
 hand-made chains per tracker: a 3-deep chain whose two upper levels are Done, an OKR link to a
@@ -29,10 +29,10 @@ from connectors.sandbox.generator import generate_portfolio
 from connectors.sandbox.jira_server import JiraSandbox
 from connectors.sandbox.portfolio import SeedItem, SeedLink, SeedPortfolio
 from connectors.settings import AzureDevOpsSettings
-from spm_sync.config import Config, WriteMode, load_config
-from spm_sync.cycle import CycleDeps, run_cycle
-from spm_sync.demo import DEMO_SECRETS, sandboxes, write_demo_config
-from spm_sync.results import CycleResult
+from spm_sync.cli.demo import DEMO_SECRETS, sandboxes, write_demo_config
+from spm_sync.config.model import Config, WriteMode, load_config
+from spm_sync.core.results import CycleResult
+from spm_sync.pipeline.cycle import CycleDeps, run_cycle
 from spm_sync.store import Store
 from tests.test_jira_integration import settings as jira_settings
 

@@ -1,4 +1,5 @@
-"""The context-item stage on its own (`spm_sync.context_pull`), with a tracker held in memory:
+"""The context-item stage on its own (`spm_sync.pipeline.context_pull`), with a tracker held in
+memory:
 which keys it asks for, how often, what it stores and what the rest of the store sees of it.
 The trackers' own `fetch_items` are tested over HTTP in `test_context_items_sandbox`."""
 
@@ -7,10 +8,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 
-from connectors.base import RequestStats
-from spm_sync.context_pull import MAX_ROUNDS, ContextOutcome, pull_context
-from spm_sync.domain import Level, Link, StatusCategory, WorkItem
-from spm_sync.stopping import StopSignal
+from spm_sync.core.domain import Level, Link, StatusCategory, WorkItem
+from spm_sync.core.requests import RequestStats
+from spm_sync.pipeline.context_pull import MAX_ROUNDS, ContextOutcome, pull_context
+from spm_sync.pipeline.stopping import StopSignal
 from spm_sync.store import Store
 
 NAME = "alpha"

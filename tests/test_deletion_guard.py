@@ -12,10 +12,11 @@ import pytest
 from connectors.base import Connector
 from reports.render import render_report
 from reports.settings import ReportOptions
-from spm_sync.config import Config, WriteMode
-from spm_sync.cycle import CycleDeps, CycleOutcome, run_cycle
-from spm_sync.deletion_guard import DeletionGuard
-from spm_sync.results import ConnectionHealth, CycleResult, DeletionCheck
+from spm_sync.config.model import Config, WriteMode
+from spm_sync.core.results import CycleResult
+from spm_sync.core.results_health import ConnectionHealth, DeletionCheck
+from spm_sync.pipeline.cycle import CycleDeps, CycleOutcome, run_cycle
+from spm_sync.pipeline.deletion_guard import DeletionGuard
 from spm_sync.store import Store
 from tests.cycle_fixtures import Clock, FakeConnector, FakeTracker, epic, fake_config, three_epics
 from tests.test_store import make_item

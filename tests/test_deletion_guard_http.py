@@ -19,9 +19,9 @@ import pytest
 import yaml
 
 from connectors.registry import default_connector_factory
-from spm_sync.config import Config, WriteMode
-from spm_sync.cycle import CycleDeps, CycleOutcome, run_cycle
-from spm_sync.results import CycleResult
+from spm_sync.config.model import Config, WriteMode
+from spm_sync.core.results import CycleResult
+from spm_sync.pipeline.cycle import CycleDeps, CycleOutcome, run_cycle
 from spm_sync.store import Store
 from tests.cycle_fixtures import SandboxSetup, sandbox_setup
 

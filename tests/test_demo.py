@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from spm_sync.cli import main
+from spm_sync.cli.main import main
 from spm_sync.store import RunStatus, Store
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(180)]

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from connectors.registry import default_connector_factory
-from spm_sync.config import Config, WriteMode
-from spm_sync.cycle import CycleDeps, run_cycle
-from spm_sync.domain import WriteField
-from spm_sync.pipeline import run_command
-from spm_sync.results import CycleResult
+from spm_sync.cli.commands import run_command
+from spm_sync.config.model import Config, WriteMode
+from spm_sync.core.domain import WriteField
+from spm_sync.core.results import CycleResult
+from spm_sync.pipeline.cycle import CycleDeps, run_cycle
 from spm_sync.store import AuditStatus, Store
 from tests.cycle_fixtures import SandboxSetup, sandbox_setup
 

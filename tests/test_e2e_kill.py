@@ -20,8 +20,8 @@ import pytest
 
 from connectors.registry import default_connector_factory
 from connectors.sandbox.server import Faults
-from spm_sync.config import WriteMode
-from spm_sync.cycle import CycleDeps, run_cycle
+from spm_sync.config.model import WriteMode
+from spm_sync.pipeline.cycle import CycleDeps, run_cycle
 from spm_sync.store import RunStatus, Store
 from tests.cycle_fixtures import SandboxSetup, sandbox_setup
 

@@ -14,8 +14,8 @@ import pytest
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from reports.settings import EmailSettings, mail_address_problem
-from spm_sync.config import load_config
-from spm_sync.demo import LoopbackSmtp
+from spm_sync.cli.demo import LoopbackSmtp
+from spm_sync.config.model import load_config
 from tests.test_cli import invoke
 from tests.test_config import minimal, problems_of, write_config
 from tests.test_report_email import Mailbox, _publish, _settings

@@ -9,13 +9,13 @@ from datetime import UTC, date, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spm_sync.domain import StatusCategory
-from spm_sync.flow.facts import derive_flows, flow_problems
-from spm_sync.flow.forecast import forecast_objectives, outlooks_from_flows
-from spm_sync.flow.history import FlowItem, StatusChange, merge_moved
-from spm_sync.flow.kanban import portfolio_kanban
-from spm_sync.flow.metrics import flow_metrics_by_group, value_stream_groups
-from spm_sync.flow.settings import FlowSettings, FlowStart, Stage, StageMap, WipLimits
+from spm_sync.core.domain import StatusCategory
+from spm_sync.core.history import FlowItem, StatusChange, merge_moved
+from spm_sync.engines.flow.facts import derive_flows, flow_problems
+from spm_sync.engines.flow.forecast import forecast_objectives, outlooks_from_flows
+from spm_sync.engines.flow.kanban import portfolio_kanban
+from spm_sync.engines.flow.metrics import flow_metrics_by_group, value_stream_groups
+from spm_sync.engines.flow.settings import FlowSettings, FlowStart, Stage, StageMap, WipLimits
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 NOW = T0 + timedelta(days=50)

@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
-from spm_sync.config import load_config
-from spm_sync.config_flow import STANDARD_STAGES, FlowConfig
-from spm_sync.domain import StatusCategory
-from spm_sync.flow.settings import FlowClass, FlowStart
-from spm_sync.okrs import load_okrs
-from spm_sync.validation import ConfigError
+from spm_sync.config.flow import STANDARD_STAGES, FlowConfig
+from spm_sync.config.model import load_config
+from spm_sync.config.okrs import load_okrs
+from spm_sync.config.validation import ConfigError
+from spm_sync.core.domain import StatusCategory
+from spm_sync.engines.flow.settings import FlowClass, FlowStart
 from tests.test_config import EXAMPLE, minimal, problems_of, write_config
 
 

@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from spm_sync.domain import StatusCategory
-from spm_sync.flow.facts import ItemFlow, derive_flows, flow_problems
-from spm_sync.flow.history import FlowItem, StatusChange, group_changes, merge_moved
-from spm_sync.flow.settings import FlowClass, FlowSettings, FlowStart, Stage, StageMap
+from spm_sync.core.domain import StatusCategory
+from spm_sync.core.history import FlowItem, StatusChange, group_changes, merge_moved
+from spm_sync.engines.flow.facts import ItemFlow, derive_flows, flow_problems
+from spm_sync.engines.flow.settings import FlowClass, FlowSettings, FlowStart, Stage, StageMap
 
 TODO, DOING, DONE = StatusCategory.TODO, StatusCategory.IN_PROGRESS, StatusCategory.DONE
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

@@ -9,9 +9,10 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from spm_sync.domain import StatusCategory
-from spm_sync.flow.facts import derive_flows
-from spm_sync.flow.forecast import (
+from spm_sync.core.domain import StatusCategory
+from spm_sync.core.history import FlowItem, StatusChange
+from spm_sync.engines.flow.facts import derive_flows
+from spm_sync.engines.flow.forecast import (
     CompletionForecast,
     ForecastStatus,
     ObjectiveOutlook,
@@ -19,8 +20,7 @@ from spm_sync.flow.forecast import (
     forecast_objectives,
     outlooks_from_flows,
 )
-from spm_sync.flow.history import FlowItem, StatusChange
-from spm_sync.flow.settings import FlowSettings
+from spm_sync.engines.flow.settings import FlowSettings
 
 TODAY = date(2026, 12, 3)
 HISTORY = (0, 1, 3, 0, 2, 1, 0, 4, 1, 2, 0, 1)  # twelve weeks of epics done

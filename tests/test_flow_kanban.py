@@ -7,11 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from spm_sync.domain import StatusCategory
-from spm_sync.flow.facts import ItemFlow, derive_flows
-from spm_sync.flow.history import FlowItem, StatusChange
-from spm_sync.flow.kanban import portfolio_kanban
-from spm_sync.flow.settings import FlowSettings, Stage, StageMap, WipLimits
+from spm_sync.core.domain import StatusCategory
+from spm_sync.core.history import FlowItem, StatusChange
+from spm_sync.engines.flow.facts import ItemFlow, derive_flows
+from spm_sync.engines.flow.kanban import portfolio_kanban
+from spm_sync.engines.flow.settings import FlowSettings, Stage, StageMap, WipLimits
 
 TODO, DOING, DONE = StatusCategory.TODO, StatusCategory.IN_PROGRESS, StatusCategory.DONE
 T0 = datetime(2026, 3, 1, tzinfo=UTC)

@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from spm_sync.domain import StatusCategory
-from spm_sync.flow.facts import ItemFlow, derive_flows
-from spm_sync.flow.history import FlowItem, StatusChange
-from spm_sync.flow.metrics import (
+from spm_sync.core.domain import StatusCategory
+from spm_sync.core.history import FlowItem, StatusChange
+from spm_sync.engines.flow.facts import ItemFlow, derive_flows
+from spm_sync.engines.flow.metrics import (
     flow_metrics,
     flow_metrics_by_group,
     nearest_rank,
@@ -18,7 +18,7 @@ from spm_sync.flow.metrics import (
     throughput,
     value_stream_groups,
 )
-from spm_sync.flow.settings import FlowClass, FlowSettings, FlowStart
+from spm_sync.engines.flow.settings import FlowClass, FlowSettings, FlowStart
 
 TODO, DOING, DONE = StatusCategory.TODO, StatusCategory.IN_PROGRESS, StatusCategory.DONE
 NOW = datetime(2026, 6, 1, tzinfo=UTC)

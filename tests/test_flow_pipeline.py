@@ -16,13 +16,13 @@ import pytest
 import yaml
 
 from connectors.base import Connector, ConnectorError
-from spm_sync.config import Config, WriteMode, load_config
-from spm_sync.cycle import CycleDeps, CycleOutcome, run_cycle
-from spm_sync.domain import StatusCategory
-from spm_sync.flow.history import StatusChange
-from spm_sync.results import CycleResult
-from spm_sync.results_flow import FlowSection, GroupFlow
-from spm_sync.stopping import StopSignal
+from spm_sync.config.model import Config, WriteMode, load_config
+from spm_sync.core.domain import StatusCategory
+from spm_sync.core.history import StatusChange
+from spm_sync.core.results import CycleResult
+from spm_sync.core.results_flow import FlowSection, GroupFlow
+from spm_sync.pipeline.cycle import CycleDeps, CycleOutcome, run_cycle
+from spm_sync.pipeline.stopping import StopSignal
 from spm_sync.store import Store
 from tests.cycle_fixtures import START, Clock, FakeConnector, FakeTracker, fake_config, three_epics
 

@@ -8,15 +8,11 @@ from datetime import UTC, date, datetime
 import pytest
 from pydantic import ValidationError
 
-from spm_sync.config_flow import ValueStreams
-from spm_sync.domain import Level, StatusCategory, WorkItem
-from spm_sync.flow.facts import ItemFlow
-from spm_sync.flow.history import FlowProblem
-from spm_sync.flow.settings import FlowClass
-from spm_sync.flow_document import Namer, problem_rows
-from spm_sync.flow_input import value_streams_of
-from spm_sync.results import CycleResult
-from spm_sync.results_flow import (
+from spm_sync.config.flow import ValueStreams
+from spm_sync.core.domain import Level, StatusCategory, WorkItem
+from spm_sync.core.history import FlowProblem
+from spm_sync.core.results import CycleResult
+from spm_sync.core.results_flow import (
     AgeingItem,
     FlowItemRef,
     FlowProblemRow,
@@ -33,6 +29,10 @@ from spm_sync.results_flow import (
     StageOverLimit,
     ThroughputWeek,
 )
+from spm_sync.engines.flow.facts import ItemFlow
+from spm_sync.engines.flow.settings import FlowClass
+from spm_sync.pipeline.flow_document import Namer, problem_rows
+from spm_sync.pipeline.flow_input import value_streams_of
 from tests.report_fixtures import build_cycle_result
 
 AS_OF = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)

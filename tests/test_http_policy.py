@@ -13,7 +13,6 @@ import pytest
 import requests
 import responses
 
-from connectors.base import RequestStats
 from connectors.http import (
     RetryBudgetExceeded,
     RetryPolicy,
@@ -21,6 +20,7 @@ from connectors.http import (
     mount_policy,
     parse_retry_after,
 )
+from spm_sync.core.requests import RequestStats
 
 URL = "https://tracker.test"
 

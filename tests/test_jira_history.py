@@ -14,8 +14,8 @@ import responses
 
 from connectors.base import ConnectorError
 from connectors.jira_history import StatusCategories, former_keys, raw_status_changes
-from spm_sync.domain import StatusCategory
-from spm_sync.flow.history import StatusChange
+from spm_sync.core.domain import StatusCategory
+from spm_sync.core.history import StatusChange
 from tests.jira_fixtures import (
     CLOUD,
     DC,

@@ -21,8 +21,8 @@ from connectors.sandbox.jira_history import history_of, status_history_of
 from connectors.sandbox.jira_server import JiraSandbox
 from connectors.sandbox.portfolio import SeedItem
 from connectors.sandbox.server import Faults
-from spm_sync.domain import StatusCategory
-from spm_sync.flow.history import StatusChange
+from spm_sync.core.domain import StatusCategory
+from spm_sync.core.history import StatusChange
 from tests.jira_sandbox_seeds import NOW, FakeClock, seed, small_portfolio
 from tests.spec_validation import jira_platform
 from tests.test_jira_integration import NAME, REFERENCE, SandboxClock, connector, portfolio

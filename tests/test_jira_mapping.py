@@ -13,7 +13,7 @@ from connectors.jira_mapping import (
 )
 from connectors.settings import DEFAULT_JIRA_LEVELS
 from connectors.values import NotANumber, to_number
-from spm_sync.domain import Level, Link, StatusCategory, WorkItem
+from spm_sync.core.domain import Level, Link, StatusCategory, WorkItem
 from tests.jira_fixtures import (
     CLOUD,
     EPIC_LINK_ID,

@@ -11,7 +11,7 @@ import requests
 import responses
 
 from connectors.jira import JiraConnector
-from spm_sync.domain import (
+from spm_sync.core.domain import (
     ConnectionPlan,
     PlannedWrite,
     RankMove,

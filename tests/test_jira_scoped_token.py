@@ -18,7 +18,7 @@ from connectors.sandbox.ado_server import AzureDevOpsSandbox
 from connectors.sandbox.cli import describe
 from connectors.sandbox.generator import generate_portfolio
 from connectors.sandbox.jira_server import JiraSandbox
-from spm_sync.cli import main
+from spm_sync.cli.main import main
 from tests.cycle_fixtures import SandboxSetup, sandbox_setup
 
 pytestmark = pytest.mark.integration

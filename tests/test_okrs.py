@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from spm_sync.domain import KeyResult, Objective
-from spm_sync.okrs import OkrSet, load_okrs
-from spm_sync.validation import ConfigError
+from spm_sync.config.okrs import OkrSet, load_okrs
+from spm_sync.config.validation import ConfigError
+from spm_sync.core.domain import KeyResult, Objective
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "config" / "okrs.example.yaml"
 

@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 
 from connectors.base import Connector
-from spm_sync.apply import write_batches
-from spm_sync.config import Config, WriteMode
-from spm_sync.cycle import CycleDeps, CycleOutcome, run_cycle
-from spm_sync.domain import ConnectionPlan, PlannedWrite, RankMove, StatusCategory, WriteField
-from spm_sync.pipeline import report_command
-from spm_sync.results import CycleResult
+from spm_sync.cli.commands import report_command
+from spm_sync.config.model import Config, WriteMode
+from spm_sync.core.domain import ConnectionPlan, PlannedWrite, RankMove, StatusCategory, WriteField
+from spm_sync.core.results import CycleResult
+from spm_sync.pipeline.apply import write_batches
+from spm_sync.pipeline.cycle import CycleDeps, CycleOutcome, run_cycle
 from spm_sync.store import AuditStatus, RunStatus, Store
 from tests.cycle_fixtures import Clock, FakeConnector, FakeTracker, fake_config, three_epics
 

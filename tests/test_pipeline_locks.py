@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from spm_sync.config import Config, WriteMode, load_config
-from spm_sync.cycle import BUSY, CycleDeps, CycleOutcome, close_interrupted_runs, run_cycle
-from spm_sync.domain import WorkItem
+from spm_sync.config.model import Config, WriteMode, load_config
+from spm_sync.core.domain import WorkItem
+from spm_sync.pipeline.cycle import BUSY, CycleDeps, CycleOutcome, close_interrupted_runs, run_cycle
 from spm_sync.store import RunStatus, Store
 from tests.cycle_fixtures import Clock, FakeConnector, FakeTracker, fake_config, three_epics
 

@@ -14,7 +14,8 @@ import requests
 from rich.console import Console
 
 from connectors.sandbox.cli import serve_sandboxes
-from spm_sync.progress import PULL_LOG_EVERY, LogProgress, RichProgress, kv, make_progress
+from spm_sync.cli.progress_bars import RichProgress, make_progress
+from spm_sync.pipeline.progress import PULL_LOG_EVERY, LogProgress, kv
 
 
 def test_log_lines_are_key_value_pairs() -> None:
@@ -35,7 +36,7 @@ def test_log_lines_are_key_value_pairs() -> None:
 
 def test_a_long_pull_logs_a_line_every_few_thousand_items(caplog: pytest.LogCaptureFixture) -> None:
     progress = LogProgress()
-    with caplog.at_level(logging.INFO, logger="spm_sync.cycle"):
+    with caplog.at_level(logging.INFO, logger="spm_sync.pipeline.cycle"):
         progress.pull_started("ado", None)
         for count in range(0, 3 * PULL_LOG_EVERY + 1, 500):
             progress.pulled("ado", count)

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from spm_sync.domain import ConnectionPlan, Level, PlannedWrite, StatusCategory, WorkItem
-from spm_sync.domain import WriteField as F
-from spm_sync.planning import (
+from spm_sync.core.domain import ConnectionPlan, Level, PlannedWrite, StatusCategory, WorkItem
+from spm_sync.core.domain import WriteField as F
+from spm_sync.engines.planning import (
     PriorityTier,
     WritePolicy,
     current_positions,
@@ -18,8 +18,8 @@ from spm_sync.planning import (
     plan_writes,
     priority_for_scores,
 )
-from spm_sync.ranking import apply_moves
-from spm_sync.wsjf import Score, score_items
+from spm_sync.engines.ranking import apply_moves
+from spm_sync.engines.wsjf import Score, score_items
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
 JIRA = "jira"

@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spm_sync.domain import Level, StatusCategory, WorkItem, WriteField
-from spm_sync.planning import WritePolicy, current_rank_order, plan_connection
-from spm_sync.ranking import (
+from spm_sync.core.domain import Level, StatusCategory, WorkItem, WriteField
+from spm_sync.engines.planning import WritePolicy, current_rank_order, plan_connection
+from spm_sync.engines.ranking import (
     Placement,
     apply_moves,
     longest_increasing_subsequence,
@@ -21,7 +21,7 @@ from spm_sync.ranking import (
     numeric_ranks,
     stationary_keys,
 )
-from spm_sync.wsjf import score_items
+from spm_sync.engines.wsjf import score_items
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
 

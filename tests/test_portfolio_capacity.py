@@ -3,7 +3,7 @@ in-progress work below it, unsized items, zero capacity and unknown teams."""
 
 from __future__ import annotations
 
-from spm_sync.portfolio.capacity import DemandItem, IntervalCapacity, plan_capacity
+from spm_sync.engines.portfolio.capacity import DemandItem, IntervalCapacity, plan_capacity
 
 
 def item(key: str, wsjf: float | None, size: float | None, doing: bool = False) -> DemandItem:

@@ -10,13 +10,14 @@ from typing import Any
 import pytest
 import yaml
 
-from spm_sync.config import ConfigError, load_config
-from spm_sync.config_portfolio import CapacitySettings
-from spm_sync.okrs import load_okrs
-from spm_sync.portfolio.capacity import IntervalCapacity
-from spm_sync.portfolio.measures import Measure, MeasureKind
-from spm_sync.portfolio.okr_tree import file_records, merge_okrs
-from spm_sync.portfolio.rollup import roll_up
+from spm_sync.config.model import ConfigError, load_config
+from spm_sync.config.okrs import load_okrs
+from spm_sync.config.portfolio import CapacitySettings
+from spm_sync.engines.portfolio.capacity import IntervalCapacity
+from spm_sync.engines.portfolio.measures import Measure, MeasureKind
+from spm_sync.engines.portfolio.okr_tree import merge_okrs
+from spm_sync.engines.portfolio.rollup import roll_up
+from spm_sync.pipeline.portfolio_input import file_records
 from tests.cycle_fixtures import fake_config
 
 

@@ -3,7 +3,7 @@ work, cycles reported once, done work and unknown items, and chains through cycl
 
 from __future__ import annotations
 
-from spm_sync.portfolio.dependencies import (
+from spm_sync.engines.portfolio.dependencies import (
     MAX_CHAIN,
     Dependency,
     RankedItem,

@@ -9,11 +9,11 @@ import dataclasses
 from collections.abc import Sequence
 
 from connectors.base import QueryAnswer, QueryMatch, QueryRefused, TrackerQuery
-from spm_sync.domain import StatusCategory, WorkItem
-from spm_sync.okr_measures import KeyResultExtras
-from spm_sync.portfolio.measures import Measure, MeasureKind, QueryFailed, QueryResult
-from spm_sync.portfolio_keys import StoreView
-from spm_sync.portfolio_queries import QuerySource, ask, batches, outcomes
+from spm_sync.config.okr_measures import KeyResultExtras
+from spm_sync.core.domain import StatusCategory, WorkItem
+from spm_sync.engines.portfolio.measures import Measure, MeasureKind, QueryFailed, QueryResult
+from spm_sync.pipeline.portfolio_keys import StoreView
+from spm_sync.pipeline.portfolio_queries import QuerySource, ask, batches, outcomes
 from tests.cycle_fixtures import three_epics
 
 SHARE = Measure(MeasureKind.SHARE_DONE)

@@ -24,11 +24,11 @@ from connectors.sandbox.jira_server import JiraSandbox
 from connectors.sandbox.portfolio import SeedItem, SeedPortfolio
 from connectors.settings import AzureDevOpsSettings, JiraSettings
 from connectors.values import number_or_problem
-from spm_sync.domain import WorkItem
-from spm_sync.okr_measures import KeyResultExtras
-from spm_sync.portfolio.measures import Measure, MeasureKind, QueryCount, QueryResult
-from spm_sync.portfolio_keys import QueryLanguage, StoreView
-from spm_sync.portfolio_queries import QuerySource, ask, batches, outcomes
+from spm_sync.config.okr_measures import KeyResultExtras
+from spm_sync.core.domain import WorkItem
+from spm_sync.engines.portfolio.measures import Measure, MeasureKind, QueryCount, QueryResult
+from spm_sync.pipeline.portfolio_keys import QueryLanguage, StoreView
+from spm_sync.pipeline.portfolio_queries import QuerySource, ask, batches, outcomes
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from spm_sync.portfolio.measures import (
+from spm_sync.core.results_alignment import KeyResultAlignment
+from spm_sync.engines.portfolio.measures import (
     MANUAL,
     MatchedItem,
     Measure,
@@ -15,7 +16,6 @@ from spm_sync.portfolio.measures import (
     measure_key_result,
     progress_pct,
 )
-from spm_sync.results import KeyResultAlignment
 
 COUNT = Measure(MeasureKind.COUNT)
 SHARE = Measure(MeasureKind.SHARE_DONE)

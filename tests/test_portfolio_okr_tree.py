@@ -5,16 +5,16 @@ from __future__ import annotations
 
 from datetime import date
 
-from spm_sync.domain import KeyResult, Objective
-from spm_sync.okrs import OkrSet
-from spm_sync.portfolio.okr_tree import (
+from spm_sync.config.okrs import OkrSet
+from spm_sync.core.domain import KeyResult, Objective
+from spm_sync.engines.portfolio.okr_tree import (
     FILE_SOURCE,
     OkrKind,
     OkrRecord,
-    file_records,
     merge_okrs,
     tracker_source,
 )
+from spm_sync.pipeline.portfolio_input import file_records
 
 OBJ, KR = OkrKind.OBJECTIVE, OkrKind.KEY_RESULT
 JIRA_O1 = tracker_source("jira", "OKR-1")

@@ -23,11 +23,11 @@ from connectors.base import (
     QueryRefused,
     TrackerQuery,
 )
-from spm_sync.config import Config, WriteMode, load_config
-from spm_sync.cycle import CycleDeps, CycleOutcome, run_cycle
-from spm_sync.domain import Link, StatusCategory, WorkItem
-from spm_sync.results import CycleResult
-from spm_sync.results_portfolio import KeyResultProgress, PortfolioSection
+from spm_sync.config.model import Config, WriteMode, load_config
+from spm_sync.core.domain import Link, StatusCategory, WorkItem
+from spm_sync.core.results import CycleResult
+from spm_sync.core.results_portfolio import KeyResultProgress, PortfolioSection
+from spm_sync.pipeline.cycle import CycleDeps, CycleOutcome, run_cycle
 from spm_sync.store import Store
 from tests.cycle_fixtures import Clock, FakeConnector, FakeTracker, fake_config, three_epics
 

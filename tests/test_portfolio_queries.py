@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from connectors.base import QueryAnswer, QueryMatch, QueryRefused, TrackerQuery
-from spm_sync.okr_measures import KeyResultExtras
-from spm_sync.portfolio.measures import (
+from spm_sync.config.okr_measures import KeyResultExtras
+from spm_sync.engines.portfolio.measures import (
     MANUAL,
     Measure,
     MeasureKind,
@@ -17,7 +17,7 @@ from spm_sync.portfolio.measures import (
     QueryResult,
     measure_key_result,
 )
-from spm_sync.portfolio_queries import QuerySource, ask, batches, outcomes
+from spm_sync.pipeline.portfolio_queries import QuerySource, ask, batches, outcomes
 
 COUNT = Measure(MeasureKind.COUNT)
 SHARE = Measure(MeasureKind.SHARE_DONE)

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from spm_sync.portfolio.measures import MANUAL, KrMeasurement, Measure, MeasureKind
-from spm_sync.portfolio.okr_tree import FILE_SOURCE, OkrKind, OkrRecord, OkrTree, merge_okrs
-from spm_sync.portfolio.rollup import AlignedWork, WorkTotals, roll_up
+from spm_sync.engines.portfolio.measures import MANUAL, KrMeasurement, Measure, MeasureKind
+from spm_sync.engines.portfolio.okr_tree import FILE_SOURCE, OkrKind, OkrRecord, OkrTree, merge_okrs
+from spm_sync.engines.portfolio.rollup import AlignedWork, WorkTotals, roll_up
 
 COUNT = Measure(MeasureKind.COUNT)
 

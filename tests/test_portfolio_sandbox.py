@@ -13,8 +13,8 @@ import yaml
 
 from connectors.registry import default_connector_factory
 from connectors.sandbox.portfolio import SeedItem
-from spm_sync.config import WriteMode, load_config
-from spm_sync.cycle import CycleDeps, run_cycle
+from spm_sync.config.model import WriteMode, load_config
+from spm_sync.pipeline.cycle import CycleDeps, run_cycle
 from spm_sync.store import Store
 from tests.cycle_fixtures import sandbox_setup
 

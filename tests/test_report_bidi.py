@@ -13,7 +13,7 @@ from reports.bidi import BIDI_CONTROLS, neutralise_bidi
 from reports.email import compose_email
 from reports.render import RenderedReport, render_report
 from reports.settings import EmailSettings
-from spm_sync.results import CycleResult
+from spm_sync.core.results import CycleResult
 from tests.report_fixtures import build_cycle_result
 
 RLO, PDF, LRE = "\u202e", "\u202c", "\u202a"  # override, pop, embedding

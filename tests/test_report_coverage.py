@@ -11,8 +11,8 @@ from PIL import Image
 from reports.coverage import MAX_CHART_KEY_RESULTS, key_result_coverage
 from reports.email import compose_email
 from reports.render import render_report
-from spm_sync.domain import StatusCategory
-from spm_sync.results import KeyResultAlignment, ObjectiveAlignment
+from spm_sync.core.domain import StatusCategory
+from spm_sync.core.results_alignment import KeyResultAlignment, ObjectiveAlignment
 from tests.report_fixtures import build_cycle_result
 from tests.test_report_render import Page
 

@@ -13,11 +13,11 @@ import pytest
 from reports.digest import objective_status
 from reports.publish import publish_report
 from reports.render import render_report
-from spm_sync.domain import WriteField
-from spm_sync.results import CycleResult
-from spm_sync.results_change import ItemRef, OrphanChanges, WriteTally
-from spm_sync.results_flow import ObjectiveForecastRow
-from spm_sync.results_portfolio import KeyResultProgress, ObjectiveProgress, PortfolioSection
+from spm_sync.core.domain import WriteField
+from spm_sync.core.results import CycleResult
+from spm_sync.core.results_change import ItemRef, OrphanChanges, WriteTally
+from spm_sync.core.results_flow import ObjectiveForecastRow
+from spm_sync.core.results_portfolio import KeyResultProgress, ObjectiveProgress, PortfolioSection
 from tests.report_fixtures import ADO, JIRA, build_cycle_result
 
 JUNE_30 = date(2026, 6, 30)

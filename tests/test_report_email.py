@@ -24,8 +24,8 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from reports.email import DeliveryResult, default_smtp_factory, is_temporary
 from reports.publish import publish_report
 from reports.settings import EmailSettings
-from spm_sync.demo import LoopbackSmtp
-from spm_sync.results import Headline
+from spm_sync.cli.demo import LoopbackSmtp
+from spm_sync.core.results import Headline
 from tests.report_fixtures import build_cycle_result
 from tests.test_report_render import LABELS, Page, _number
 
@@ -411,7 +411,7 @@ def test_settings_validate_what_a_user_can_get_wrong() -> None:
 
 
 def test_settings_from_the_config_model() -> None:
-    from spm_sync.config_sections import EmailSettings as EmailSection
+    from spm_sync.config.sections import EmailSettings as EmailSection
 
     section = EmailSection.model_validate(
         {"enabled": True, "host": "smtp.acme.example", "security": "ssl",

@@ -10,7 +10,7 @@ import pytest
 from reports.email import compose_email
 from reports.flow_view import format_days, value_streams
 from reports.render import RenderedReport, render_report
-from spm_sync.results import CycleResult
+from spm_sync.core.results import CycleResult
 from tests.report_fixtures import HOSTILE_TITLES, build_cycle_result
 from tests.report_flow_fixtures import build_flow_cycle_result
 from tests.test_report_render import Page

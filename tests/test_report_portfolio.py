@@ -15,8 +15,8 @@ import pytest
 
 from reports.render import RenderedReport, render_report
 from reports.settings import ReportOptions
-from spm_sync.results import CycleResult
-from spm_sync.results_portfolio import (
+from spm_sync.core.results import CycleResult
+from spm_sync.core.results_portfolio import (
     CapacitySection,
     CutLine,
     DependencyFlag,

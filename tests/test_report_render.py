@@ -11,7 +11,9 @@ import pytest
 from reports.publish import publish_report, write_report
 from reports.render import render_report, report_stem, shorten
 from reports.settings import ReportOptions
-from spm_sync.results import CycleResult, Headline, Orphan, WriteLog
+from spm_sync.core.results import CycleResult, Headline
+from spm_sync.core.results_alignment import Orphan
+from spm_sync.core.results_writes import WriteLog
 from tests.report_fixtures import HOSTILE_TITLES, build_cycle_result
 
 LABELS = {

@@ -16,10 +16,10 @@ from reports.charts import run_ticks, trend_figure
 from reports.email import compose_email
 from reports.publish import LATEST
 from reports.render import render_report, report_stem
-from spm_sync.config import Config, WriteMode
-from spm_sync.cycle import CycleDeps, CycleOutcome, run_cycle
-from spm_sync.pipeline import report_command, run_undo
-from spm_sync.results import CycleResult
+from spm_sync.cli.commands import report_command, run_undo
+from spm_sync.config.model import Config, WriteMode
+from spm_sync.core.results import CycleResult
+from spm_sync.pipeline.cycle import CycleDeps, CycleOutcome, run_cycle
 from spm_sync.store import Store
 from tests.cycle_fixtures import Clock, FakeConnector, FakeTracker, epic, fake_config, three_epics
 from tests.report_fixtures import build_cycle_result

@@ -12,8 +12,8 @@ import pytest
 from connectors.registry import default_connector_factory
 from reports.publish import LATEST
 from reports.render import report_stem
-from spm_sync.config import WriteMode
-from spm_sync.cycle import CycleDeps, run_cycle
+from spm_sync.config.model import WriteMode
+from spm_sync.pipeline.cycle import CycleDeps, run_cycle
 from spm_sync.store import Store
 from tests.cycle_fixtures import sandbox_setup
 

@@ -9,10 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from reports.render import render_report
-from spm_sync.alignment import align
-from spm_sync.alignment_rules import AlignmentRules, ConnectionAlignment
-from spm_sync.assemble import alignment_summary, read_write_log, write_log
-from spm_sync.domain import (
+from spm_sync.core.domain import (
     ConnectionPlan,
     KeyResult,
     Level,
@@ -24,13 +21,12 @@ from spm_sync.domain import (
     WriteResult,
     WriteStatus,
 )
-from spm_sync.results import (
-    CycleResult,
-    KeyResultAlignment,
-    ListCaps,
-    WriteLog,
-    write_row_order,
-)
+from spm_sync.core.results import CycleResult, ListCaps
+from spm_sync.core.results_alignment import KeyResultAlignment
+from spm_sync.core.results_writes import WriteLog, write_row_order
+from spm_sync.engines.alignment import align
+from spm_sync.engines.alignment_rules import AlignmentRules, ConnectionAlignment
+from spm_sync.pipeline.assemble import alignment_summary, read_write_log, write_log
 from spm_sync.store import AuditStatus, Store
 from tests.report_fixtures import build_cycle_result
 

@@ -8,8 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from pydantic import ValidationError
 
-from connectors.base import RequestStats
-from spm_sync.domain import (
+from spm_sync.core.domain import (
     Level,
     PlannedWrite,
     StatusCategory,
@@ -18,19 +17,16 @@ from spm_sync.domain import (
     WriteResult,
     WriteStatus,
 )
-from spm_sync.results import (
+from spm_sync.core.requests import RequestStats
+from spm_sync.core.results import CycleResult, Headline, WipLane, WsjfRow
+from spm_sync.core.results_alignment import (
     AlignedItem,
     AlignmentSummary,
-    ConnectionHealth,
-    CycleResult,
-    Headline,
     KeyResultAlignment,
     Orphan,
-    WipLane,
-    WriteLog,
-    WriteRow,
-    WsjfRow,
 )
+from spm_sync.core.results_health import ConnectionHealth
+from spm_sync.core.results_writes import WriteLog, WriteRow
 from tests.report_fixtures import build_cycle_result
 
 T0 = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)

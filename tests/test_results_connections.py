@@ -1,4 +1,5 @@
-"""Alignment figures per connection (`spm_sync.results_connections`): they add up to the totals,
+"""Alignment figures per connection (`spm_sync.core.results_connections`): they add up to the
+totals,
 a Key Result covered in one tracker is still reported uncovered in the other, and the report
 shows them in HTML and text."""
 
@@ -8,12 +9,12 @@ import json
 import re
 
 from reports.render import render_report
-from spm_sync.alignment import align
-from spm_sync.alignment_rules import AlignmentRules, ConnectionAlignment
-from spm_sync.assemble import alignment_summary
-from spm_sync.domain import WorkItem
-from spm_sync.results import CycleResult
-from spm_sync.results_connections import connection_figures
+from spm_sync.core.domain import WorkItem
+from spm_sync.core.results import CycleResult
+from spm_sync.engines.alignment import align
+from spm_sync.engines.alignment_rules import AlignmentRules, ConnectionAlignment
+from spm_sync.pipeline.assemble import alignment_summary
+from spm_sync.pipeline.connection_figures import connection_figures
 from tests.report_fixtures import build_cycle_result
 from tests.test_alignment import DONE, KEY_RESULTS, OBJECTIVES, item
 

@@ -25,9 +25,9 @@ import yaml
 from sqlalchemy import create_engine, text
 
 from connectors.sandbox.server import Faults
-from spm_sync import exit_codes
-from spm_sync.config import load_config
-from spm_sync.pipeline import run_command
+from spm_sync.cli.commands import run_command
+from spm_sync.config.model import load_config
+from spm_sync.core import exit_codes
 from spm_sync.store import RunStatus, Store
 from spm_sync.store.engine import normalize_url
 from tests.cycle_fixtures import fake_config, sandbox_setup

@@ -12,8 +12,8 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import create_engine, text, update
 
-from spm_sync.config import WriteMode
-from spm_sync.cycle import CycleDeps, run_cycle
+from spm_sync.config.model import WriteMode
+from spm_sync.pipeline.cycle import CycleDeps, run_cycle
 from spm_sync.store import RunStatus, Store
 from spm_sync.store.engine import MIGRATIONS_DIR, normalize_url
 from spm_sync.store.runs import RUNS

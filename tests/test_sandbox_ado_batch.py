@@ -15,7 +15,7 @@ from connectors.azure_devops import AzureDevOpsConnector
 from connectors.sandbox.ado_server import AzureDevOpsSandbox
 from connectors.sandbox.server import Faults
 from connectors.settings import AzureDevOpsSettings
-from spm_sync.domain import ConnectionPlan, PlannedWrite, WriteField, WriteStatus
+from spm_sync.core.domain import ConnectionPlan, PlannedWrite, WriteField, WriteStatus
 from tests.ado_spec import check_request, validate_response
 from tests.azure_devops_fixtures import FakeSleep
 from tests.sandbox_ado_support import BASE, AdoSession, many_items, small_portfolio

@@ -16,8 +16,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from connectors.base import Connector
-from spm_sync.config import Config
-from spm_sync.scheduler import (
+from spm_sync.config.model import Config
+from spm_sync.pipeline.scheduler import (
     JOB_ID,
     MISFIRE_GRACE_SECONDS,
     EpochInterval,

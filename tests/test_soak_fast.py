@@ -15,8 +15,8 @@ from bench.soak_hostile import HostileCase, hostile_cycle, hostile_soak, tighten
 from bench.soak_kill import kill_soak
 from bench.world import JIRA, world
 from connectors.sandbox.server import Faults
-from spm_sync.config import load_config
-from spm_sync.domain import ConnectionPlan, PlannedWrite, WriteField, WriteResult, WriteStatus
+from spm_sync.config.model import load_config
+from spm_sync.core.domain import ConnectionPlan, PlannedWrite, WriteField, WriteResult, WriteStatus
 from spm_sync.store import Store
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(240)]

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from spm_sync.domain import StatusCategory
-from spm_sync.flow.history import StatusChange
+from spm_sync.core.domain import StatusCategory
+from spm_sync.core.history import StatusChange
 from spm_sync.store import Store, SyncState
 from spm_sync.store import history as history_store
 from tests.test_store import make_item
@@ -207,7 +207,7 @@ def test_pending_history_marks_reach_back_and_clear_when_read(store: Store) -> N
 
 
 def test_histories_of_chosen_levels_are_picked_by_the_database(store: Store) -> None:
-    from spm_sync.domain import Level
+    from spm_sync.core.domain import Level
 
     store.upsert_items(
         [

@@ -14,8 +14,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, event, inspect
 
-from spm_sync.config_sections import StoreSettings
-from spm_sync.domain import (
+from spm_sync.config.sections import StoreSettings
+from spm_sync.core.domain import (
     ConnectionPlan,
     Level,
     Link,

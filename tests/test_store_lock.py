@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 
 from connectors.sandbox.server import Faults
-from spm_sync import exit_codes
-from spm_sync.config import WriteMode
-from spm_sync.cycle import CycleDeps, run_cycle
-from spm_sync.pipeline import run_undo
+from spm_sync.cli.commands import run_undo
+from spm_sync.config.model import WriteMode
+from spm_sync.core import exit_codes
+from spm_sync.pipeline.cycle import CycleDeps, run_cycle
 from spm_sync.store import RunStatus, Store, StoreBusy
 from spm_sync.store.cycle_lock import lock_path
 from tests.cycle_fixtures import (

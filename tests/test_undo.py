@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 
 from connectors.registry import default_connector_factory
-from spm_sync.config import WriteMode
-from spm_sync.cycle import CycleDeps, run_cycle
-from spm_sync.domain import PlannedWrite, WriteField
-from spm_sync.pipeline import run_undo, undo_command
+from spm_sync.cli.commands import run_undo, undo_command
+from spm_sync.config.model import WriteMode
+from spm_sync.core.domain import PlannedWrite, WriteField
+from spm_sync.pipeline.cycle import CycleDeps, run_cycle
+from spm_sync.pipeline.undo import plan_undo, restore_order
 from spm_sync.store import AuditRow, AuditStatus, Store
-from spm_sync.undo import plan_undo, restore_order
 from tests.cycle_fixtures import (
     Clock,
     FakeConnector,

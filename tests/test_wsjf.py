@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from spm_sync.domain import Level, StatusCategory, WorkItem
-from spm_sync.ranking import natural_key
-from spm_sync.wsjf import Score, WsjfRules, portfolio_order, score_items, snap
+from spm_sync.core.domain import Level, StatusCategory, WorkItem
+from spm_sync.engines.ranking import natural_key
+from spm_sync.engines.wsjf import Score, WsjfRules, portfolio_order, score_items, snap
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
 

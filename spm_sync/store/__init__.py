@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from spm_sync.config_sections import StoreSettings
+from spm_sync.config.sections import StoreSettings
 from spm_sync.store.audit import AuditStore
 from spm_sync.store.context import ContextStore, References
 from spm_sync.store.cycle_lock import StoreBusy

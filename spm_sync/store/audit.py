@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from sqlalchemy import Connection, Table, func, select, update
 
-from spm_sync.domain import ConnectionPlan, PlannedWrite, RankMove, WriteField, WriteResult
+from spm_sync.core.domain import ConnectionPlan, PlannedWrite, RankMove, WriteField, WriteResult
 from spm_sync.store.base import BATCH_ROWS, Row, StoreBase, batched
 from spm_sync.store.records import AuditRow, AuditStatus
 from spm_sync.store.tables import WriteRow

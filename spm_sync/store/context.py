@@ -1,6 +1,6 @@
 """What the pull needs to keep context items (ancestors and link targets outside the scope):
 the references scope items make, which referenced keys are held, and retiring the context
-items nothing refers to any more. See `spm_sync.context_pull` for why they exist."""
+items nothing refers to any more. See `spm_sync.pipeline.context_pull` for why they exist."""
 
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ Only changes of items the store holds (deleted ones included) are kept: a tracke
 history is a project-wide feed (Azure DevOps reporting revisions) brings the changes of every
 area path, and the store would otherwise grow with work nobody reports. An item that comes
 into scope later is pulled by a full sync, whose history pull starts the feed over
-(`spm_sync.history_pull`), so its earlier changes are read then.
+(`spm_sync.pipeline.history_pull`), so its earlier changes are read then.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select, tuple_
 
-from spm_sync.domain import StatusCategory
-from spm_sync.flow.history import ItemRef, StatusChange
+from spm_sync.core.domain import ItemRef, StatusCategory
+from spm_sync.core.history import StatusChange
 from spm_sync.store.base import BATCH_ROWS, StoreBase, batched
 from spm_sync.store.items import ITEMS, SYNC_STATE
 from spm_sync.store.tables import StatusChangeRow

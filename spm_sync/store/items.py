@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select, tuple_, update
 
-from spm_sync.domain import Level, Link, StatusCategory, WorkItem
+from spm_sync.core.domain import Level, Link, StatusCategory, WorkItem
 from spm_sync.store.base import BATCH_ROWS, Row, StoreBase, batched
 from spm_sync.store.records import SyncState, UpsertCounts
 from spm_sync.store.tables import SyncStateRow, WorkItemRow
@@ -126,7 +126,8 @@ class ItemStore(StoreBase):
         are consumed lazily, so a connector's generator is stored as it pages.
 
         A scope item (`context=False`) overwrites a context row and makes it a scope item;
-        context items (see `spm_sync.context_pull`) overwrite only context or deleted rows, so
+        context items (see `spm_sync.pipeline.context_pull`) overwrite only context or deleted
+        rows, so
         an item the pull delivered stays a scope item whatever order the two arrive in.
         """
         counts = UpsertCounts()
@@ -261,7 +262,8 @@ class ItemStore(StoreBase):
         marked: `expected` counts the items stored in scope before this run (items first
         stored by `run_id` and seen are new, not expected), `missing` those the scan lacks.
         When it answers False nothing is marked deleted (the mass-deletion guard,
-        `spm_sync.deletion_guard`); restoring and `last_seen_run` still happen, they are safe.
+        `spm_sync.pipeline.deletion_guard`); restoring and `last_seen_run` still happen, they
+        are safe.
 
         Context items are outside the scope by definition: the scan neither counts nor marks
         them (a context key the scan answers is an item that entered the scope unpulled, so it

@@ -9,7 +9,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from spm_sync.domain import PlannedWrite, WriteStatus
+from spm_sync.core.domain import PlannedWrite, WriteStatus
 
 
 class RunStatus(StrEnum):
@@ -133,7 +133,8 @@ class SyncStats:
     def from_request_stats(
         cls, connection: str, request_stats: Mapping[str, Any], **values: Any
     ) -> SyncStats:
-        """Build from `connectors.base.RequestStats.as_dict()` plus the pipeline's numbers."""
+        """Build from `spm_sync.core.requests.RequestStats.as_dict()` plus the pipeline's
+        numbers."""
         return cls(
             connection=connection,
             requests=int(request_stats.get("requests", 0)),

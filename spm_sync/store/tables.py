@@ -96,7 +96,7 @@ class WorkItemRow(StoreTable, table=True):
     """Set by the deletion scan when the item left the scope; cleared when it is seen again."""
     context: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
     """Stored only for alignment to follow (an ancestor or link target outside the scope); see
-    `spm_sync.context_pull`. Never counted, reported, scored or written."""
+    `spm_sync.pipeline.context_pull`. Never counted, reported, scored or written."""
 
 
 class SyncStateRow(StoreTable, table=True):
@@ -126,7 +126,7 @@ class RunRow(StoreTable, table=True):
     trigger: str
     error: str | None = Field(default=None, sa_type=Text)
     result: dict[str, Any] | None = _json()
-    """The result document the report is rendered from (`spm_sync.results.CycleResult`)."""
+    """The result document the report is rendered from (`spm_sync.core.results.CycleResult`)."""
     headline: dict[str, Any] | None = _json()
     """Its headline figures alone, so history reads never parse whole documents (rev 0002)."""
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from connectors.base import Connector
-from spm_sync.domain import ConnectionPlan, Level, PlannedWrite, WorkItem, WriteField
+from spm_sync.core.domain import ConnectionPlan, Level, PlannedWrite, WorkItem, WriteField
 
 PORTFOLIO_LEVELS = (Level.INITIATIVE, Level.EPIC, Level.FEATURE)
 

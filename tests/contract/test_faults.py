@@ -1,6 +1,7 @@
 """The contract under a tracker's pushback: 429 (throttled) and 503 (unavailable) answers
 with Retry-After, on the pull and on the push, are waited out and retried; nothing is lost
-and nothing is written twice."""
+and nothing is written twice. Credentials the tracker rejects are a clear error that never
+shows the secret, and nothing is written."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ import random
 
 import pytest
 
+from connectors.base import ConnectorError
 from connectors.sandbox.server import Faults
-from spm_sync.domain import WriteStatus
+from spm_sync.core.domain import WriteStatus
 from tests.contract.plans import first, portfolio_items, score_plan, score_writes
 from tests.contract.trackers import RecordedSleep, TrackerKit
 
@@ -77,3 +79,20 @@ def test_a_push_met_with_pushback_is_retried_and_writes_each_value_once(
     assert [kit.stored_score(w.item_key) for w in writes] == [w.new for w in writes]
     assert connector.stats.retries > 0 and connector.stats.throttled > 0
     assert honoured(sleep)
+
+
+def test_rejected_credentials_are_a_clear_error_without_the_secret_and_write_nothing(
+    kit: TrackerKit,
+) -> None:
+    wrong = "not-the-secret-0123456789"
+    writes = score_writes(kit.name, first(portfolio_items(kit.connector()), 3))
+    connector = kit.connector(secret=wrong)
+
+    with pytest.raises(ConnectorError, match="rejected the") as pulling:
+        list(connector.pull(None))
+    with pytest.raises(ConnectorError, match="rejected the") as pushing:
+        list(connector.push(score_plan(kit.name, writes)))
+
+    assert wrong not in str(pulling.value) and wrong not in str(pushing.value)
+    assert kit.score_writes() == []
+    assert connector.stats.retries == 0  # a refusal is not worth a retry

@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 
 from connectors.base import Connector, UnknownFieldError
-from spm_sync.domain import Level, StatusCategory
+from spm_sync.core.domain import Level, StatusCategory
 from tests.contract.trackers import TrackerKit
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]

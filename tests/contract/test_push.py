@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from spm_sync.domain import ConnectionPlan, WriteField, WriteStatus
-from spm_sync.planning import WritePolicy, current_rank_order, plan_rank
+from spm_sync.core.domain import ConnectionPlan, WriteField, WriteStatus
+from spm_sync.engines.planning import WritePolicy, current_rank_order, plan_rank
 from tests.contract.plans import (
     first,
     portfolio_items,

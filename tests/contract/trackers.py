@@ -26,7 +26,7 @@ from connectors.sandbox.jira_server import JiraSandbox
 from connectors.sandbox.portfolio import SeedItem
 from connectors.sandbox.server import Faults, SandboxServer
 from connectors.settings import AzureDevOpsSettings, JiraSettings
-from spm_sync.domain import ConnectionPlan, Level
+from spm_sync.core.domain import ConnectionPlan, Level
 from tests.jira_fixtures import WSJF_FIELD_NAMES
 
 REFERENCE = datetime(2026, 3, 2, tzinfo=UTC)
@@ -84,13 +84,18 @@ class TrackerKit(ABC):
     clock: SandboxClock
     sandbox: SandboxServer
     levels: dict[str, Level]
+    okr_link_type: str
+    """A link type the tracker has, as a user names it in `okr.link_types`."""
     incremental_requests: int
     """The requests an incremental pull of a few changed items makes on a new connector (a
     pull that finds nothing makes at most as many)."""
 
     @abstractmethod
-    def connector(self, sleep: RecordedSleep | None = None, **overrides: Any) -> Connector:
-        """A fresh connector (its own request counts) for the seeded scope."""
+    def connector(
+        self, sleep: RecordedSleep | None = None, secret: str | None = None, **overrides: Any
+    ) -> Connector:
+        """A fresh connector (its own request counts) for the seeded scope; `secret` replaces
+        the tracker's token or password (a wrong one)."""
 
     @abstractmethod
     def unknown_field(self) -> tuple[dict[str, Any], str]:
@@ -133,6 +138,7 @@ class TrackerKit(ABC):
 
 
 class JiraKit(TrackerKit):
+    okr_link_type = "Relates"
     incremental_requests = 3  # serverInfo, field list, one search page with the fields
 
     def __init__(self, sandbox: JiraSandbox, clock: SandboxClock) -> None:
@@ -165,8 +171,11 @@ class JiraKit(TrackerKit):
         values.update(overrides)
         return JiraSettings.model_validate(values)
 
-    def connector(self, sleep: RecordedSleep | None = None, **overrides: Any) -> JiraConnector:
-        environ = {"SANDBOX_USER": self.sandbox.user, "SANDBOX_TOKEN": self.sandbox.token}
+    def connector(
+        self, sleep: RecordedSleep | None = None, secret: str | None = None, **overrides: Any
+    ) -> JiraConnector:
+        token = self.sandbox.token if secret is None else secret
+        environ = {"SANDBOX_USER": self.sandbox.user, "SANDBOX_TOKEN": token}
         return JiraConnector(
             self.settings(**overrides), environ=environ, sleep=sleep or RecordedSleep()
         )
@@ -209,6 +218,7 @@ class JiraKit(TrackerKit):
 
 
 class AzureDevOpsKit(TrackerKit):
+    okr_link_type = "Related"
     kind = "azure-devops"
     incremental_requests = 3  # resource-location discovery, one WIQL query, one batch read
     score_field = "Custom.WSJFScore"
@@ -240,12 +250,12 @@ class AzureDevOpsKit(TrackerKit):
         return AzureDevOpsSettings.model_validate(values)
 
     def connector(
-        self, sleep: RecordedSleep | None = None, **overrides: Any
+        self, sleep: RecordedSleep | None = None, secret: str | None = None, **overrides: Any
     ) -> AzureDevOpsConnector:
         sleep = sleep or RecordedSleep()
         return AzureDevOpsConnector(
             self.settings(**overrides),
-            environ={"ADO_PAT": self.sandbox.pat},
+            environ={"ADO_PAT": self.sandbox.pat if secret is None else secret},
             sleep=sleep,
             clock=sleep.monotonic,
             cache_dir=None,
