@@ -17,8 +17,7 @@ from connectors.sandbox.ado_server import AzureDevOpsSandbox
 from connectors.sandbox.generator import generate_portfolio
 from connectors.sandbox.jira_server import JiraSandbox
 from connectors.sandbox.portfolio import SeedItem
-from connectors.settings import AzureDevOpsSettings, JiraSettings
-from tests.jira_fixtures import WSJF_FIELD_NAMES
+from tests import sandbox_connectors
 
 SIZE = 120
 FAST_RETRY = {"max_attempts": 3, "base_delay_seconds": 0.01, "max_wait_seconds": 1}
@@ -36,39 +35,18 @@ def ado_items() -> tuple[SeedItem, ...]:
 
 def jira_connector(sandbox: JiraSandbox, **overrides: Any) -> JiraConnector:
     projects = ", ".join(sorted({item.project for item in jira_items()}))
-    values: dict[str, Any] = {
-        "kind": "jira",
-        "name": "hostile-jira",
-        "url": sandbox.url,
-        "deployment": sandbox.flavour,
-        "auth": {"user_env": "SANDBOX_USER", "token_env": "SANDBOX_TOKEN"},
-        "jql": f"project in ({projects})",
-        "wsjf_fields": dict(WSJF_FIELD_NAMES),
-        "retry": FAST_RETRY,
-    }
-    values.update(overrides)
-    environ = {"SANDBOX_USER": sandbox.user, "SANDBOX_TOKEN": sandbox.token}
-    return JiraConnector(JiraSettings.model_validate(values), environ=environ)
+    values = {"name": "hostile-jira", "deployment": sandbox.flavour, "retry": FAST_RETRY}
+    return sandbox_connectors.jira_connector(
+        sandbox, jql=f"project in ({projects})", **{**values, **overrides}
+    )
 
 
 def ado_connector(
     sandbox: AzureDevOpsSandbox, *, wiql_page_size: int = 20_000, **overrides: Any
 ) -> AzureDevOpsConnector:
-    values: dict[str, Any] = {
-        "kind": "azure_devops",
-        "name": "hostile-ado",
-        "url": sandbox.organization_url,
-        "project": sandbox.project,
-        "auth": {"token_env": "ADO_PAT"},
-        "wsjf_fields": {"risk_reduction": "Risk Reduction | Opportunity Enablement"},
-        "retry": FAST_RETRY,
-    }
-    values.update(overrides)
-    return AzureDevOpsConnector(
-        AzureDevOpsSettings.model_validate(values),
-        environ={"ADO_PAT": sandbox.pat},
-        cache_dir=None,
-        wiql_page_size=wiql_page_size,
+    values = {"name": "hostile-ado", "retry": FAST_RETRY}
+    return sandbox_connectors.ado_connector(
+        sandbox, wiql_page_size=wiql_page_size, **{**values, **overrides}
     )
 
 

@@ -22,13 +22,13 @@ from connectors.sandbox.generator import generate_portfolio
 from connectors.sandbox.jira_fields import WSJF_FIELD_NAMES
 from connectors.sandbox.jira_server import JiraSandbox
 from connectors.sandbox.portfolio import SeedItem, SeedPortfolio
-from connectors.settings import AzureDevOpsSettings, JiraSettings
 from connectors.values import number_or_problem
 from spm_sync.config.okr_measures import KeyResultExtras
 from spm_sync.core.domain import WorkItem
 from spm_sync.engines.portfolio.measures import Measure, MeasureKind, QueryCount, QueryResult
 from spm_sync.pipeline.portfolio_keys import QueryLanguage, StoreView
 from spm_sync.pipeline.portfolio_queries import QuerySource, ask, batches, outcomes
+from tests import sandbox_connectors
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -106,24 +106,7 @@ def jira(request: pytest.FixtureRequest) -> Iterator[JiraSandbox]:
 
 
 def jira_connector(sandbox: JiraSandbox, jql: str) -> JiraConnector:
-    auth = (
-        {"user_env": "SANDBOX_USER", "token_env": "SANDBOX_TOKEN"}
-        if sandbox.flavour == "cloud"
-        else {"method": "bearer", "token_env": "SANDBOX_TOKEN"}
-    )
-    settings = JiraSettings.model_validate(
-        {
-            "kind": "jira",
-            "name": "jira",
-            "url": sandbox.url,
-            "auth": auth,
-            "jql": jql,
-            "wsjf_fields": dict(WSJF_FIELD_NAMES),
-            "workers": 3,
-        }
-    )
-    environ = {"SANDBOX_USER": sandbox.user, "SANDBOX_TOKEN": sandbox.token}
-    return JiraConnector(settings, environ=environ)
+    return sandbox_connectors.jira_connector(sandbox, jql=jql, name="jira", workers=3)
 
 
 def test_jira_keys_answer_the_portfolio_in_the_largest_pages(jira: JiraSandbox) -> None:
@@ -271,19 +254,9 @@ def ado() -> Iterator[AzureDevOpsSandbox]:
 
 
 def ado_connector(sandbox: AzureDevOpsSandbox, area: str) -> AzureDevOpsConnector:
-    settings = AzureDevOpsSettings.model_validate(
-        {
-            "kind": "azure_devops",
-            "name": "ado",
-            "url": sandbox.organization_url,
-            "project": sandbox.project,
-            "auth": {"token_env": "ADO_PAT"},
-            "scope": {"area_paths": [area]},
-            "wsjf_fields": {"risk_reduction": "Risk Reduction | Opportunity Enablement"},
-            "workers": 3,
-        }
+    return sandbox_connectors.ado_connector(
+        sandbox, name="ado", scope={"area_paths": [area]}, workers=3
     )
-    return AzureDevOpsConnector(settings, environ={"ADO_PAT": sandbox.pat}, cache_dir=None)
 
 
 def test_ado_stage_reads_only_matches_outside_the_scope(ado: AzureDevOpsSandbox) -> None:

@@ -16,12 +16,11 @@ from connectors.base import QueryAnswer, QueryMatch, QueryRefused, TrackerQuery
 from connectors.jira import JiraConnector
 from connectors.sandbox.ado_server import AzureDevOpsSandbox
 from connectors.sandbox.generator import generate_portfolio
-from connectors.sandbox.jira_fields import WSJF_FIELD_NAMES
 from connectors.sandbox.jira_server import JiraSandbox
 from connectors.sandbox.portfolio import SeedItem, SeedPortfolio
 from connectors.sandbox.server import NO_FAULTS, Faults, SandboxServer
-from connectors.settings import AzureDevOpsSettings, JiraSettings
 from connectors.values import number_or_problem
+from tests import sandbox_connectors
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -32,6 +31,7 @@ DC_SEARCH = "POST /rest/api/2/search"
 WIQL = "POST /sandbox/Portfolio/_apis/wit/wiql"
 BATCH = "POST /sandbox/Portfolio/_apis/wit/workItemsBatch"
 FIELDS = "GET /sandbox/Portfolio/_apis/wit/fields"
+RETRY = {"max_attempts": 3, "base_delay_seconds": 0.01, "max_wait_seconds": 5}
 
 
 @cache
@@ -86,26 +86,11 @@ def jira(request: pytest.FixtureRequest) -> Iterator[JiraSandbox]:
 
 
 def jira_connector(sandbox: JiraSandbox) -> tuple[JiraConnector, HealingSleep]:
-    auth = (
-        {"user_env": "SANDBOX_USER", "token_env": "SANDBOX_TOKEN"}
-        if sandbox.flavour == "cloud"
-        else {"method": "bearer", "token_env": "SANDBOX_TOKEN"}
-    )
-    settings = JiraSettings.model_validate(
-        {
-            "kind": "jira",
-            "name": "sandbox-jira",
-            "url": sandbox.url,
-            "auth": auth,
-            "jql": "project in (PAY, WEB, MOB, DATA)",
-            "wsjf_fields": dict(WSJF_FIELD_NAMES),
-            "workers": 3,
-            "retry": {"max_attempts": 3, "base_delay_seconds": 0.01, "max_wait_seconds": 5},
-        }
-    )
     sleep = HealingSleep(sandbox)
-    environ = {"SANDBOX_USER": sandbox.user, "SANDBOX_TOKEN": sandbox.token}
-    return JiraConnector(settings, environ=environ, sleep=sleep), sleep
+    connector = sandbox_connectors.jira_connector(
+        sandbox, jql="project in (PAY, WEB, MOB, DATA)", sleep=sleep, workers=3, retry=RETRY
+    )
+    return connector, sleep
 
 
 def test_jira_counts_and_items_match_the_portfolio(jira: JiraSandbox) -> None:
@@ -184,25 +169,20 @@ def ado() -> Iterator[AzureDevOpsSandbox]:
 
 
 def ado_connector(sandbox: AzureDevOpsSandbox) -> tuple[AzureDevOpsConnector, HealingSleep]:
-    settings = AzureDevOpsSettings.model_validate(
-        {
-            "kind": "azure_devops",
-            "name": "ado",
-            "url": sandbox.organization_url,
-            "project": sandbox.project,
-            "auth": {"token_env": "ADO_PAT"},
-            "wsjf_fields": {
-                "risk_reduction": "Risk Reduction | Opportunity Enablement",
-                "score": "WSJF Score",
-                "cost_of_delay": "Cost of Delay",
-            },
-            "workers": 3,
-            "retry": {"max_attempts": 3, "base_delay_seconds": 0.01, "max_wait_seconds": 5},
-        }
-    )
     sleep = HealingSleep(sandbox)
-    connector = AzureDevOpsConnector(
-        settings, environ={"ADO_PAT": sandbox.pat}, sleep=sleep, clock=sleep.clock, cache_dir=None
+    fields = {
+        "risk_reduction": sandbox_connectors.ADO_RISK_REDUCTION,
+        "score": "WSJF Score",
+        "cost_of_delay": "Cost of Delay",
+    }
+    connector = sandbox_connectors.ado_connector(
+        sandbox,
+        sleep=sleep,
+        clock=sleep.clock,
+        name="ado",
+        wsjf_fields=fields,
+        workers=3,
+        retry=RETRY,
     )
     return connector, sleep
 
