@@ -5,6 +5,7 @@ and the secrets the sandbox accepts. Each test module passes only what it varies
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from connectors.azure_devops import AzureDevOpsConnector
@@ -51,6 +52,7 @@ def ado_connector(
     sleep: Callable[[float], None] | None = None,
     clock: Callable[[], float] | None = None,
     wiql_page_size: int | None = None,
+    cache_dir: Path | None = None,
     **overrides: Any,
 ) -> AzureDevOpsConnector:
     values: dict[str, Any] = {
@@ -62,7 +64,7 @@ def ado_connector(
         "wsjf_fields": {"risk_reduction": ADO_RISK_REDUCTION},
         **overrides,
     }
-    options: dict[str, Any] = {"cache_dir": None}
+    options: dict[str, Any] = {"cache_dir": cache_dir}
     if sleep is not None:
         options["sleep"] = sleep
     if clock is not None:

@@ -18,7 +18,7 @@ from connectors.azure_devops import AzureDevOpsConnector
 from connectors.sandbox.ado_server import AzureDevOpsSandbox, RateLimitDelay
 from connectors.sandbox.generator import generate_portfolio
 from connectors.sandbox.portfolio import SeedItem
-from connectors.settings import AzureDevOpsSettings
+from tests import sandbox_connectors
 from tests.azure_devops_fixtures import FakeSleep
 
 pytestmark = pytest.mark.integration
@@ -28,33 +28,20 @@ BATCH = "POST /sandbox/Portfolio/_apis/wit/workItemsBatch"
 SMALL = (400, 21)  # size and seed of the portfolio most tests use
 
 
-def settings_for(sandbox: AzureDevOpsSandbox, **overrides: Any) -> AzureDevOpsSettings:
-    values: dict[str, Any] = {
-        "kind": "azure_devops",
-        "name": "ado",
-        "url": sandbox.organization_url,
-        "project": sandbox.project,
-        "auth": {"token_env": "ADO_PAT"},
-        "wsjf_fields": {
-            "risk_reduction": "Risk Reduction | Opportunity Enablement",
-            "score": "WSJF Score",
-            "cost_of_delay": "Cost of Delay",
-        },
-        "workers": 4,
-    }
-    values.update(overrides)
-    return AzureDevOpsSettings.model_validate(values)
-
-
 def connector_for(sandbox: AzureDevOpsSandbox, **options: Any) -> AzureDevOpsConnector:
     sleep = options.pop("sleep", None) or FakeSleep()
-    settings = options.pop("settings", None) or settings_for(sandbox)
-    return AzureDevOpsConnector(
-        settings,
-        environ={"ADO_PAT": sandbox.pat},
+    fields = {
+        "risk_reduction": sandbox_connectors.ADO_RISK_REDUCTION,
+        "score": "WSJF Score",
+        "cost_of_delay": "Cost of Delay",
+    }
+    return sandbox_connectors.ado_connector(
+        sandbox,
         sleep=sleep,
         clock=sleep.clock,
-        cache_dir=options.pop("cache_dir", None),
+        name="ado",
+        wsjf_fields=fields,
+        workers=4,
         **options,
     )
 

@@ -17,7 +17,6 @@ from connectors.sandbox.generator import generate_portfolio
 from connectors.sandbox.jira_server import JiraSandbox
 from connectors.sandbox.portfolio import SeedItem
 from connectors.sandbox.server import Faults
-from connectors.settings import JiraSettings
 from spm_sync.core.domain import (
     ConnectionPlan,
     Level,
@@ -30,13 +29,14 @@ from spm_sync.core.domain import (
 )
 from spm_sync.engines.planning import WritePolicy, plan_rank
 from spm_sync.engines.ranking import apply_moves
-from tests.jira_fixtures import WSJF_FIELD_NAMES
+from tests import sandbox_connectors
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
 REFERENCE = datetime(2026, 3, 2, tzinfo=UTC)
 FLAVOURS = ("cloud", "datacenter")
 NAME = "sandbox-jira"
+RETRY = {"max_attempts": 12, "base_delay_seconds": 0.01, "max_wait_seconds": 5}
 
 
 @dataclass
@@ -56,30 +56,12 @@ def portfolio(size: int) -> tuple[SeedItem, ...]:
     return tuple(generate_portfolio(size, seed=11, jira_share=1.0, now=REFERENCE).jira)
 
 
-def settings(sandbox: JiraSandbox, items: Sequence[SeedItem], **overrides: Any) -> JiraSettings:
-    projects = ", ".join(sorted({item.project for item in items}))
-    auth = (
-        {"user_env": "SANDBOX_USER", "token_env": "SANDBOX_TOKEN"}
-        if sandbox.flavour == "cloud"
-        else {"method": "bearer", "token_env": "SANDBOX_TOKEN"}
-    )
-    values: dict[str, Any] = {
-        "kind": "jira",
-        "name": NAME,
-        "url": sandbox.url,
-        "auth": auth,
-        "jql": f"project in ({projects})",
-        "wsjf_fields": dict(WSJF_FIELD_NAMES),
-        "workers": 4,
-        "retry": {"max_attempts": 12, "base_delay_seconds": 0.01, "max_wait_seconds": 5},
-    }
-    values.update(overrides)
-    return JiraSettings.model_validate(values)
-
-
 def connector(sandbox: JiraSandbox, items: Sequence[SeedItem], **overrides: Any) -> JiraConnector:
-    environ = {"SANDBOX_USER": sandbox.user, "SANDBOX_TOKEN": sandbox.token}
-    return JiraConnector(settings(sandbox, items, **overrides), environ=environ)
+    projects = ", ".join(sorted({item.project for item in items}))
+    values = {"name": NAME, "workers": 4, "retry": RETRY}
+    return sandbox_connectors.jira_connector(
+        sandbox, jql=f"project in ({projects})", **{**values, **overrides}
+    )
 
 
 @pytest.fixture(params=FLAVOURS)
