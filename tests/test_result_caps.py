@@ -26,7 +26,7 @@ from spm_sync.core.results_alignment import KeyResultAlignment
 from spm_sync.core.results_writes import WriteLog, write_row_order
 from spm_sync.engines.alignment import align
 from spm_sync.engines.alignment_rules import AlignmentRules, ConnectionAlignment
-from spm_sync.pipeline.assemble import alignment_summary, read_write_log, write_log
+from spm_sync.pipeline.cycle_document import alignment_summary, read_write_log, write_log
 from spm_sync.store import AuditStatus, Store
 from tests.report_fixtures import build_cycle_result
 

@@ -13,8 +13,8 @@ from spm_sync.core.domain import WorkItem
 from spm_sync.core.results import CycleResult
 from spm_sync.engines.alignment import align
 from spm_sync.engines.alignment_rules import AlignmentRules, ConnectionAlignment
-from spm_sync.pipeline.assemble import alignment_summary
 from spm_sync.pipeline.connection_figures import connection_figures
+from spm_sync.pipeline.cycle_document import alignment_summary
 from tests.report_fixtures import build_cycle_result
 from tests.test_alignment import DONE, KEY_RESULTS, OBJECTIVES, item
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from spm_sync.cli.check import _env_checks
 from spm_sync.cli.main import main
+from spm_sync.cli.offline_check import _env_checks
 from spm_sync.config.model import EnvRequirement
 from spm_sync.core.secrets import looks_like_secret, read_secret, shown_env
 from tests.test_cli import GOOD, write_config

@@ -30,12 +30,6 @@ from spm_sync.core import exit_codes
 from spm_sync.core.errors import describe
 from spm_sync.core.results import SCHEMA_VERSION, CycleResult, ListCaps
 from spm_sync.pipeline.apply import apply_all
-from spm_sync.pipeline.assemble import (
-    connection_health,
-    cycle_status,
-    read_write_log,
-    write_failures,
-)
 from spm_sync.pipeline.cycle import (
     CycleDeps,
     CycleOutcome,
@@ -47,6 +41,12 @@ from spm_sync.pipeline.cycle import (
     publish_as_configured,
     run_cycle,
     start_locked_run,
+)
+from spm_sync.pipeline.cycle_document import (
+    connection_health,
+    cycle_status,
+    read_write_log,
+    write_failures,
 )
 from spm_sync.pipeline.progress import kv
 from spm_sync.pipeline.pull import ConnectionRun, pull_all

@@ -28,7 +28,7 @@ from typing import Any, NoReturn
 import click
 from sqlalchemy.exc import SQLAlchemyError
 
-from spm_sync.cli.check import offline_checks
+from spm_sync.cli.offline_check import offline_checks
 from spm_sync.cli.terminal import detach_stdout, is_quiet, say, set_quiet, warn
 from spm_sync.config.model import (
     CONFIG_ENV,

@@ -45,7 +45,7 @@ from spm_sync.core.errors import describe
 from spm_sync.core.results import CycleResult
 from spm_sync.pipeline.analysis import analyse, store_analysis
 from spm_sync.pipeline.apply import apply_all
-from spm_sync.pipeline.assemble import (
+from spm_sync.pipeline.cycle_document import (
     RUN_STATUS,
     Findings,
     build_result,
