@@ -26,7 +26,7 @@ from spm_sync.core.history import StatusChange
 from tests.ado_spec import check_request, validate_response
 from tests.azure_devops_fixtures import FakeSleep
 from tests.sandbox_ado_support import BASE, AdoSession, seed_item
-from tests.test_azure_devops_integration import connector_for, seed_items, settings_for
+from tests.test_azure_devops_integration import connector_for, seed_items
 
 pytestmark = pytest.mark.integration
 
@@ -190,8 +190,7 @@ def test_only_the_scope_s_work_item_types_are_asked_for(
     sandbox: AzureDevOpsSandbox, seeds: list[SeedItem]
 ) -> None:
     sandbox.request_log = []
-    settings = settings_for(sandbox, scope={"work_item_types": ["Epic", "Feature"]})
-    connector = connector_for(sandbox, settings=settings)
+    connector = connector_for(sandbox, scope={"work_item_types": ["Epic", "Feature"]})
 
     changes = list(connector.pull_history([], None))
 
@@ -237,8 +236,7 @@ def test_an_endless_feed_fails_and_keeps_the_cursor(sandbox: AzureDevOpsSandbox)
 
 def test_the_page_budget_bounds_the_feed(sandbox: AzureDevOpsSandbox) -> None:
     sandbox.revision_batch_size = 100
-    settings = settings_for(sandbox, limits={"max_pages": 3})
-    connector = connector_for(sandbox, settings=settings)
+    connector = connector_for(sandbox, limits={"max_pages": 3})
 
     with pytest.raises(PagingLimitExceeded, match=r"after 3 \(limits.max_pages\)") as raised:
         list(connector.pull_history([], None))

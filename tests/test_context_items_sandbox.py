@@ -22,7 +22,6 @@ import pytest
 import yaml
 
 from connectors.azure_devops import AzureDevOpsConnector
-from connectors.jira import JiraConnector
 from connectors.registry import default_connector_factory
 from connectors.sandbox.ado_server import AzureDevOpsSandbox
 from connectors.sandbox.generator import generate_portfolio
@@ -34,7 +33,7 @@ from spm_sync.config.model import Config, WriteMode, load_config
 from spm_sync.core.results import CycleResult
 from spm_sync.pipeline.cycle import CycleDeps, run_cycle
 from spm_sync.store import Store
-from tests.test_jira_integration import settings as jira_settings
+from tests.test_jira_integration import connector as jira_connector
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -256,10 +255,7 @@ def test_jira_fetches_items_by_key_in_batches_of_100(flavour: str) -> None:
     seeds = [*jira_chains("1"), *(_item("jira", f"MORE-{n}", 91000 + n, "Story", "Done",
              project="MORE") for n in range(1, 151))]  # fmt: skip
     with JiraSandbox(seeds, flavour=flavour) as sandbox:  # type: ignore[arg-type]
-        jira = JiraConnector(
-            jira_settings(sandbox, seeds, jql=f"project = CTX AND {OPEN_JQL}"),
-            environ={"SANDBOX_USER": sandbox.user, "SANDBOX_TOKEN": sandbox.token},
-        )
+        jira = jira_connector(sandbox, seeds, jql=f"project = CTX AND {OPEN_JQL}")
         asked = ["CTX-1", "CTX-5", "CTX-404", 'CTX-1" OR key = "CTX-3', "NOT A KEY"]
         found = {item.key: item for item in jira.fetch_items(asked)}
         assert set(found) == {"CTX-1", "CTX-5"}  # Done, outside the scope; unknown left out

@@ -58,10 +58,8 @@ def portfolio(size: int) -> tuple[SeedItem, ...]:
 
 def connector(sandbox: JiraSandbox, items: Sequence[SeedItem], **overrides: Any) -> JiraConnector:
     projects = ", ".join(sorted({item.project for item in items}))
-    values = {"name": NAME, "workers": 4, "retry": RETRY}
-    return sandbox_connectors.jira_connector(
-        sandbox, jql=f"project in ({projects})", **{**values, **overrides}
-    )
+    values = {"name": NAME, "workers": 4, "retry": RETRY, "jql": f"project in ({projects})"}
+    return sandbox_connectors.jira_connector(sandbox, **{**values, **overrides})
 
 
 @pytest.fixture(params=FLAVOURS)
