@@ -12,17 +12,27 @@ items (`spm_sync.flow.statuses`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from operator import attrgetter
+
+import numpy as np
 
 from spm_sync.alignment_evidence import ItemRef
 from spm_sync.config_flow import FlowConfig, ValueStreams
 from spm_sync.domain import WorkItem
-from spm_sync.flow.facts import ItemFlow, derive_flows
-from spm_sync.flow.history import FlowItem, FlowProblem, merge_moved
+from spm_sync.flow.facts import ItemFlow
+from spm_sync.flow.fast_facts import connection_flows
+from spm_sync.flow.history import FlowItem, FlowProblem
+from spm_sync.flow.history_arrays import CATEGORY_CODE, NONE, ChangeColumns
 from spm_sync.flow.settings import FlowSettings
+from spm_sync.flow.statuses import StatusBook
 from spm_sync.store import Store
+from spm_sync.store.history import CATEGORY_ORDER, StatusColumns
+
+_STORE_CATEGORY = np.array([CATEGORY_CODE[category] for category in CATEGORY_ORDER], np.int64)
+"""A category's code by its place in the store's `CATEGORY_ORDER`."""
 
 StreamsOf = Callable[[WorkItem], tuple[str, ...]]
 
@@ -74,49 +84,73 @@ def derive_all_flows(
     settings: FlowSettings,
     now: datetime,
 ) -> MeasuredFlows:
-    """Flow facts of every item given, read and derived a connection at a time."""
+    """Flow facts of every item given, read and derived a connection at a time.
+
+    The history is read as columns (`Store.read_status_columns`): no object per change, and
+    the facts computed on arrays (`flow.fast_facts`). The items built here carry no former
+    keys (the store does not record moves), so `merge_moved` has nothing to fold."""
     measured = MeasuredFlows()
     streams_of = value_streams_of(config.value_streams)
     levels = sorted({int(level) for level in config.levels})
     for connection, items in items_by_connection.items():
-        flow_items, with_history = _flow_items(store, connection, items, streams_of, levels)
-        merged, problems = merge_moved(flow_items)
-        del flow_items
-        measured.flows.update(derive_flows(merged, settings, now))
-        measured.problems.extend(problems)
-        measured.items_with_history += with_history
+        flow_items = _flow_items(connection, items, streams_of)
+        stored = store.read_status_columns(
+            connection, keys={item.key for item in items}, levels=levels
+        )
+        columns = columns_of_store(flow_items, stored)
+        del stored
+        book = StatusBook(flow_items, settings, stated=columns.stated)
+        flows = connection_flows(flow_items, columns, book, settings, now)
+        measured.flows.update(zip(map(_REF, flow_items), flows, strict=True))
+        measured.items_with_history += int(np.count_nonzero(columns.counts))
     return measured
 
 
-def _flow_items(
-    store: Store,
-    connection: str,
-    items: list[WorkItem],
-    streams_of: StreamsOf,
-    levels: list[int],
-) -> tuple[list[FlowItem], int]:
-    """The connection's items with their stored history; and how many had any. The store
-    picks the measured levels' rows; `keys` then keeps exactly the items given."""
-    by_key = {item.key: item for item in items}
-    histories = {
-        ref[1]: changes
-        for ref, changes in store.iter_status_histories(
-            connection, keys=by_key.keys(), levels=levels
-        )
-    }
-    history_of = histories.pop
+_REF = attrgetter("ref")
+
+
+def _flow_items(connection: str, items: list[WorkItem], streams_of: StreamsOf) -> list[FlowItem]:
+    """The connection's items as the flow engine sees them; their changes come as columns."""
     # Positional: one FlowItem per measured item (hundreds of thousands), in field order
     # ref, type, created, status, status_category, changes, value_streams.
-    flow_items = [
+    return [
         FlowItem(
             (connection, item.key),
             item.type,
             item.created,
             item.status,
             item.status_category,
-            history_of(item.key, ()),
+            (),
             streams_of(item),
         )
         for item in items
     ]
-    return flow_items, sum(1 for item in flow_items if item.changes)
+
+
+def columns_of_store(items: Sequence[FlowItem], stored: StatusColumns) -> ChangeColumns:
+    """The store's columns (item by item in key order) gathered into the order of `items`;
+    a key given twice gets its history once, at its first item (as `flow_input` gives it)."""
+    read_counts = np.array(stored.counts, np.int64)
+    read_starts = (np.cumsum(read_counts) - read_counts).tolist()
+    slices = {
+        key: (start, count)
+        for key, start, count in zip(stored.keys, read_starts, stored.counts, strict=True)
+    }
+    taken = [slices.pop(item.ref[1], (0, 0)) for item in items]
+    counts = np.array([count for _, count in taken], np.int64)
+    old_starts = np.array([start for start, _ in taken], np.int64)
+    new_starts = np.cumsum(counts) - counts
+    gather = np.arange(int(counts.sum()), dtype=np.int64) + np.repeat(
+        old_starts - new_starts, counts
+    )
+    told = np.frombuffer(stored.to_category, np.int64)[gather]
+    told = np.where(told == NONE, NONE, _STORE_CATEGORY[np.maximum(told, 0)])
+    return ChangeColumns(
+        counts=counts,
+        at=np.frombuffer(stored.at, np.int64)[gather],
+        from_status=np.frombuffer(stored.from_status, np.int64)[gather],
+        to_status=np.frombuffer(stored.to_status, np.int64)[gather],
+        told=told,
+        names=stored.names,
+        moments=None,
+    )
