@@ -15,7 +15,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from operator import attrgetter
+from itertools import repeat
+from operator import attrgetter, itemgetter
 
 import numpy as np
 
@@ -107,6 +108,8 @@ def derive_all_flows(
 
 
 _REF = attrgetter("ref")
+_KEY = itemgetter(1)
+"""The key of a ref."""
 
 
 def _flow_items(connection: str, items: list[WorkItem], streams_of: StreamsOf) -> list[FlowItem]:
@@ -131,14 +134,16 @@ def columns_of_store(items: Sequence[FlowItem], stored: StatusColumns) -> Change
     """The store's columns (item by item in key order) gathered into the order of `items`;
     a key given twice gets its history once, at its first item (as `flow_input` gives it)."""
     read_counts = np.array(stored.counts, np.int64)
-    read_starts = (np.cumsum(read_counts) - read_counts).tolist()
-    slices = {
-        key: (start, count)
-        for key, start, count in zip(stored.keys, read_starts, stored.counts, strict=True)
-    }
-    taken = [slices.pop(item.ref[1], (0, 0)) for item in items]
-    counts = np.array([count for _, count in taken], np.int64)
-    old_starts = np.array([start for start, _ in taken], np.int64)
+    read_starts = np.cumsum(read_counts) - read_counts
+    # Each item's place in the read order, popped: a key's history goes to one item only.
+    place = dict(zip(stored.keys, range(len(stored.keys)), strict=True))
+    keys = map(_KEY, map(_REF, items))
+    taken = np.fromiter(map(place.pop, keys, repeat(-1)), np.int64, len(items))
+    found = taken >= 0
+    counts = np.zeros(len(items), np.int64)
+    old_starts = np.zeros(len(items), np.int64)
+    counts[found] = read_counts[taken[found]]
+    old_starts[found] = read_starts[taken[found]]
     new_starts = np.cumsum(counts) - counts
     gather = np.arange(int(counts.sum()), dtype=np.int64) + np.repeat(
         old_starts - new_starts, counts

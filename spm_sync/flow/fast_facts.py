@@ -46,8 +46,9 @@ from spm_sync.flow.statuses import StatusBook, status_books
 
 _NEW_FLOW = partial(tuple.__new__, ItemFlow)
 """An `ItemFlow` from a tuple of its fields, without the named tuple's Python `__new__`."""
-_ITEM_FIELDS = attrgetter("ref", "value_streams", "status", "created")
+_ITEM_FIELDS = tuple(map(attrgetter, ("ref", "value_streams", "status", "created")))
 _REF = attrgetter("ref")
+_TYPE = attrgetter("type")
 
 
 @paused_gc()
@@ -258,15 +259,16 @@ def _clean_flows(
 
     chosen = np.flatnonzero(eligible)
     indexes = walked[chosen].tolist()
-    picked = list(map(_ITEM_FIELDS, map(items.__getitem__, indexes)))
-    refs, streams, statuses, created = zip(*picked, strict=True) if picked else ((),) * 4
-    classes = {kind: book.flow_class(kind) for kind in {items[i].type for i in indexes}}
+    picked = list(map(items.__getitem__, indexes))
+    # One pass per field: transposing with zip(*rows) costs far more at this size.
+    refs, streams, statuses, created = (list(map(field, picked)) for field in _ITEM_FIELDS)
+    classes = {kind: book.flow_class(kind) for kind in set(map(_TYPE, picked))}
     stage_names = [m.stage for m in meaning.meanings]
     flows = map(
         _NEW_FLOW,
         zip(
             refs,
-            map(classes.__getitem__, (items[i].type for i in indexes)),
+            map(classes.__getitem__, map(_TYPE, picked)),
             streams,
             statuses,
             map(stage_names.__getitem__, current[chosen].tolist()),

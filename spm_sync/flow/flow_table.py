@@ -34,7 +34,7 @@ G = TypeVar("G", bound=Hashable)
 
 _DAY = 86400.0
 _KNOWN = partial(is_not, None)
-_FIELDS = attrgetter("done", "created", "started", "flow_class", "wip", "is_done")
+_FIELDS = tuple(map(attrgetter, ("done", "created", "started", "flow_class", "wip", "is_done")))
 
 
 class FlowTable:
@@ -49,8 +49,9 @@ class FlowTable:
         self.weeks = math.ceil(settings.window_days / 7)
         values = list(flows.values())
         count = len(values)
+        # One pass per field: transposing with zip(*rows) costs far more at this size.
         done, created, started, classes, wip, is_done = (
-            zip(*map(_FIELDS, values), strict=True) if values else ((),) * 6
+            list(map(field, values)) for field in _FIELDS
         )
         self.classes: list[FlowClass] = list(dict.fromkeys(classes))
         code = {flow_class: n for n, flow_class in enumerate(self.classes)}
@@ -87,9 +88,10 @@ class FlowTable:
         self.minus_age = -np.where(age > 0.0, age, 0.0)
 
     def members(self, refs: Iterable[ItemRef]) -> Ints:
-        """The indexes of the refs with flow facts, each once, in the order given."""
-        found = filter(_KNOWN, map(self.index.get, dict.fromkeys(refs)))
-        return np.fromiter(found, np.int64)
+        """The indexes of the refs with flow facts, each once, in the order given (each ref
+        hashed once: a ref tuple's hash is not cached)."""
+        found = dict.fromkeys(filter(_KNOWN, map(self.index.get, refs)))
+        return np.fromiter(found, np.int64, len(found))
 
     def metrics(self, members: Ints) -> FlowMetrics:
         """`metrics._Prepared.metrics` of the group of these item indexes."""

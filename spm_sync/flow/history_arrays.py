@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
-from itertools import chain, repeat
-from operator import attrgetter, floordiv, itemgetter, sub
+from functools import partial
+from itertools import chain, compress, repeat
+from operator import attrgetter, floordiv, is_not, itemgetter, sub
 from typing import NamedTuple
 
 import numpy as np
@@ -46,6 +47,8 @@ _TO_STATUS = itemgetter(3)
 _TO_CATEGORY = itemgetter(4)
 _CHANGES = attrgetter("changes")
 _STATUS = attrgetter("status")
+_CREATED = attrgetter("created")
+_KNOWN = partial(is_not, None)
 _STATUS_CATEGORY = attrgetter("status_category")
 
 
@@ -85,7 +88,8 @@ class ChangeColumns(NamedTuple):
         """The datetimes of the changes at `positions`."""
         if self.moments is not None:
             return list(map(self.moments.__getitem__, positions.tolist()))
-        since = map(timedelta, repeat(0), repeat(0), self.at[positions].tolist())
+        # numpy makes the timedeltas at C speed; adding each to the epoch keeps it aware.
+        since = self.at[positions].astype("timedelta64[us]").astype(object).tolist()
         return list(map(_EPOCH.__add__, since))
 
     def changes_of(self, item: FlowItem, start: int, count: int) -> tuple[StatusChange, ...]:
@@ -192,12 +196,12 @@ def history_arrays(
     if total == 0:
         return None
     walked = np.flatnonzero(counts)
-    created_at = [items[i].created for i in walked.tolist()]
-    created_known = np.array([c is not None for c in created_at], dtype=np.bool_)
+    created_at = list(map(_CREATED, map(items.__getitem__, walked.tolist())))
+    created_known = np.fromiter(map(_KNOWN, created_at), np.bool_, len(created_at))
     created = np.zeros(len(walked), np.int64)
     try:
         now_us = int(microseconds((now,), 1)[0])
-        known = [c for c in created_at if c is not None]
+        known = list(compress(created_at, created_known.tolist()))
         created[created_known] = microseconds(known, len(known))
     except TypeError:
         return None
