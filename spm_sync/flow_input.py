@@ -145,16 +145,23 @@ def columns_of_store(items: Sequence[FlowItem], stored: StatusColumns) -> Change
     counts[found] = read_counts[taken[found]]
     old_starts[found] = read_starts[taken[found]]
     new_starts = np.cumsum(counts) - counts
-    gather = np.arange(int(counts.sum()), dtype=np.int64) + np.repeat(
-        old_starts - new_starts, counts
+    used = taken[found]
+    at, from_status, to_status, told = (
+        np.frombuffer(column, np.int64)
+        for column in (stored.at, stored.from_status, stored.to_status, stored.to_category)
     )
-    told = np.frombuffer(stored.to_category, np.int64)[gather]
+    if not (len(used) == len(stored.keys) and np.array_equal(used, np.arange(len(used)))):
+        # The items are not in the order read (by key): gather their slices into theirs.
+        gather = np.arange(int(counts.sum()), dtype=np.int64) + np.repeat(
+            old_starts - new_starts, counts
+        )
+        at, from_status, to_status, told = (a[gather] for a in (at, from_status, to_status, told))
     told = np.where(told == NONE, NONE, _STORE_CATEGORY[np.maximum(told, 0)])
     return ChangeColumns(
         counts=counts,
-        at=np.frombuffer(stored.at, np.int64)[gather],
-        from_status=np.frombuffer(stored.from_status, np.int64)[gather],
-        to_status=np.frombuffer(stored.to_status, np.int64)[gather],
+        at=at,
+        from_status=from_status,
+        to_status=to_status,
         told=told,
         names=stored.names,
         moments=None,

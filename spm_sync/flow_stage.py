@@ -132,11 +132,11 @@ def _okr_groups(
         by_kr[key_result.id] = table.members(coverage.items if coverage is not None else ())
     by_objective: dict[str, Ints] = {}
     for objective in alignment.objectives:
-        members: dict[int, None] = {}
-        for key_result in alignment.key_results:
-            if key_result.objective_id == objective.id:
-                members.update(dict.fromkeys(by_kr[key_result.id].tolist()))
-        by_objective[objective.id] = np.fromiter(members, np.int64, len(members))
+        parts = [by_kr[kr.id] for kr in alignment.key_results if kr.objective_id == objective.id]
+        joined = np.concatenate(parts) if parts else np.zeros(0, np.int64)
+        # Each item once, at its first place (as dict.fromkeys over the refs).
+        _, first = np.unique(joined, return_index=True)
+        by_objective[objective.id] = joined[np.sort(first)]
     return by_objective, by_kr
 
 

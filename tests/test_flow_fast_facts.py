@@ -317,14 +317,17 @@ def test_status_columns_hold_what_the_histories_hold(store: Store) -> None:
     from spm_sync.flow_input import columns_of_store
 
     items = [FlowItem(ref, "Epic", T0, "Open", TODO, changes) for ref, changes in histories]
-    gathered = columns_of_store(items[::-1], columns)  # any order of items
-    for item, start, count in zip(
-        items[::-1],
-        (gathered.counts.cumsum() - gathered.counts).tolist(),
-        gathered.counts.tolist(),
-        strict=True,
-    ):
-        assert gathered.changes_of(item, start, count) == item.changes
-    objects = columns_of_items(items[::-1])
-    assert objects is not None
-    assert (objects.at == gathered.at).all() and (objects.told == gathered.told).all()
+    no_history = FlowItem(("jira", "NONE-1"), "Epic", T0, "Open", TODO)
+    # In the order read (the columns are taken as they are), and in another order (gathered).
+    for order in (items[:3] + [no_history] + items[3:], items[::-1] + [no_history]):
+        gathered = columns_of_store(order, columns)
+        for item, start, count in zip(
+            order,
+            (gathered.counts.cumsum() - gathered.counts).tolist(),
+            gathered.counts.tolist(),
+            strict=True,
+        ):
+            assert gathered.changes_of(item, start, count) == item.changes
+        objects = columns_of_items(order)
+        assert objects is not None
+        assert (objects.at == gathered.at).all() and (objects.told == gathered.told).all()

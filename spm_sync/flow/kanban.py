@@ -17,6 +17,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from operator import itemgetter
 from typing import NamedTuple
 
@@ -142,7 +143,7 @@ def portfolio_kanban(
         ),
         stage_counts={stage.name: len(portfolio.get(stage.name, [])) for stage in stage_map.stages},
         over_limit=tuple(over_limit),
-        stop_starting=tuple(row[1].ref for row in reversed(placed) if row[1].ref in beyond),
+        stop_starting=tuple(filter(beyond.__contains__, map(_REF, map(_CARD, reversed(placed))))),
         unplaced=tuple(sorted(unplaced, key=lambda u: u.ref)),
     )
 
@@ -166,7 +167,7 @@ def _place(
             and flow.stage in done_stages
             and (flow.done is None or flow.done < done_since)
         ):
-            card = Card(flow.ref, flow.status, flow.stage_entered)
+            card = _NEW_CARD((flow.ref, flow.status, flow.stage_entered, False))
             placed.append((flow.stage_entered or _EARLIEST, card, flow.stage, flow.value_streams))
     # One stable sort into entry order; every column list made from it keeps that order.
     placed.sort(key=itemgetter(0))
@@ -198,6 +199,10 @@ def _check_limits(stage_map: StageMap, limits: WipLimits) -> None:
 
 _EARLIEST = datetime.min.replace(tzinfo=UTC)
 _REF = itemgetter(0)
+_CARD = itemgetter(1)
+_NEW_CARD = partial(tuple.__new__, Card)
+"""A `Card` from a tuple of all its fields, without the named tuple's Python `__new__`: a
+portfolio board places hundreds of thousands."""
 
 
 def _over(stream: str | None, stage: str, limit: int, cards: list[Card]) -> OverLimit:
@@ -216,7 +221,9 @@ def _board(
     for stage in stage_map.stages:
         cards = tuple(stages.get(stage.name, []))
         if beyond and not beyond.isdisjoint(map(_REF, cards)):
-            cards = tuple(Card(ref, status, at, ref in beyond) for ref, status, at, _ in cards)
+            cards = tuple(
+                _NEW_CARD((ref, status, at, ref in beyond)) for ref, status, at, _ in cards
+            )
         limit = limits.per_stream.get((stream, stage.name)) if stream is not None else None
         columns.append(Column(stage.name, cards, limit))
     return Board(stream, tuple(columns))
