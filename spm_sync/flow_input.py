@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from itertools import repeat
 from operator import attrgetter, itemgetter
 
@@ -113,21 +114,27 @@ _KEY = itemgetter(1)
 
 
 def _flow_items(connection: str, items: list[WorkItem], streams_of: StreamsOf) -> list[FlowItem]:
-    """The connection's items as the flow engine sees them; their changes come as columns."""
-    # Positional: one FlowItem per measured item (hundreds of thousands), in field order
-    # ref, type, created, status, status_category, changes, value_streams.
-    return [
-        FlowItem(
-            (connection, item.key),
-            item.type,
-            item.created,
-            item.status,
-            item.status_category,
-            (),
-            streams_of(item),
-        )
-        for item in items
-    ]
+    """The connection's items as the flow engine sees them; their changes come as columns.
+    Built field by field at C speed (one `FlowItem` per measured item: hundreds of
+    thousands), all nine fields in order."""
+    fields = zip(
+        zip(repeat(connection), map(_ITEM_KEY, items)),
+        map(_ITEM_TYPE, items),
+        map(_ITEM_CREATED, items),
+        map(_ITEM_STATUS, items),
+        map(_ITEM_CATEGORY, items),
+        repeat(()),
+        map(streams_of, items),
+        repeat(None),
+        repeat(()),
+    )
+    return list(map(_NEW_FLOW_ITEM, fields))
+
+
+_NEW_FLOW_ITEM = partial(tuple.__new__, FlowItem)
+_ITEM_KEY, _ITEM_TYPE, _ITEM_CREATED, _ITEM_STATUS, _ITEM_CATEGORY = map(
+    attrgetter, ("key", "type", "created", "status", "status_category")
+)
 
 
 def columns_of_store(items: Sequence[FlowItem], stored: StatusColumns) -> ChangeColumns:

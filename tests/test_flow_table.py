@@ -54,7 +54,7 @@ def random_flows(rng: random.Random, count: int, settings: FlowSettings) -> dict
             to = rng.choice(list(STATUSES))
             changes.append(StatusChange(ref, moment(at), before, to, STATUSES[to]))
             before = to
-        streams = tuple(rng.sample(["PAY", "WEB", "OPS", "PAY"], rng.randint(0, 3)))
+        streams = tuple(rng.sample(["PAY", "WEB", "OPS", "PAY", "NEW"], rng.randint(0, 3)))
         items.append(
             FlowItem(
                 ref,
