@@ -17,7 +17,7 @@ from collections.abc import Hashable, Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from functools import partial
 from itertools import compress
-from operator import attrgetter, is_not, itemgetter
+from operator import attrgetter, is_not
 from typing import TypeVar
 
 import numpy as np
@@ -35,7 +35,6 @@ G = TypeVar("G", bound=Hashable)
 _DAY = 86400.0
 _KNOWN = partial(is_not, None)
 _STREAMS = attrgetter("value_streams")
-_FIRST = itemgetter(0)
 _FIELDS = tuple(map(attrgetter, ("done", "created", "started", "flow_class", "wip", "is_done")))
 
 
@@ -187,29 +186,11 @@ def metrics_by_group(table: FlowTable, groups: Mapping[G, Ints]) -> dict[G, Flow
 
 
 def value_stream_members(table: FlowTable) -> dict[str, Ints]:
-    """`metrics.value_stream_groups`, as item indexes: streams in order of first appearance,
-    each stream's items in table order, an item naming a stream twice counted once."""
-    streams = list(map(_STREAMS, table.flows.values()))
-    lengths = np.fromiter(map(len, streams), np.int64, len(streams))
-    # Most items are on one stream: read its name at C speed, expand the others one by one.
-    single = np.flatnonzero(lengths == 1)
-    names = list(map(_FIRST, map(streams.__getitem__, single.tolist())))
-    items, more = [single], np.flatnonzero(lengths > 1).tolist()
-    for n in more:
-        unique = list(dict.fromkeys(streams[n]))
-        items.append(np.full(len(unique), n, np.int64))
-        names.extend(unique)
-    code = {name: c for c, name in enumerate(dict.fromkeys(names))}
-    item = np.concatenate(items) if more else single
-    stream = np.fromiter(map(code.__getitem__, names), np.int64, len(names))
-    order = np.lexsort((item, stream))
-    item, stream = item[order], stream[order]
-    bounds = np.flatnonzero(np.diff(stream)) + 1
-    groups = dict(zip(code, np.split(item, bounds), strict=True)) if len(item) else {}
-
-    def first_seen(name: str) -> tuple[int, int]:
-        """Where the stream is first named: its first item, and its place in that item's."""
-        n = int(groups[name][0])
-        return n, list(dict.fromkeys(streams[n])).index(name)
-
-    return {name: groups[name] for name in sorted(groups, key=first_seen)}
+    """`metrics.value_stream_groups`, as item indexes (one pass over the flows: each pass
+    over objects on a large heap costs more than the work done in it)."""
+    groups: dict[str, list[int]] = {}
+    for n, streams in enumerate(map(_STREAMS, table.flows.values())):
+        # Most items are on one stream: only a longer tuple can name one twice.
+        for stream in dict.fromkeys(streams) if len(streams) > 1 else streams:
+            groups.setdefault(stream, []).append(n)
+    return {stream: np.array(members, np.int64) for stream, members in groups.items()}
