@@ -2,10 +2,10 @@
 and value streams, and each item's flow facts, one connection at a time.
 
 Memory. A portfolio holds millions of status changes; only the flow facts (`ItemFlow`, a few
-hundred bytes an item, no history) are kept across connections. One connection's items are
-given their history (read from the store grouped per item, only the keys measured), turned
-into facts, and released before the next connection is read, so the peak holds one
-connection's history, never the portfolio's. A connection's items must be derived together:
+hundred bytes an item, no history) are kept across connections. One connection's history is
+read from the store as columns (item keys, epoch microseconds, status codes: no object per
+change; only the keys measured), turned into facts, and released before the next connection
+is read, so the peak holds one connection's history, never the portfolio's. A connection's items must be derived together:
 the meaning of a status name a change does not categorise comes from that connection's other
 items (`spm_sync.flow.statuses`).
 """
@@ -97,7 +97,7 @@ def derive_all_flows(
     for connection, items in items_by_connection.items():
         flow_items = _flow_items(connection, items, streams_of)
         stored = store.read_status_columns(
-            connection, keys={item.key for item in items}, levels=levels
+            connection, keys=set(map(_WORK_ITEM_KEY, items)), levels=levels
         )
         columns = columns_of_store(flow_items, stored)
         del stored
@@ -138,6 +138,7 @@ def _flow_items(connection: str, items: list[WorkItem], streams_of: StreamsOf) -
 
 
 _NEW_FLOW_ITEM = partial(tuple.__new__, FlowItem)
+_WORK_ITEM_KEY = attrgetter("key")
 
 
 def columns_of_store(items: Sequence[FlowItem], stored: StatusColumns) -> ChangeColumns:
