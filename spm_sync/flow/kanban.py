@@ -123,8 +123,10 @@ def portfolio_kanban(
     by_stream: dict[str | None, dict[str, list[Card]]] = defaultdict(lambda: defaultdict(list))
     for _, card, stage_name, streams in placed:
         portfolio[stage_name].append(card)
-        # Most items are on one stream: only a longer tuple can name one twice.
-        for stream in (dict.fromkeys(streams) if len(streams) > 1 else streams) or (None,):
+        if len(streams) == 1:  # most items: one stream, which it cannot name twice
+            by_stream[streams[0]][stage_name].append(card)
+            continue
+        for stream in dict.fromkeys(streams) or (None,):
             by_stream[stream][stage_name].append(card)
     streams_in_order = sorted(by_stream, key=lambda s: (s is None, s or ""))
 
@@ -159,16 +161,18 @@ def _place(
     done_stages = {s.name for s in stage_map.stages if s.category is StatusCategory.DONE}
     placed: list[_Placed] = []
     unplaced: list[Unplaced] = []
-    for flow in flows:
-        if flow.stage is None:
-            unplaced.append(Unplaced(flow.ref, f"status '{flow.status}' is mapped to no stage"))
+    new_card = _NEW_CARD
+    # The fields by unpacking, once per item (a named tuple's field read by name is a
+    # descriptor call, and a board has hundreds of thousands of items).
+    for ref, _, streams, status, stage, _, _, done, _, _, entered, _, _, _ in flows:
+        if stage is None:
+            unplaced.append(Unplaced(ref, f"status '{status}' is mapped to no stage"))
         elif not (
-            done_since is not None
-            and flow.stage in done_stages
-            and (flow.done is None or flow.done < done_since)
+            done_since is not None and stage in done_stages and (done is None or done < done_since)
         ):
-            card = _NEW_CARD((flow.ref, flow.status, flow.stage_entered, False))
-            placed.append((flow.stage_entered or _EARLIEST, card, flow.stage, flow.value_streams))
+            placed.append(
+                (entered or _EARLIEST, new_card((ref, status, entered, False)), stage, streams)
+            )
     # One stable sort into entry order; every column list made from it keeps that order.
     placed.sort(key=itemgetter(0))
     return placed, unplaced
