@@ -5,9 +5,9 @@ Memory. A portfolio holds millions of status changes; only the flow facts (`Item
 hundred bytes an item, no history) are kept across connections. One connection's history is
 read from the store as columns (item keys, epoch microseconds, status codes: no object per
 change; only the keys measured), turned into facts, and released before the next connection
-is read, so the peak holds one connection's history, never the portfolio's. A connection's items must be derived together:
-the meaning of a status name a change does not categorise comes from that connection's other
-items (`spm_sync.flow.statuses`).
+is read, so the peak holds one connection's history, never the portfolio's. A connection's
+items must be derived together: the meaning of a status name a change does not categorise
+comes from that connection's other items (`spm_sync.flow.statuses`).
 """
 
 from __future__ import annotations

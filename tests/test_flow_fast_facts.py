@@ -319,7 +319,7 @@ def test_status_columns_hold_what_the_histories_hold(store: Store) -> None:
     items = [FlowItem(ref, "Epic", T0, "Open", TODO, changes) for ref, changes in histories]
     no_history = FlowItem(("jira", "NONE-1"), "Epic", T0, "Open", TODO)
     # In the order read (the columns are taken as they are), and in another order (gathered).
-    for order in (items[:3] + [no_history] + items[3:], items[::-1] + [no_history]):
+    for order in ([*items[:3], no_history, *items[3:]], [*items[::-1], no_history]):
         gathered = columns_of_store(order, columns)
         for item, start, count in zip(
             order,
@@ -331,3 +331,26 @@ def test_status_columns_hold_what_the_histories_hold(store: Store) -> None:
         objects = columns_of_items(order)
         assert objects is not None
         assert (objects.at == gathered.at).all() and (objects.told == gathered.told).all()
+
+
+def test_microseconds_are_exact_in_every_zone_and_year_and_naive_times_are_refused() -> None:
+    from spm_sync.flow.history_arrays import microseconds
+
+    rng = random.Random(3)
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    zones = [UTC, timezone(timedelta(hours=-7)), timezone(timedelta(hours=5, minutes=45))]
+    bound = 2**32 * 10**6  # where the quick way stops
+    spans = [
+        (-(10**15), 10**15),  # the years trackers live in
+        (bound - 10**7, bound + 10**7),  # around 2106, both ways
+        (-bound - 10**7, -bound + 10**7),  # around 1834
+        (-(6 * 10**16), 2 * 10**17),  # year 1 to 8000
+    ]
+    for low, high in spans:
+        counts = [rng.randint(low, high) for _ in range(5_000)]
+        moments = [
+            (epoch + timedelta(microseconds=us)).astimezone(rng.choice(zones)) for us in counts
+        ]
+        assert microseconds(moments, len(moments)).tolist() == counts
+    with pytest.raises(TypeError):
+        microseconds([T0, datetime(2026, 1, 1)], 2)
