@@ -1,7 +1,7 @@
 """Benchmark: flow metrics, Portfolio Kanban and forecasts
-(`spm_sync.pipeline.flow_stage.measure_flow`)
-on a stored portfolio of 200,000 items with 2,000,000 status changes (quick mode 50,000 /
-500,000). Targets (issue 13): the flow computation under 5 s, peak memory under 1 GB.
+(`spm_sync.pipeline.flow_stage.measure_flow`) on a stored portfolio of 200,000 items with
+2,000,000 status changes (quick mode 50,000 / 500,000). Targets (issue 13): the flow
+computation under 5 s, peak memory under 1 GB.
 
 Setup (one worker, not measured): the generated portfolio (`bench.portfolio`) is written to a
 fresh SQLite store, then 10 status changes per item (`Store.add_status_changes`): a seeded walk
@@ -16,8 +16,9 @@ so every work item and every one of its changes goes through the engines (the 0.
 Key Result items are OKRs, not work, and have no level). `measure_flow` reads the history a
 connection at a time between computing (that is how it keeps one connection's history in
 memory, never the portfolio's), so reading is timed from inside: the store's
-`iter_status_histories` is wrapped and the time spent in it (SQLite pages turned into
-`StatusChange`s) is the read time; the computation is `measure_flow`'s time minus it. As a
+`read_status_columns` is wrapped and the time spent in it (SQLite pages turned into columns:
+item keys, epoch microseconds, status codes) is the read time; the computation is
+`measure_flow`'s time minus it. As a
 check, the `_preloaded` row reads every history into memory first (the same store function,
 the same keys) and then times `measure_flow` on them alone; its peak holds the whole
 portfolio's history, which the pipeline never does.
@@ -42,12 +43,13 @@ from bench.portfolio import alignment_rules, objectives, work_items
 from bench.worker import current_rss_mb
 from connectors.sandbox.generator import generate_portfolio
 from spm_sync.config.flow import STANDARD_STAGES, FlowConfig
-from spm_sync.core.domain import ItemRef, KeyResult, Level, Objective, WorkItem
+from spm_sync.core.domain import KeyResult, Level, Objective, WorkItem
 from spm_sync.core.history import StatusChange
 from spm_sync.engines.alignment import AlignmentResult, align
 from spm_sync.engines.wsjf import WsjfRules, score_items
 from spm_sync.pipeline.flow_stage import measure_flow
 from spm_sync.store import Store
+from spm_sync.store.history import StatusColumns
 
 FULL_SIZE = 200_000
 QUICK_SIZE = 50_000
@@ -209,41 +211,34 @@ def _reaches(here: int, left: int, final: int, sizes: tuple[int, ...]) -> bool:
 # -- measured in a worker --------------------------------------------------------------------
 class TimedHistoryStore(Store):
     """The store, counting the time spent reading status histories and the changes read, so
-    the computation can be told apart from the reading it is interleaved with."""
+    the computation can be told apart from the reading it is interleaved with. The flow
+    stage reads the history as columns (`read_status_columns`), one call per connection."""
 
     read_seconds = 0.0
     changes_read = 0
-    preloaded: dict[str, list[tuple[ItemRef, tuple[StatusChange, ...]]]] | None = None
+    preloaded: dict[str, StatusColumns] | None = None
 
-    def iter_status_histories(
+    def read_status_columns(
         self,
-        connection: str | None = None,
+        connection: str,
         *,
         keys: Container[str] | None = None,
         levels: Collection[int] | None = None,
-    ) -> Iterator[tuple[ItemRef, tuple[StatusChange, ...]]]:
-        if self.preloaded is not None and connection is not None:
+    ) -> StatusColumns:
+        if self.preloaded is not None:
             # Already in memory (read with the same keys and levels).
-            yield from self.preloaded[connection]
-            return
-        histories = super().iter_status_histories(connection, keys=keys, levels=levels)
-        clock = time.perf_counter
-        while True:
-            started = clock()
-            try:
-                ref, changes = next(histories)
-            except StopIteration:
-                self.read_seconds += clock() - started
-                return
-            self.read_seconds += clock() - started
-            self.changes_read += len(changes)
-            yield ref, changes
+            return self.preloaded[connection]
+        started = time.perf_counter()
+        columns = super().read_status_columns(connection, keys=keys, levels=levels)
+        self.read_seconds += time.perf_counter() - started
+        self.changes_read += len(columns.at)
+        return columns
 
     def preload(self, keys_by_connection: dict[str, set[str]], levels: list[int]) -> None:
         """Every connection's histories read into memory, as `measure_flow` reads them
         (`spm_sync.pipeline.flow_input`: the measured items' keys, the measured levels)."""
         self.preloaded = {
-            connection: list(self.iter_status_histories(connection, keys=keys, levels=levels))
+            connection: self.read_status_columns(connection, keys=keys, levels=levels)
             for connection, keys in keys_by_connection.items()
         }
 
@@ -370,7 +365,7 @@ def _result(runs: list[Run], built: Run, size: int) -> dict[str, Any]:
         + (
             "nothing to read (every history read into memory before, history_read_seconds)"
             if preloaded
-            else "the time inside the store's iter_status_histories (history_read_seconds)"
+            else "the time inside the store's read_status_columns (history_read_seconds)"
         )
         + "; load, align and score timed apart; peak_mb = peak RSS (VmHWM) of the worker "
         "(load + align + score + flow)",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -16,6 +17,8 @@ from spm_sync.engines.flow.forecast import (
     CompletionForecast,
     ForecastStatus,
     ObjectiveOutlook,
+    _drawer,
+    _simulate_trials,
     forecast_completion,
     forecast_objectives,
     outlooks_from_flows,
@@ -212,3 +215,41 @@ def test_many_distinct_big_counts_match_trials_run_one_by_one() -> None:
         assert got is not None
         assert abs((got - expected).days) <= 7, percent
     assert result.beyond_horizon == 0
+
+
+def _trials_one_list_at_a_time(
+    outcomes: list[int],
+    first_bucket: int,
+    totals: list[int],
+    remaining: int,
+    value_of: tuple[int, ...],
+    draw: Callable[[int], Sequence[int]],
+) -> None:
+    """The list version of `_simulate_trials` it replaced: the oracle for the arrays."""
+    for bucket in range(first_bucket, len(outcomes)):
+        draws = draw(len(totals))
+        moved = [done + value_of[drawn] for done, drawn in zip(totals, draws, strict=True)]
+        totals = [done for done in moved if done < remaining]
+        outcomes[bucket] = len(moved) - len(totals)
+        if not totals:
+            return
+
+
+@pytest.mark.parametrize("buckets", [12, 300])  # drawn as bytes, and by random.choices
+def test_trials_moved_as_arrays_end_exactly_as_moved_one_by_one(buckets: int) -> None:
+    for seed in range(30):
+        setup = random.Random(seed)
+        history = [setup.choice([0, 0, *range(1, 400)]) for _ in range(buckets)]
+        values = sorted(set(history) - {0})
+        remaining = setup.randint(1, 5_000)
+        totals = [setup.randint(0, remaining - 1) for _ in range(setup.randint(1, 3_000))]
+        outcomes: dict[str, list[int]] = {}
+        for name, simulate in (
+            ("arrays", _simulate_trials),
+            ("lists", _trials_one_list_at_a_time),
+        ):
+            draw = _drawer(history, values, random.Random(seed))
+            outcomes[name] = [0] * 60
+            simulate(outcomes[name], 1, list(totals), remaining, (0, *values), draw)
+        assert outcomes["arrays"] == outcomes["lists"]
+        assert sum(outcomes["arrays"]) > 0

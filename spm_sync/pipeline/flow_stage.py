@@ -20,16 +20,17 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
+import numpy as np
+
 from spm_sync.config.flow import FlowConfig
 from spm_sync.core.domain import ItemRef, WorkItem
 from spm_sync.core.results_flow import FlowCaps, FlowGroupKind, FlowSection, GroupFlow
 from spm_sync.engines.alignment import AlignmentResult
 from spm_sync.engines.bulk import paused_gc
-from spm_sync.engines.flow.facts import ItemFlow
-from spm_sync.engines.flow.forecast import forecast_objectives, outlooks_from_flows
+from spm_sync.engines.flow.flow_table import FlowTable, metrics_by_group, value_stream_members
+from spm_sync.engines.flow.forecast import forecast_objectives
+from spm_sync.engines.flow.history_arrays import Ints
 from spm_sync.engines.flow.kanban import portfolio_kanban
-from spm_sync.engines.flow.metrics import flow_metrics_by_group, value_stream_groups
-from spm_sync.engines.flow.settings import FlowSettings
 from spm_sync.engines.wsjf import Score
 from spm_sync.pipeline.flow_document import (
     Namer,
@@ -74,8 +75,9 @@ def measure_flow(
     del by_connection
     flows = measured.flows
     namer = Namer(items)
-    objective_refs, kr_refs = _okr_groups(alignment, flows)
-    groups = _groups(alignment, flows, objective_refs, kr_refs, settings, now, namer)
+    table = FlowTable(flows, settings, now)
+    objective_members, kr_members = _okr_groups(alignment, table)
+    groups = _groups(alignment, table, objective_members, kr_members, now, namer)
     kanban = None
     if settings.stage_map.configured:
         limits = config.limits()
@@ -88,9 +90,10 @@ def measure_flow(
         wsjf = {(s.connection, s.item_key): s.wsjf for s in scores if s.wsjf is not None}
         kanban = kanban_view(board, settings.stage_map, limits, namer, wsjf, caps)
     targets = {o.id: o.target_date for o in alignment.objectives if o.target_date is not None}
-    outlooks = outlooks_from_flows(
-        flows, objective_refs, targets, now=now, window_days=settings.window_days
-    )
+    outlooks = [
+        table.outlook(objective_id, members, targets.get(objective_id))
+        for objective_id, members in objective_members.items()
+    ]
     forecasts = forecast_objectives(
         outlooks, today=now.date(), rng=rng, trials=config.forecast.trials
     )
@@ -118,43 +121,42 @@ def measure_flow(
 
 
 def _okr_groups(
-    alignment: AlignmentResult, flows: Mapping[ItemRef, ItemFlow]
-) -> tuple[dict[str, list[ItemRef]], dict[str, list[ItemRef]]]:
-    """Each objective's and each Key Result's measured items, as alignment found them."""
-    by_kr: dict[str, list[ItemRef]] = {}
+    alignment: AlignmentResult, table: FlowTable
+) -> tuple[dict[str, Ints], dict[str, Ints]]:
+    """Each objective's and each Key Result's measured items, as alignment found them (item
+    indexes of `table`, each once, in the order alignment gives them)."""
+    by_kr: dict[str, Ints] = {}
     for key_result in alignment.key_results:
         coverage = alignment.coverage.get(key_result.id)
-        refs = coverage.items if coverage is not None else ()
-        by_kr[key_result.id] = [ref for ref in refs if ref in flows]
-    by_objective: dict[str, list[ItemRef]] = {}
+        by_kr[key_result.id] = table.members(coverage.items if coverage is not None else ())
+    by_objective: dict[str, Ints] = {}
     for objective in alignment.objectives:
-        members: dict[ItemRef, None] = {}
-        for key_result in alignment.key_results:
-            if key_result.objective_id == objective.id:
-                members.update(dict.fromkeys(by_kr[key_result.id]))
-        by_objective[objective.id] = list(members)
+        parts = [by_kr[kr.id] for kr in alignment.key_results if kr.objective_id == objective.id]
+        joined = np.concatenate(parts) if parts else np.zeros(0, np.int64)
+        # Each item once, at its first place (as dict.fromkeys over the refs).
+        _, first = np.unique(joined, return_index=True)
+        by_objective[objective.id] = joined[np.sort(first)]
     return by_objective, by_kr
 
 
 def _groups(
     alignment: AlignmentResult,
-    flows: Mapping[ItemRef, ItemFlow],
-    objective_refs: Mapping[str, list[ItemRef]],
-    kr_refs: Mapping[str, list[ItemRef]],
-    settings: FlowSettings,
+    table: FlowTable,
+    objective_members: Mapping[str, Ints],
+    kr_members: Mapping[str, Ints],
     now: datetime,
     namer: Namer,
 ) -> list[GroupFlow]:
     """Value streams by name, then each objective followed by its Key Results."""
-    wanted: dict[GroupKey, list[ItemRef]] = {}
-    streams = value_stream_groups(flows.values())
+    wanted: dict[GroupKey, Ints] = {}
+    streams = value_stream_members(table)
     for stream in sorted(streams):
         wanted[("value_stream", stream)] = streams[stream]
-    for objective_id, refs in objective_refs.items():
-        wanted[("objective", objective_id)] = refs
-    for kr_id, refs in kr_refs.items():
-        wanted[("key_result", kr_id)] = refs
-    metrics = flow_metrics_by_group(flows, wanted, settings, now)
+    for objective_id, members in objective_members.items():
+        wanted[("objective", objective_id)] = members
+    for kr_id, members in kr_members.items():
+        wanted[("key_result", kr_id)] = members
+    metrics = metrics_by_group(table, wanted)
     groups = [
         group_flow("value_stream", stream, stream, metrics[("value_stream", stream)], now, namer)
         for stream in sorted(streams)

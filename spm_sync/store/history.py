@@ -16,9 +16,12 @@ into scope later is pulled by a full sync, whose history pull starts the feed ov
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Collection, Container, Iterable, Iterator
-from datetime import UTC, datetime
-from typing import Any
+from array import array
+from collections.abc import Collection, Container, Iterable, Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from itertools import repeat
+from operator import floordiv, sub
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, func, select, tuple_
 
@@ -32,6 +35,25 @@ STATUS_CHANGES = StatusChangeRow.__table__  # type: ignore[attr-defined]
 READ_PAGE_ROWS = BATCH_ROWS * 8
 """Rows per read page: big enough that paging costs little, small enough to stay small."""
 _CATEGORIES = {category.value: category for category in StatusCategory}
+CATEGORY_ORDER = tuple(StatusCategory)
+"""`StatusColumns.to_category` holds a category as its place here."""
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)
+
+
+class StatusColumns(NamedTuple):
+    """One connection's stored changes as columns, item by item (by key) in stored order:
+    `keys[n]` has the next `counts[n]` changes. Per change: `at` in microseconds since the
+    epoch (UTC), `from_status` and `to_status` as places in `names` (-1: not said), and
+    `to_category` as a place in `CATEGORY_ORDER` (-1: not said)."""
+
+    keys: list[str]
+    counts: list[int]
+    at: array[int]
+    from_status: array[int]
+    to_status: array[int]
+    to_category: array[int]
+    names: list[str]
 
 
 def fingerprint(at: datetime, to_status: str) -> str:
@@ -127,6 +149,74 @@ class StatusHistoryStore(StoreBase):
             for name in self._history_connections():
                 yield from self.iter_status_histories(name, keys=keys, levels=levels)
             return
+        names: dict[str, str] = {}
+        ref: ItemRef | None = None
+        current: list[StatusChange] = []
+        for page in self._history_pages(connection, levels):
+            for _, key, at, from_status, to_status, category in page:
+                if keys is not None and key not in keys:
+                    continue
+                if ref is None or ref[1] != key:
+                    if ref is not None:
+                        yield ref, tuple(current)
+                    ref, current = (connection, key), []
+                current.append(
+                    StatusChange(
+                        ref,
+                        at,
+                        None if from_status is None else names.setdefault(from_status, from_status),
+                        names.setdefault(to_status, to_status),
+                        None if category is None else _CATEGORIES.get(category),
+                    )
+                )
+        if ref is not None:
+            yield ref, tuple(current)
+
+    def read_status_columns(
+        self,
+        connection: str,
+        *,
+        keys: Container[str] | None = None,
+        levels: Collection[int] | None = None,
+    ) -> StatusColumns:
+        """The same changes as `iter_status_histories(connection, ...)`, as columns: no
+        object per change, so the flow engine can compute on arrays (see `StatusColumns`)."""
+        columns = StatusColumns([], [], array("q"), array("q"), array("q"), array("q"), [])
+        code: dict[str | None, int] = {None: -1}
+        category_code = {category.value: n for n, category in enumerate(CATEGORY_ORDER)}
+        item_keys, counts = columns.keys, columns.counts
+        last_key: str | None = None
+        for page in self._history_pages(connection, levels):
+            rows = [row for row in page if keys is None or row[1] in keys]
+            if not rows:
+                continue
+            _, page_keys, moments, from_status, to_status, category = zip(*rows, strict=True)
+            for key in page_keys:
+                if key != last_key:
+                    item_keys.append(key)
+                    counts.append(0)
+                    last_key = key
+                counts[-1] += 1
+            columns.at.extend(map(floordiv, map(sub, moments, repeat(_EPOCH)), repeat(_US)))
+            for names, target in (
+                (from_status, columns.from_status),
+                (to_status, columns.to_status),
+            ):
+                for name in dict.fromkeys(names):
+                    code.setdefault(name, len(code) - 1)
+                target.extend(map(code.__getitem__, names))
+            columns.to_category.extend(
+                -1 if value is None else category_code.get(value, -1) for value in category
+            )
+        columns.names.extend(name for name in code if name is not None)
+        return columns
+
+    def _history_pages(
+        self, connection: str, levels: Collection[int] | None
+    ) -> Iterator[Sequence[Any]]:
+        """The connection's stored changes as pages of rows (id, item key, at, from status,
+        to status, category), by item key and id; with `levels`, only those of stored, not
+        deleted items of these levels."""
         table = STATUS_CHANGES
         columns = (
             table.c.id,
@@ -136,9 +226,6 @@ class StatusHistoryStore(StoreBase):
             table.c.to_status,
             table.c.to_category,
         )
-        names: dict[str, str] = {}
-        ref: ItemRef | None = None
-        current: list[StatusChange] = []
         after: tuple[str, int] | None = None
         while True:
             # Keyset paging within one connection, on (item_key, id) after `connection = ?`:
@@ -159,27 +246,11 @@ class StatusHistoryStore(StoreBase):
                 query = query.where(tuple_(table.c.item_key, table.c.id) > tuple_(*after))
             with self._reading() as db:
                 page = db.execute(query.limit(READ_PAGE_ROWS)).all()
-            for row_id, key, at, from_status, to_status, category in page:
-                after = (key, row_id)
-                if keys is not None and key not in keys:
-                    continue
-                if ref is None or ref[1] != key:
-                    if ref is not None:
-                        yield ref, tuple(current)
-                    ref, current = (connection, key), []
-                current.append(
-                    StatusChange(
-                        ref,
-                        at,
-                        None if from_status is None else names.setdefault(from_status, from_status),
-                        names.setdefault(to_status, to_status),
-                        None if category is None else _CATEGORIES.get(category),
-                    )
-                )
+            if page:
+                after = (page[-1][1], page[-1][0])
+                yield page
             if len(page) < READ_PAGE_ROWS:
-                break
-        if ref is not None:
-            yield ref, tuple(current)
+                return
 
     def _history_connections(self) -> list[str]:
         query = select(STATUS_CHANGES.c.connection).distinct().order_by(STATUS_CHANGES.c.connection)

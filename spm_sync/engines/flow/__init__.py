@@ -4,9 +4,12 @@
 - `settings`: what the config layer fills (stages, WIP limits, active/wait statuses, flow
   classes, window, start definition);
 - `chronology` and `statuses`: timestamps put right, and what each status name means;
-- `facts`: each item's flow facts, derived once per run, with its problems;
+- `facts`: each item's flow facts, derived once per run, with its problems (the reference
+  walk); `fast_facts` and `history_arrays`: the same facts for many items at once, computed
+  on arrays of their changes, the histories that need correcting left to `facts`;
 - `metrics`, `kanban`, `forecast`: results for any grouping (objective, Key Result, value
-  stream), the boards against their limits, and each objective's completion dates.
+  stream), the boards against their limits, and each objective's completion dates;
+  `flow_table`: the metrics and forecast outlooks of many groups over item indexes.
 
 Nothing here does I/O or reads the clock: `now`/`today` and the random generator are passed in.
 """

@@ -72,7 +72,7 @@ def derive_flows(
     """Flow facts per item. `now` is aware UTC; changes after it are clock skew."""
     items = list(items)
     books = status_books(items, settings)
-    return {item.ref: _flow_of(item, books[item.ref[0]], settings, now) for item in items}
+    return {item.ref: flow_of(item, books[item.ref[0]], settings, now) for item in items}
 
 
 def flow_problems(flows: Iterable[ItemFlow]) -> list[FlowProblem]:
@@ -98,7 +98,9 @@ class _Walk(NamedTuple):
     """The creation date the walk started from (the first change's when there was none)."""
 
 
-def _flow_of(item: FlowItem, book: StatusBook, settings: FlowSettings, now: datetime) -> ItemFlow:
+def flow_of(item: FlowItem, book: StatusBook, settings: FlowSettings, now: datetime) -> ItemFlow:
+    """One item's flow facts by walking its history: the reference, and the path
+    `fast_facts` leaves the histories that need correcting or reporting to."""
     problems: list[str] = []
     current = book(item.status)
     current_category = current.stage_category or item.status_category

@@ -17,6 +17,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from operator import itemgetter
 from typing import NamedTuple
 
@@ -121,8 +122,10 @@ def portfolio_kanban(
     by_stream: dict[str | None, dict[str, list[Card]]] = defaultdict(lambda: defaultdict(list))
     for _, card, stage_name, streams in placed:
         portfolio[stage_name].append(card)
-        # Most items are on one stream: only a longer tuple can name one twice.
-        for stream in (dict.fromkeys(streams) if len(streams) > 1 else streams) or (None,):
+        if len(streams) == 1:  # most items: one stream, which it cannot name twice
+            by_stream[streams[0]][stage_name].append(card)
+            continue
+        for stream in dict.fromkeys(streams) or (None,):
             by_stream[stream][stage_name].append(card)
     streams_in_order = sorted(by_stream, key=lambda s: (s is None, s or ""))
 
@@ -141,7 +144,7 @@ def portfolio_kanban(
         ),
         stage_counts={stage.name: len(portfolio.get(stage.name, [])) for stage in stage_map.stages},
         over_limit=tuple(over_limit),
-        stop_starting=tuple(row[1].ref for row in reversed(placed) if row[1].ref in beyond),
+        stop_starting=tuple(filter(beyond.__contains__, map(_REF, map(_CARD, reversed(placed))))),
         unplaced=tuple(sorted(unplaced, key=lambda u: u.ref)),
     )
 
@@ -157,16 +160,18 @@ def _place(
     done_stages = {s.name for s in stage_map.stages if s.category is StatusCategory.DONE}
     placed: list[_Placed] = []
     unplaced: list[Unplaced] = []
-    for flow in flows:
-        if flow.stage is None:
-            unplaced.append(Unplaced(flow.ref, f"status '{flow.status}' is mapped to no stage"))
+    new_card = _NEW_CARD
+    # The fields by unpacking, once per item (a named tuple's field read by name is a
+    # descriptor call, and a board has hundreds of thousands of items).
+    for ref, _, streams, status, stage, _, _, done, _, _, entered, _, _, _ in flows:
+        if stage is None:
+            unplaced.append(Unplaced(ref, f"status '{status}' is mapped to no stage"))
         elif not (
-            done_since is not None
-            and flow.stage in done_stages
-            and (flow.done is None or flow.done < done_since)
+            done_since is not None and stage in done_stages and (done is None or done < done_since)
         ):
-            card = Card(flow.ref, flow.status, flow.stage_entered)
-            placed.append((flow.stage_entered or _EARLIEST, card, flow.stage, flow.value_streams))
+            placed.append(
+                (entered or _EARLIEST, new_card((ref, status, entered, False)), stage, streams)
+            )
     # One stable sort into entry order; every column list made from it keeps that order.
     placed.sort(key=itemgetter(0))
     return placed, unplaced
@@ -197,6 +202,10 @@ def _check_limits(stage_map: StageMap, limits: WipLimits) -> None:
 
 _EARLIEST = datetime.min.replace(tzinfo=UTC)
 _REF = itemgetter(0)
+_CARD = itemgetter(1)
+_NEW_CARD = partial(tuple.__new__, Card)
+"""A `Card` from a tuple of all its fields, without the named tuple's Python `__new__`: a
+portfolio board places hundreds of thousands."""
 
 
 def _over(stream: str | None, stage: str, limit: int, cards: list[Card]) -> OverLimit:
@@ -215,7 +224,9 @@ def _board(
     for stage in stage_map.stages:
         cards = tuple(stages.get(stage.name, []))
         if beyond and not beyond.isdisjoint(map(_REF, cards)):
-            cards = tuple(Card(ref, status, at, ref in beyond) for ref, status, at, _ in cards)
+            cards = tuple(
+                _NEW_CARD((ref, status, at, ref in beyond)) for ref, status, at, _ in cards
+            )
         limit = limits.per_stream.get((stream, stage.name)) if stream is not None else None
         columns.append(Column(stage.name, cards, limit))
     return Board(stream, tuple(columns))

@@ -13,7 +13,7 @@ once per connection and memoised: a few dozen names serve millions of changes.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from operator import attrgetter, itemgetter
 from typing import NamedTuple
 
@@ -46,13 +46,30 @@ class StatusBook:
     lookup there is); call the book for a name not in it yet.
     """
 
-    __slots__ = ("_changes_stated", "_current", "_items", "_settings", "classes", "memo")
+    __slots__ = (
+        "_changes_stated",
+        "_current",
+        "_items",
+        "_settings",
+        "_stated",
+        "classes",
+        "memo",
+    )
 
-    def __init__(self, items: list[FlowItem], settings: FlowSettings) -> None:
+    def __init__(
+        self,
+        items: list[FlowItem],
+        settings: FlowSettings,
+        stated: Callable[[], Iterable[tuple[str, StatusCategory | None]]] | None = None,
+    ) -> None:
+        """`stated` gives the (status, category) pairs the changes state, when the items do
+        not carry their changes (the flow stage reads them as columns); by default the
+        items' changes are read."""
         self.memo: dict[str, StatusMeaning] = {}
         self.classes: dict[str, FlowClass] = {}
         self._items = items
         self._settings = settings
+        self._stated = stated
         self._current = _lowest(set(map(_STATUS_CATEGORY, items)))
         self._changes_stated: dict[str, StatusCategory] | None = None
 
@@ -88,6 +105,8 @@ class StatusBook:
             # Only a status no item is in now gets here: read what the changes state, once.
             if self._changes_stated is None:
                 stated: set[tuple[str, StatusCategory | None]] = set()
+                if self._stated is not None:
+                    stated.update(self._stated())
                 for item in self._items:
                     stated.update(map(_TO_CATEGORY, item.changes))
                 self._changes_stated = _lowest(pair for pair in stated if pair[1] is not None)
