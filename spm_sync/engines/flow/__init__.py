@@ -1,6 +1,7 @@
 """Flow metrics, the Portfolio Kanban and completion forecasts: the pure core.
 
-- `history`: what is read (status changes, items) and the merge of items moved between keys;
+- what is read (status changes, items, the merge of items moved between keys) is
+  `spm_sync.core.history`, shared with the connectors that produce it;
 - `settings`: what the config layer fills (stages, WIP limits, active/wait statuses, flow
   classes, window, start definition);
 - `chronology` and `statuses`: timestamps put right, and what each status name means;
