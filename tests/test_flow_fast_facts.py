@@ -9,6 +9,7 @@ import random
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta, timezone
 
+import numpy as np
 import pytest
 
 from spm_sync.config.flow import FlowConfig
@@ -16,8 +17,11 @@ from spm_sync.core.domain import Level, StatusCategory, WorkItem
 from spm_sync.core.history import FlowItem, StatusChange, merge_moved
 from spm_sync.engines.flow import fast_facts
 from spm_sync.engines.flow.facts import ItemFlow, derive_flows, flow_of
-from spm_sync.engines.flow.fast_facts import derive_flows_fast
+from spm_sync.engines.flow.fast_facts import connection_flows, derive_flows_fast
+from spm_sync.engines.flow.flow_columns import FlowColumns, columns_of_flows
+from spm_sync.engines.flow.history_arrays import columns_of_items
 from spm_sync.engines.flow.settings import FlowSettings, FlowStart, Stage, StageMap
+from spm_sync.engines.flow.statuses import status_books
 from spm_sync.pipeline.flow_input import derive_all_flows, value_streams_of
 from spm_sync.store import Store
 from tests.test_store import make_item
@@ -127,6 +131,33 @@ def test_random_histories_give_the_reference_facts_in_the_reference_order(
         assert list(derive_flows_fast(items, settings, NOW).items()) == list(expected.items())
     # Both paths were taken: most histories by arrays, the untidy ones by the walk.
     assert 0.2 * items_seen < calls[0] < 0.6 * items_seen
+
+
+def assert_same_columns(got: FlowColumns | None, expected: FlowColumns) -> None:
+    """Field by field: the same flow classes, the same values of the same array types."""
+    assert got is not None
+    assert got.flow_class == expected.flow_class
+    for name, mine, theirs in zip(FlowColumns._fields[1:], got[1:], expected[1:], strict=True):
+        assert mine.dtype == theirs.dtype, name
+        assert np.array_equal(mine, theirs), name
+
+
+@pytest.mark.parametrize("name", sorted(SETTINGS))
+def test_columns_handed_over_by_the_derivation_are_the_flows_own(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = SETTINGS[name]
+    calls = reference_calls(monkeypatch)
+    for seed in range(120):
+        rng = random.Random(seed)
+        items = [random_item(rng, n, clean=0.6) for n in range(rng.randint(0, 40))]
+        for connection, book in status_books(items, settings).items():
+            mine = [item for item in items if item.ref[0] == connection]
+            columns = columns_of_items(mine)
+            assert columns is not None
+            derived = connection_flows(mine, columns, book, settings, NOW)
+            assert_same_columns(derived.columns, columns_of_flows(derived.flows))
+    assert calls[0] > 0  # the walked items' entries are read from their flows
 
 
 def test_hand_built_histories_give_the_reference_facts() -> None:
@@ -297,6 +328,13 @@ def test_the_stage_reading_columns_from_the_store_gives_the_reference_facts(
     assert list(measured.flows.items()) == list(expected.items())
     assert measured.items_with_history == with_history and measured.problems == []
     assert 0 < calls[0] < len(expected) * 0.7
+    assert_same_columns(measured.columns, columns_of_flows(list(measured.flows.values())))
+
+    # A key given twice: its flow is kept once, so the columns could not follow the flows'
+    # order and are not handed over (the table then reads the flows).
+    twice = {connection: items + items[:3] for connection, items in epics.items()}
+    again = derive_all_flows(store, twice, config, settings, NOW)
+    assert list(again.flows) == list(measured.flows) and again.columns is None
 
 
 @pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)

@@ -180,3 +180,20 @@ def test_configuration_mistakes_are_refused_with_a_message() -> None:
         portfolio_kanban([], STAGES, WipLimits(per_stream={("Payments", "Review"): 2}))
     with pytest.raises(ValueError, match="must not be negative"):
         WipLimits(per_stage={"Funnel": -1})
+
+
+def test_the_first_items_over_a_limit_are_the_first_of_them_all_sorted() -> None:
+    # Many items beyond two limits, some beyond both, entered in no particular order.
+    items = [
+        epic(f"E-{(n * 37) % 101:03d}", "Build", float(n % 17), *(["PAY"] if n % 3 else []))
+        for n in range(101)
+    ]
+    board = portfolio_kanban(
+        flows(*items),
+        STAGES,
+        WipLimits(per_stage={"Implementing": 20}, per_stream={("PAY", "Implementing"): 10}),
+    )
+    every = board.over_limit_items
+    assert len(every) > 60
+    for count in (0, 1, 7, 50, len(every), len(every) + 5):
+        assert board.first_over_limit_items(count) == (every[:count], len(every))

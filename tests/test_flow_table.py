@@ -13,10 +13,14 @@ import pytest
 from spm_sync.core.domain import ItemRef, StatusCategory
 from spm_sync.core.history import FlowItem, StatusChange
 from spm_sync.engines.flow.facts import ItemFlow, derive_flows
+from spm_sync.engines.flow.fast_facts import connection_flows
+from spm_sync.engines.flow.flow_columns import columns_of_flows, joined
 from spm_sync.engines.flow.flow_table import FlowTable, metrics_by_group, value_stream_members
 from spm_sync.engines.flow.forecast import outlooks_from_flows
+from spm_sync.engines.flow.history_arrays import columns_of_items
 from spm_sync.engines.flow.metrics import flow_metrics_by_group, value_stream_groups
 from spm_sync.engines.flow.settings import FlowClass, FlowSettings, FlowStart
+from spm_sync.engines.flow.statuses import status_books
 
 TODO, DOING, DONE = StatusCategory.TODO, StatusCategory.IN_PROGRESS, StatusCategory.DONE
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
@@ -37,7 +41,12 @@ SETTINGS = [
 
 
 def random_flows(rng: random.Random, count: int, settings: FlowSettings) -> dict[ItemRef, ItemFlow]:
-    """Flows of random items; times on whole days now and then, so ages and flow times tie."""
+    """Flows of random items (`random_items`)."""
+    return derive_flows(random_items(rng, count), settings, NOW)
+
+
+def random_items(rng: random.Random, count: int) -> list[FlowItem]:
+    """Random items; times on whole days now and then, so ages and flow times tie."""
     items = []
     for n in range(count):
         ref = (rng.choice(["jira", "ado"]), f"K-{n:03d}")
@@ -67,7 +76,7 @@ def random_flows(rng: random.Random, count: int, settings: FlowSettings) -> dict
                 None if rng.random() < 0.5 else moment(rng.uniform(0, 60)),
             )
         )
-    return derive_flows(items, settings, NOW)
+    return items
 
 
 @pytest.mark.parametrize("variant", range(len(SETTINGS)))
@@ -123,3 +132,38 @@ def test_ageing_ties_are_broken_by_ref_as_in_the_reference() -> None:
     got = table.metrics(table.members(flows))
     assert [aged.ref for aged in got.ageing] == [("jira", "A-1"), ("jira", "B-2")]
     assert got == flow_metrics_by_group(flows, {"all": list(flows)}, settings, NOW)["all"]
+
+
+@pytest.mark.parametrize("variant", range(len(SETTINGS)))
+def test_the_table_over_the_columns_the_derivation_hands_over_gives_the_reference_metrics(
+    variant: int,
+) -> None:
+    settings = SETTINGS[variant]
+    for seed in range(40):
+        rng = random.Random(seed)
+        items = random_items(rng, rng.randint(0, 120))
+        flows: dict[ItemRef, ItemFlow] = {}
+        parts = []
+        for connection, book in status_books(items, settings).items():
+            mine = [item for item in items if item.ref[0] == connection]
+            columns = columns_of_items(mine)
+            assert columns is not None
+            derived = connection_flows(mine, columns, book, settings, NOW)
+            flows.update(zip((item.ref for item in mine), derived.flows, strict=True))
+            parts.append(derived.columns)
+        table = FlowTable(flows, settings, NOW, joined(parts))
+        groups = {"all": list(flows), "some": list(flows)[::3]}
+        got = metrics_by_group(table, {g: table.members(r) for g, r in groups.items()})
+        expected = flow_metrics_by_group(flows, groups, settings, NOW)
+        assert got == expected
+        for group in groups:  # the order of the classes counts too
+            assert list(got[group].distribution) == list(expected[group].distribution)
+            assert list(got[group].wip_distribution) == list(expected[group].wip_distribution)
+
+
+def test_columns_of_other_flows_are_refused() -> None:
+    settings = SETTINGS[0]
+    flows = random_flows(random.Random(3), 10, settings)
+    fewer = columns_of_flows(list(flows.values())[:-1])
+    with pytest.raises(ValueError, match="9 columns' entries for 10 flows"):
+        FlowTable(flows, settings, NOW, fewer)

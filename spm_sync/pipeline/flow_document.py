@@ -125,7 +125,7 @@ def kanban_view(
     wsjf: Mapping[ItemRef, float],
     caps: FlowCaps,
 ) -> PortfolioKanbanView:
-    over_limit_items = kanban.over_limit_items
+    over_limit_items, over_limit_item_count = kanban.first_over_limit_items(caps.item_lists)
     return PortfolioKanbanView(
         stages=[KanbanStage(name=s.name, category=s.category) for s in stage_map.stages],
         boards=[_board(board, namer, wsjf, caps) for board in kanban.boards],
@@ -144,7 +144,7 @@ def kanban_view(
         stop_starting=namer.refs(kanban.stop_starting, caps.item_lists),
         stop_starting_count=len(kanban.stop_starting),
         over_limit_items=namer.refs(over_limit_items, caps.item_lists),
-        over_limit_item_count=len(over_limit_items),
+        over_limit_item_count=over_limit_item_count,
         unplaced_count=len(kanban.unplaced),
     )
 

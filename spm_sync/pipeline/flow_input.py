@@ -26,6 +26,7 @@ from spm_sync.core.domain import ItemRef, WorkItem
 from spm_sync.core.history import FlowItem, FlowProblem
 from spm_sync.engines.flow.facts import ItemFlow
 from spm_sync.engines.flow.fast_facts import connection_flows
+from spm_sync.engines.flow.flow_columns import FlowColumns, joined
 from spm_sync.engines.flow.history_arrays import CATEGORY_CODE, NONE, ChangeColumns
 from spm_sync.engines.flow.settings import FlowSettings
 from spm_sync.engines.flow.statuses import StatusBook
@@ -65,11 +66,14 @@ def value_streams_of(settings: ValueStreams) -> StreamsOf:
 
 @dataclass
 class MeasuredFlows:
-    """Every measured item's flow facts, and the problems found merging moved items."""
+    """Every measured item's flow facts, and the problems found merging moved items.
+    `columns` are the same facts as the flow table reads them, an entry per flow in the order
+    of `flows` (None when they could not be laid in that order: a ref given twice)."""
 
     flows: dict[ItemRef, ItemFlow] = field(default_factory=dict)
     problems: list[FlowProblem] = field(default_factory=list)
     items_with_history: int = 0
+    columns: FlowColumns | None = None
 
 
 def measured_items(items: Iterable[WorkItem], config: FlowConfig) -> list[WorkItem]:
@@ -93,6 +97,8 @@ def derive_all_flows(
     measured = MeasuredFlows()
     streams_of = value_streams_of(config.value_streams)
     levels = sorted({int(level) for level in config.levels})
+    parts: list[FlowColumns] = []
+    entries = 0
     for connection, items in items_by_connection.items():
         flow_items = _flow_items(connection, items, streams_of)
         stored = store.read_status_columns(
@@ -101,9 +107,14 @@ def derive_all_flows(
         columns = columns_of_store(flow_items, stored)
         del stored
         book = StatusBook(flow_items, settings, stated=columns.stated)
-        flows = connection_flows(flow_items, columns, book, settings, now)
-        measured.flows.update(zip(map(_REF, flow_items), flows, strict=True))
+        derived = connection_flows(flow_items, columns, book, settings, now)
+        measured.flows.update(zip(map(_REF, flow_items), derived.flows, strict=True))
         measured.items_with_history += int(np.count_nonzero(columns.counts))
+        parts.append(derived.columns)
+        entries += len(flow_items)
+    if entries == len(measured.flows):
+        # Every ref once: the flows' order is the items' order, the columns' order.
+        measured.columns = joined(parts)
     return measured
 
 

@@ -75,7 +75,7 @@ def measure_flow(
     del by_connection
     flows = measured.flows
     namer = Namer(items)
-    table = FlowTable(flows, settings, now)
+    table = FlowTable(flows, settings, now, measured.columns)
     objective_members, kr_members = _okr_groups(alignment, table)
     groups = _groups(alignment, table, objective_members, kr_members, now, namer)
     kanban = None

@@ -10,7 +10,8 @@
   on arrays of their changes, the histories that need correcting left to `facts`;
 - `metrics`, `kanban`, `forecast`: results for any grouping (objective, Key Result, value
   stream), the boards against their limits, and each objective's completion dates;
-  `flow_table`: the metrics and forecast outlooks of many groups over item indexes.
+  `flow_table`: the metrics and forecast outlooks of many groups over item indexes, its
+  facts as arrays (`flow_columns`) handed over by `fast_facts` or read from the flows.
 
 Nothing here does I/O or reads the clock: `now`/`today` and the random generator are passed in.
 """

@@ -31,6 +31,7 @@ from spm_sync.core.domain import ItemRef
 from spm_sync.core.history import FlowItem
 from spm_sync.engines.bulk import paused_gc
 from spm_sync.engines.flow.facts import ItemFlow, flow_of
+from spm_sync.engines.flow.flow_columns import FlowColumns, columns_of_flows, empty_columns, put
 from spm_sync.engines.flow.history_arrays import (
     DONE,
     IN_PROGRESS,
@@ -67,11 +68,19 @@ def derive_flows_fast(
         derived = (
             [flow_of(item, book, settings, now) for item in members]
             if columns is None
-            else connection_flows(members, columns, book, settings, now)
+            else connection_flows(members, columns, book, settings, now).flows
         )
         for i, flow in zip(indexes, derived, strict=True):
             flows[i] = flow
     return dict(zip(map(_REF, items), flows, strict=True))
+
+
+class ConnectionFlows(NamedTuple):
+    """One connection's flows in the order of its items, and the same facts as the flow
+    table's columns (`flow_columns`: handed over, not read back from the flows)."""
+
+    flows: list[ItemFlow]
+    columns: FlowColumns
 
 
 def connection_flows(
@@ -80,20 +89,23 @@ def connection_flows(
     book: StatusBook,
     settings: FlowSettings,
     now: datetime,
-) -> list[ItemFlow]:
+) -> ConnectionFlows:
     """One connection's flows, in the order of `items`, their changes in `columns` (the
     items' own `changes` are not read): the clean histories' from arrays, every other item's
     from the reference walk."""
     stages = [stage.name for stage in settings.stage_map.stages]
     arrays = history_arrays(items, columns, book, stages, now)
     flows: list[ItemFlow | None] = [None] * len(items)
+    table = empty_columns(len(items))
     if arrays is not None:
-        walks = _walks(arrays, settings)
-        for i, flow in _clean_flows(items, columns, arrays, walks, book, settings):
+        clean = _clean_flows(items, columns, arrays, _walks(arrays, settings), book, settings)
+        for i, flow in zip(clean.indexes, clean.flows, strict=True):
             flows[i] = flow
+        put(table, clean.indexes, clean.columns)
     starts = (np.cumsum(columns.counts) - columns.counts).tolist()
     counts = columns.counts.tolist()
-    return [
+    by_walk = [i for i, flow in enumerate(flows) if flow is None]
+    result = [
         flow
         if flow is not None
         else flow_of(
@@ -101,6 +113,10 @@ def connection_flows(
         )
         for item, flow, start, count in zip(items, flows, starts, counts, strict=True)
     ]
+    if by_walk:
+        # The reference walk's few items: their entries read from their flows.
+        put(table, by_walk, columns_of_flows([result[i] for i in by_walk]))
+    return ConnectionFlows(result, table)
 
 
 class _Walks(NamedTuple):
@@ -197,6 +213,14 @@ def _walks(arrays: HistoryArrays, settings: FlowSettings) -> _Walks:
     )
 
 
+class _Clean(NamedTuple):
+    """The flows derived from arrays: their indexes in the items, the flows, their columns."""
+
+    indexes: list[int]
+    flows: list[ItemFlow]
+    columns: FlowColumns
+
+
 def _clean_flows(
     items: Sequence[FlowItem],
     columns: ChangeColumns,
@@ -204,9 +228,9 @@ def _clean_flows(
     walks: _Walks,
     book: StatusBook,
     settings: FlowSettings,
-) -> list[tuple[int, ItemFlow]]:
+) -> _Clean:
     """`facts.flow_of` for the walked items whose facts need no correction and raise no
-    problem, as (index in `items`, flow); the others are left to the reference walk."""
+    problem; the others are left to the reference walk."""
     total = len(arrays.at)
     starts, ends, walked = arrays.starts, arrays.ends, arrays.walked
     meaning = arrays.meaning
@@ -264,28 +288,48 @@ def _clean_flows(
     # One pass per field: transposing with zip(*rows) costs far more at this size.
     refs, streams, statuses, created = (list(map(field, picked)) for field in _ITEM_FIELDS)
     classes = {kind: book.flow_class(kind) for kind in set(map(_TYPE, picked))}
+    flow_classes = list(map(classes.__getitem__, map(_TYPE, picked)))
     stage_names = [m.stage for m in meaning.meanings]
+    started, done, entered = started[chosen], done[chosen], entered[chosen]
+    is_done, wip = is_done[chosen], wip[chosen]
+    active, wait = active[chosen], wait[chosen]
+    started_at, done_at, entered_at = _moments((started, done, entered), created, columns)
     flows = map(
         _NEW_FLOW,
         zip(
             refs,
-            map(classes.__getitem__, map(_TYPE, picked)),
+            flow_classes,
             streams,
             statuses,
             map(stage_names.__getitem__, current[chosen].tolist()),
             created,
-            _moments(started[chosen], created, columns),
-            _moments(done[chosen], created, columns),
-            is_done[chosen].tolist(),
-            wip[chosen].tolist(),
-            _moments(entered[chosen], created, columns),
-            active[chosen].tolist(),
-            wait[chosen].tolist(),
+            started_at,
+            done_at,
+            is_done.tolist(),
+            wip.tolist(),
+            entered_at,
+            active.tolist(),
+            wait.tolist(),
             repeat(()),
             strict=False,
         ),
     )
-    return list(zip(indexes, flows, strict=False))
+    created_us = arrays.created[chosen]
+    return _Clean(
+        indexes,
+        list(flows),
+        FlowColumns(
+            flow_classes,
+            wip,
+            is_done,
+            active,
+            wait,
+            np.ones(len(chosen), np.bool_),  # a clean history's item has its creation date
+            created_us,
+            *_microseconds(started, created_us, arrays.at),
+            *_microseconds(done, created_us, arrays.at),
+        ),
+    )
 
 
 _AT_CREATION = -1
@@ -293,14 +337,31 @@ _NOTHING = -2
 
 
 def _moments(
-    positions: Ints, created: Sequence[datetime | None], columns: ChangeColumns
-) -> list[datetime | None]:
-    """The datetimes of positions (see `_clean_flows`), each item's creation taken from
-    `created` (by the item's place among the positions)."""
-    result = np.full(len(positions), None, dtype=object)
-    of_change = positions >= 0
-    result[of_change] = columns.moments_of(positions[of_change])
-    at_creation = np.flatnonzero(positions == _AT_CREATION).tolist()
-    result[at_creation] = [created[i] for i in at_creation]
-    moments: list[datetime | None] = result.tolist()
-    return moments
+    positions: Sequence[Ints], created: Sequence[datetime | None], columns: ChangeColumns
+) -> list[list[datetime | None]]:
+    """The datetimes of each array of positions (see `_clean_flows`; all of one length, an
+    entry per item), each item's creation taken from `created`. A change named by several
+    arrays (a done item entered its stage when it was done) gets one datetime for all."""
+    count = len(created)
+    stacked = np.concatenate(positions)
+    of_change = np.flatnonzero(stacked >= 0)
+    changes, inverse = np.unique(stacked[of_change], return_inverse=True)
+    made = np.empty(len(changes), dtype=object)
+    made[:] = columns.moments_of(changes)
+    result = np.full(len(stacked), None, dtype=object)
+    result[of_change] = made[inverse]
+    at_creation = np.flatnonzero(stacked == _AT_CREATION).tolist()
+    result[at_creation] = [created[i % count] for i in at_creation]
+    return [result[n * count : (n + 1) * count].tolist() for n in range(len(positions))]
+
+
+def _microseconds(positions: Ints, created_us: Ints, at: Ints) -> tuple[Flags, Ints]:
+    """Which positions (see `_clean_flows`) name a time, and the time in epoch microseconds
+    (0 where none), as `flow_columns.times` reads it from the datetimes `_moments` makes."""
+    known = positions != _NOTHING
+    values = np.where(
+        positions >= 0,
+        at[np.maximum(positions, 0)],
+        np.where(positions == _AT_CREATION, created_us, 0),
+    )
+    return known, values

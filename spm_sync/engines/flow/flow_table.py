@@ -13,10 +13,9 @@ function, ties in the ageing list broken by the item ref as there. A test compar
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping
 from datetime import date, datetime, timedelta
 from functools import partial
-from itertools import compress
 from operator import attrgetter, is_not
 from typing import TypeVar
 
@@ -25,6 +24,7 @@ import numpy as np
 from spm_sync.core.domain import ItemRef
 from spm_sync.engines.bulk import paused_gc
 from spm_sync.engines.flow.facts import ItemFlow
+from spm_sync.engines.flow.flow_columns import FlowColumns, columns_of_flows
 from spm_sync.engines.flow.forecast import ObjectiveOutlook
 from spm_sync.engines.flow.history_arrays import Flags, Ints, microseconds
 from spm_sync.engines.flow.metrics import (
@@ -41,45 +41,50 @@ G = TypeVar("G", bound=Hashable)
 _DAY = 86400.0
 _KNOWN = partial(is_not, None)
 _STREAMS = attrgetter("value_streams")
-_FIELDS = tuple(map(attrgetter, ("done", "created", "started", "flow_class", "wip", "is_done")))
 
 
 class FlowTable:
     """The items' flow facts as arrays indexed by item (in the order of `flows`)."""
 
-    def __init__(self, flows: Mapping[ItemRef, ItemFlow], settings: FlowSettings, now: datetime):
+    def __init__(
+        self,
+        flows: Mapping[ItemRef, ItemFlow],
+        settings: FlowSettings,
+        now: datetime,
+        columns: FlowColumns | None = None,
+    ):
+        """`columns`, when given, are the flows' own (`flow_columns`: one entry per flow, in
+        the order of `flows`); else they are read from the flows."""
         self.flows = flows
         self.settings = settings
         self.now = now
         self.refs: list[ItemRef] = list(flows)
         self.index: dict[ItemRef, int] = dict(zip(self.refs, range(len(self.refs)), strict=True))
         self.weeks = math.ceil(settings.window_days / 7)
-        values = list(flows.values())
-        count = len(values)
-        # One pass per field: transposing with zip(*rows) costs far more at this size.
-        done, created, started, classes, wip, is_done = (
-            list(map(field, values)) for field in _FIELDS
-        )
+        if columns is None:
+            columns = columns_of_flows(list(flows.values()))
+        elif len(columns.wip) != len(self.refs):
+            raise ValueError(f"{len(columns.wip)} columns' entries for {len(self.refs)} flows")
+        classes = columns.flow_class
+        count = len(classes)
         self.classes: list[FlowClass] = list(dict.fromkeys(classes))
         code = {flow_class: n for n, flow_class in enumerate(self.classes)}
         self.flow_class: Ints = np.fromiter(map(code.__getitem__, classes), np.int64, count)
-        self.wip: Flags = np.array(wip, dtype=np.bool_)
-        self.is_done: Flags = np.array(is_done, dtype=np.bool_)
+        self.wip: Flags = columns.wip
+        self.is_done: Flags = columns.is_done
         now_us = int(microseconds((now,), 1)[0])
         since_us = int(microseconds((now - timedelta(days=settings.window_days),), 1)[0])
 
-        done_known, done_us = _times(done)
+        done_known, done_us = columns.done_known, columns.done_us
         self.done_in_window: Flags = done_known & (done_us > since_us) & (done_us <= now_us)
         elapsed = ((now_us - done_us) / 1e6) // (7 * _DAY)
         last_week = self.weeks - 1
         self.week: Ints = last_week - np.minimum(last_week, elapsed.astype(np.int64))
-        active = np.fromiter(map(attrgetter("active_seconds"), values), np.float64, count)
-        wait = np.fromiter(map(attrgetter("wait_seconds"), values), np.float64, count)
-        self.active = active
-        self.measured = active + wait
+        self.active = columns.active
+        self.measured = columns.active + columns.wait
 
-        created_known, created_us = _times(created)
-        started_known, started_us = _times(started)
+        created_known, created_us = columns.created_known, columns.created_us
+        started_known, started_us = columns.started_known, columns.started_us
         from_created = settings.start is FlowStart.CREATED
         # Flow time (done items) and age (items in progress), from their flow start.
         start_known, start_us = (
@@ -174,15 +179,6 @@ class FlowTable:
             flow = self.flows[ref]
             result.append(AgeingItem(ref, age, flow.status, flow.stage, exceeds))
         return tuple(result)
-
-
-def _times(moments: Sequence[datetime | None]) -> tuple[Flags, Ints]:
-    """Which are known, and each known one in epoch microseconds (0 where unknown)."""
-    known = np.fromiter(map(_KNOWN, moments), np.bool_, len(moments))
-    values = np.zeros(len(moments), np.int64)
-    present: Iterable[datetime] = compress(moments, known.tolist())  # type: ignore[arg-type]
-    values[known] = microseconds(present, int(known.sum()))
-    return known, values
 
 
 @paused_gc()

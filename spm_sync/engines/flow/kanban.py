@@ -13,6 +13,7 @@ value stream's limit counts that stream's board, on which an item of two streams
 
 from __future__ import annotations
 
+import heapq
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -97,7 +98,17 @@ class PortfolioKanban:
     @property
     def over_limit_items(self) -> tuple[ItemRef, ...]:
         """Every item beyond some limit, sorted: what the run result lists."""
-        return tuple(sorted({ref for over in self.over_limit for ref in over.beyond}))
+        return tuple(sorted(self._beyond()))
+
+    def first_over_limit_items(self, count: int) -> tuple[tuple[ItemRef, ...], int]:
+        """The first `count` of `over_limit_items`, and how many there are: a document lists
+        a few hundred of what can be tens of thousands, and sorting them all is most of the
+        time it takes to write the board."""
+        beyond = self._beyond()
+        return tuple(heapq.nsmallest(max(count, 0), beyond)), len(beyond)
+
+    def _beyond(self) -> set[ItemRef]:
+        return {ref for over in self.over_limit for ref in over.beyond}
 
 
 @paused_gc()
