@@ -15,14 +15,35 @@ counted once (in its current project's value streams).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from itertools import repeat
+from operator import floordiv, sub
 from typing import NamedTuple
 
 from spm_sync.core.domain import ItemRef, StatusCategory
 
-__all__ = ["FlowItem", "FlowProblem", "ItemRef", "StatusChange", "group_changes", "merge_moved"]
+__all__ = [
+    "EPOCH",
+    "FlowItem",
+    "FlowProblem",
+    "ItemRef",
+    "StatusChange",
+    "epoch_microseconds",
+    "group_changes",
+    "merge_moved",
+]
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def epoch_microseconds(moments: Iterable[datetime]) -> Iterator[int]:
+    """Aware datetimes as whole microseconds since the epoch: exact, and ordered as the
+    datetimes are, so the store can hand history to the flow engine as plain integers (a naive
+    datetime raises TypeError, as comparing it with an aware one would)."""
+    return map(floordiv, map(sub, moments, repeat(EPOCH)), repeat(_MICROSECOND))
 
 
 class StatusChange(NamedTuple):

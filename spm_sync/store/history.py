@@ -18,15 +18,13 @@ from __future__ import annotations
 import hashlib
 from array import array
 from collections.abc import Collection, Container, Iterable, Iterator, Sequence
-from datetime import UTC, datetime, timedelta
-from itertools import repeat
-from operator import floordiv, sub
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, func, select, tuple_
 
 from spm_sync.core.domain import ItemRef, StatusCategory
-from spm_sync.core.history import StatusChange
+from spm_sync.core.history import StatusChange, epoch_microseconds
 from spm_sync.store.base import BATCH_ROWS, StoreBase, batched
 from spm_sync.store.items import ITEMS, SYNC_STATE
 from spm_sync.store.tables import StatusChangeRow
@@ -37,8 +35,6 @@ READ_PAGE_ROWS = BATCH_ROWS * 8
 _CATEGORIES = {category.value: category for category in StatusCategory}
 CATEGORY_ORDER = tuple(StatusCategory)
 """`StatusColumns.to_category` holds a category as its place here."""
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_US = timedelta(microseconds=1)
 
 
 class StatusColumns(NamedTuple):
@@ -197,7 +193,7 @@ class StatusHistoryStore(StoreBase):
                     counts.append(0)
                     last_key = key
                 counts[-1] += 1
-            columns.at.extend(map(floordiv, map(sub, moments, repeat(_EPOCH)), repeat(_US)))
+            columns.at.extend(epoch_microseconds(moments))
             for names, target in (
                 (from_status, columns.from_status),
                 (to_status, columns.to_status),

@@ -9,17 +9,17 @@ connection's `StatusBook`, once per name, as arrays indexed by code.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from itertools import chain, compress, repeat
-from operator import attrgetter, floordiv, is_not, itemgetter, sub
+from operator import attrgetter, is_not, itemgetter
 from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 
 from spm_sync.core.domain import StatusCategory
-from spm_sync.core.history import FlowItem, StatusChange
+from spm_sync.core.history import EPOCH, FlowItem, StatusChange, epoch_microseconds
 from spm_sync.engines.flow.statuses import StatusBook, StatusMeaning
 
 Ints = npt.NDArray[np.int64]
@@ -39,8 +39,6 @@ _TOLD_CODE = {id(category): code for category, code in CATEGORY_CODE.items()} | 
 """A category's code by identity (hashing an enum member is a Python call: too slow for
 millions of changes); anything but a member or None is ODD."""
 _CATEGORIES = {code: category for category, code in CATEGORY_CODE.items()}
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
 _AT = itemgetter(1)
 _FROM_STATUS = itemgetter(2)
 _TO_STATUS = itemgetter(3)
@@ -53,15 +51,13 @@ _STATUS_CATEGORY = attrgetter("status_category")
 
 
 def microseconds(moments: Iterable[datetime], count: int) -> Ints:
-    """Aware datetimes as microseconds since the epoch: exact, ordered as the datetimes are
-    (a naive one raises TypeError, as comparing it with an aware one would)."""
-    since = map(sub, moments, repeat(_EPOCH))
-    return np.fromiter(map(floordiv, since, repeat(_MICROSECOND)), np.int64, count)
+    """`epoch_microseconds` of `count` datetimes as an array."""
+    return np.fromiter(epoch_microseconds(moments), np.int64, count)
 
 
 def moment(microseconds: int) -> datetime:
     """The aware UTC datetime of epoch microseconds: equal to the one the store reads."""
-    return _EPOCH + timedelta(microseconds=microseconds)
+    return EPOCH + timedelta(microseconds=microseconds)
 
 
 def told_codes(categories: Iterable[object], count: int) -> Ints:
@@ -90,7 +86,7 @@ class ChangeColumns(NamedTuple):
             return list(map(self.moments.__getitem__, positions.tolist()))
         # numpy makes the timedeltas at C speed; adding each to the epoch keeps it aware.
         since = self.at[positions].astype("timedelta64[us]").astype(object).tolist()
-        return list(map(_EPOCH.__add__, since))
+        return list(map(EPOCH.__add__, since))
 
     def changes_of(self, item: FlowItem, start: int, count: int) -> tuple[StatusChange, ...]:
         """The item's changes as `StatusChange`s (for the reference walk)."""
