@@ -40,10 +40,8 @@ def jira_connector(
         **overrides,
     }
     environ = {"SANDBOX_USER": sandbox.user, "SANDBOX_TOKEN": sandbox.token}
-    settings = JiraSettings.model_validate(values)
-    if sleep is None:
-        return JiraConnector(settings, environ=environ)
-    return JiraConnector(settings, environ=environ, sleep=sleep)
+    options: dict[str, Any] = {} if sleep is None else {"sleep": sleep}
+    return JiraConnector(JiraSettings.model_validate(values), environ=environ, **options)
 
 
 def ado_connector(
