@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from connectors.base import ConnectorError
 from spm_sync.cli.main import main
 from spm_sync.cli.online_check import check_online
 from spm_sync.config.model import load_config
@@ -172,3 +173,54 @@ def test_a_read_only_score_field_is_refused_by_azure_devops_itself(env: SandboxS
     assert failed[0].startswith("✗ azure-devops: work item 1001 refuses score, ")
     assert "System.CreatedDate" in failed[0]
     assert env.ado.writes == []
+
+
+class _Uncheckable:
+    """A connector without an online check of its own."""
+
+    def __init__(self) -> None:
+        self.closed = False
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class _Refusing(_Uncheckable):
+    def check(self, request: object) -> list[object]:
+        raise ConnectorError("the tracker refused the check")
+
+
+def test_a_connector_without_a_check_is_a_warning_and_is_closed(env: SandboxSetup) -> None:
+    config = load_config(env.config_path)
+    made: list[_Uncheckable] = []
+
+    def make(settings: object) -> _Uncheckable:
+        made.append(_Uncheckable())
+        return made[-1]
+
+    lines = list(check_online(config, connector_factory=make))  # type: ignore[arg-type]
+
+    names = [connection.name for connection in config.connections]
+    warned = [line for line in lines if "has no online check" in line.message]
+    assert [line.message for line in warned] == [
+        f"{name}: this connector has no online check" for name in names
+    ]
+    assert all(line.ok and line.warning for line in warned)
+    assert len(made) == len(names) and all(connector.closed for connector in made)
+
+
+def test_a_check_that_fails_is_one_line_naming_the_connection(env: SandboxSetup) -> None:
+    config = load_config(env.config_path)
+    made: list[_Refusing] = []
+
+    def make(settings: object) -> _Refusing:
+        made.append(_Refusing())
+        return made[-1]
+
+    lines = list(check_online(config, connector_factory=make))  # type: ignore[arg-type]
+
+    failed = [line for line in lines if not line.ok]
+    assert [line.message for line in failed] == [
+        f"{connection.name}: the tracker refused the check" for connection in config.connections
+    ]
+    assert all(connector.closed for connector in made)
